@@ -1,0 +1,17 @@
+"""Imports every area's models so that Base.metadata is complete (Alembic, tests).
+
+Add an area's models module here when the area gains tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+AREAS = [
+    "civicpulse.domain.org.models",
+]
+
+
+def import_all_models() -> None:
+    for name in AREAS:
+        importlib.import_module(name)

@@ -1,0 +1,1 @@
+"""Organisation network: units, people, roles, authentication, API tokens, audit log."""

@@ -1,0 +1,148 @@
+"""Classifiers with one interface: ``predict(texts) -> list[(label, prob)]``.
+
+Tasks: ``sentiment`` (pos/neu/neg/q), ``voice`` (complaint/request/question/praise/other),
+``toxicity`` (clean/offensive/hate). Each is a linear model over hashed char/word features
+(the *fast path*). Sentiment also carries an e5-embedding head; when embeddings are passed
+(``predict(texts, embeddings=E)``) the two are blended (the *ensemble*).
+
+    clf = get_classifier("sentiment")
+    clf.predict(["ดีมากครับ", "Thủ tục chậm quá"])      # [("pos", 0.93), ("neg", 0.81)]
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from civicpulse.nlp import langid, segment
+from civicpulse.nlp.features import Featurizer
+from civicpulse.nlp.model import FALLBACK, LinearWeights, active_version, default_model_dir, load_weights, version_dir
+from civicpulse.nlp.normalize import normalize
+
+_HAS_CONTENT_RE = re.compile(r"[^\W_]")
+MAX_CHARS = 5000  # texts are cut before segmentation (100 KB posts stay fast)
+
+
+@dataclass
+class Prepared:
+    """Normalised texts, detected languages and word tokens of a batch."""
+
+    norm: list[str]
+    langs: list[tuple[str, float]]
+    tokens: list[list[str]]
+
+    @property
+    def empty(self) -> np.ndarray:
+        return np.array([not _HAS_CONTENT_RE.search(t) for t in self.norm], dtype=bool)
+
+
+def prepare(texts: Sequence[object], langs: Sequence[str | None] | None = None) -> Prepared:
+    norm = [normalize(t)[:MAX_CHARS] for t in texts]
+    detected = langid.detect_batch(norm, normalized=True)
+    if langs is not None:
+        detected = [(lg, 1.0) if lg else d for lg, d in zip(langs, detected, strict=True)]
+    toks = [segment.words(t, lg, normalized=True) for t, (lg, _) in zip(norm, detected, strict=True)]
+    return Prepared(norm, detected, toks)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+class Classifier:
+    def __init__(self, task: str, weights: LinearWeights, version: str) -> None:
+        self.task = task
+        self.version = version
+        self.w = weights
+        self.labels = list(weights.labels)
+        self.featurizer = Featurizer.from_config(weights.features)
+        self.fallback = FALLBACK.get(task, self.labels[0])
+        self._coef_t = np.ascontiguousarray(weights.coef.T)  # (n_features, n_classes)
+
+    @property
+    def has_e5(self) -> bool:
+        return self.w.e5_coef is not None and self.w.ens_w is not None
+
+    def features(self, prep: Prepared) -> sp.csr_matrix:
+        return self.featurizer.transform(prep.norm, prep.tokens)
+
+    def fast_logits(self, x: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ self._coef_t) + self.w.intercept
+
+    def proba_from_features(
+        self, x: sp.csr_matrix, embeddings: np.ndarray | None = None, empty: np.ndarray | None = None
+    ) -> np.ndarray:
+        z = self.fast_logits(x)
+        if embeddings is not None and self.has_e5:
+            assert self.w.e5_coef is not None and self.w.e5_intercept is not None and self.w.ens_w is not None
+            lp_fast = np.log(_softmax(z) + 1e-9)
+            lp_e5 = np.log(_softmax(embeddings.astype(np.float32) @ self.w.e5_coef.T + self.w.e5_intercept) + 1e-9)
+            ens_bias = self.w.ens_bias if self.w.ens_bias is not None else 0.0
+            p = _softmax(self.w.ens_w[0] * lp_fast + self.w.ens_w[1] * lp_e5 + ens_bias)
+        else:
+            p = _softmax(z + self.w.bias)
+        if empty is not None and empty.any():
+            fb = np.zeros(len(self.labels), np.float32)
+            fb[self.labels.index(self.fallback)] = 1.0
+            p[empty] = fb
+        return p
+
+    def to_labels(self, p: np.ndarray, empty: np.ndarray | None = None) -> list[tuple[str, float]]:
+        idx = p.argmax(axis=1)
+        out = []
+        for i, j in enumerate(idx):
+            if empty is not None and empty[i]:
+                out.append((self.fallback, 0.0))
+            else:
+                out.append((self.labels[j], round(float(p[i, j]), 4)))
+        return out
+
+    def predict_proba(
+        self, texts: Sequence[object], embeddings: np.ndarray | None = None, prepared: Prepared | None = None
+    ) -> np.ndarray:
+        prep = prepared or prepare(texts)
+        if not prep.norm:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.proba_from_features(self.features(prep), embeddings, prep.empty)
+
+    def predict(
+        self, texts: Sequence[object], embeddings: np.ndarray | None = None, prepared: Prepared | None = None
+    ) -> list[tuple[str, float]]:
+        """Batched prediction: ``[(label, probability), ...]``. Empty/emoji-free-of-text
+        input gets the task's neutral label (neu / other / clean) with score 0."""
+        prep = prepared or prepare(texts)
+        if not prep.norm:
+            return []
+        p = self.proba_from_features(self.features(prep), embeddings, prep.empty)
+        return self.to_labels(p, prep.empty)
+
+
+_cache: dict[tuple[str, str, str], Classifier] = {}
+_lock = threading.Lock()
+
+
+def get_classifier(task: str, model_dir: str | Path | None = None, version: str | None = None) -> Classifier:
+    """The active (or given) version of ``task``; cached. Raises ModelFileError if broken."""
+    md = Path(model_dir) if model_dir is not None else default_model_dir()
+    ver = version or active_version(task, md)
+    vdir = version_dir(task, ver, md)
+    key = (task, ver, str(vdir))
+    with _lock:
+        clf = _cache.get(key)
+        if clf is None:
+            clf = Classifier(task, load_weights(vdir), ver)
+            _cache[key] = clf
+        return clf
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

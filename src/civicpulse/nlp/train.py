@@ -1,0 +1,371 @@
+"""Reproducible training: ``train(task, data_dir, corrections=[...], out_dir=...)``.
+
+1. Training rows = shipped/shared training sets of the task (:mod:`civicpulse.nlp.datasets`)
+   + analyst corrections (a correction replaces the label of an identical text and is
+   up-weighted).
+2. Fast model: multinomial logistic regression on hashed char/word features
+   (:mod:`civicpulse.nlp.features`), class weights ∝ (n / n_c)^0.5.
+3. Class-bias offsets are tuned on the validation split (never on a test split).
+4. Optional e5 head (``with_embeddings=True``, sentiment): logistic regression on
+   multilingual-e5-small passage embeddings, blended with the fast model (weights tuned
+   on validation).
+5. The new version is scored on the validation sets together with the currently active
+   version; it is activated only if its selection score (mean macro-F1 over the validation
+   sets) is not worse. The previous version stays on disk and in the registry history
+   (:func:`civicpulse.nlp.model.rollback`).
+
+Command line: ``python -m civicpulse.nlp.train sentiment --data-dir /work/shared/data --out DIR``
+or ``civicpulse nlp train --task sentiment``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from civicpulse.nlp import datasets
+from civicpulse.nlp.classify import Classifier, Prepared, _softmax, prepare
+from civicpulse.nlp.errors import ModelFileError
+from civicpulse.nlp.features import DEFAULT_CONFIG, Featurizer
+from civicpulse.nlp.metrics import evaluate_labels, macro_f1_fast
+from civicpulse.nlp.model import (
+    LABELS,
+    PACKAGE_MODELS,
+    LinearWeights,
+    ModelVersion,
+    activate,
+    active_version,
+    load_weights,
+    save_weights,
+    version_dir,
+)
+
+Progress = Callable[[str, float], None]
+
+HYPER: dict[str, dict[str, Any]] = {
+    "sentiment": {"C": 2.0, "own_weight": 3.0, "class_power": 0.5},
+    "voice": {"C": 4.0, "own_weight": 4.0, "class_power": 0.5},
+    "toxicity": {"C": 4.0, "own_weight": 4.0, "class_power": 0.7},
+}
+
+
+def _noop(stage: str, frac: float) -> None:
+    return None
+
+
+def load_corrections(corrections: Iterable[Any] | str | Path | None) -> list[dict[str, str]]:
+    """Corrections as dicts ``{"text", "label"}``; accepts a JSONL path or an iterable of
+    dicts / (text, label) pairs."""
+    if corrections is None:
+        return []
+    if isinstance(corrections, (str, Path)):
+        corrections = datasets.read_jsonl(corrections)
+    out = []
+    for c in corrections:
+        if isinstance(c, dict):
+            out.append({"text": str(c["text"]), "label": str(c["label"])})
+        else:
+            t, lab = c
+            out.append({"text": str(t), "label": str(lab)})
+    return out
+
+
+def _fit_lr(x: Any, y: np.ndarray, sw: np.ndarray, C: float, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    k = int(y.max()) + 1
+    clf = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4)
+    clf.fit(x, y, sample_weight=sw)
+    coef = np.zeros((k, x.shape[1]), np.float32)
+    inter = np.zeros(k, np.float32)
+    classes = list(clf.classes_)
+    if len(classes) == 2 and clf.coef_.shape[0] == 1:  # binary: expand to 2 rows
+        coef[classes[1]] = clf.coef_[0] / 2
+        coef[classes[0]] = -clf.coef_[0] / 2
+        inter[classes[1]] = clf.intercept_[0] / 2
+        inter[classes[0]] = -clf.intercept_[0] / 2
+        missing = [c for c in range(k) if c not in classes]
+    else:
+        for row, c in enumerate(classes):
+            coef[c] = clf.coef_[row]
+            inter[c] = clf.intercept_[row]
+        missing = [c for c in range(k) if c not in classes]
+    for c in missing:
+        inter[c] = -20.0
+    return coef, inter
+
+
+def tune_bias(logits: np.ndarray, gold: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Per-class additive log-offsets maximising macro-F1 (coordinate ascent on a grid)."""
+    k = logits.shape[1]
+    bias = np.zeros(k, np.float32)
+    grid = np.linspace(-2.0, 2.0, 21)
+    best = macro_f1_fast(gold, (logits + bias).argmax(1), k)
+    for _ in range(rounds):
+        for c in range(k):
+            for g in grid:
+                b = bias.copy()
+                b[c] = g
+                s = macro_f1_fast(gold, (logits + b).argmax(1), k)
+                if s > best + 1e-6:
+                    best, bias = s, b
+    return bias
+
+
+def _rows_and_weights(
+    task: str, data_dir: Path, corrections: list[dict[str, str]], own_weight: float, class_power: float
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    sets = datasets.load_task(task, data_dir, "train")
+    rows: list[dict[str, Any]] = []
+    weights: list[float] = []
+    corr = {c["text"]: c["label"] for c in corrections}
+    for name, part in sets.items():
+        w = own_weight if name.endswith("_own") else 1.0
+        for r in part:
+            if r["text"] in corr:
+                continue  # replaced by the correction below
+            rows.append(r)
+            weights.append(w)
+    for c in corrections:
+        rows.append({"text": c["text"], "label": c["label"], "lang": None, "correction": True})
+        weights.append(own_weight * 2)
+    labels = LABELS[task]
+    bad = [r["label"] for r in rows if r["label"] not in labels]
+    if bad:
+        raise ValueError(f"unknown labels for task {task}: {sorted(set(bad))[:5]}")
+    counts = Counter(r["label"] for r in rows)
+    n = len(rows)
+    cw = {lab: (n / (len(labels) * counts[lab])) ** class_power if counts[lab] else 0.0 for lab in labels}
+    sw = np.array([w * cw[r["label"]] for r, w in zip(rows, weights, strict=True)], np.float32)
+    return rows, sw / sw.mean()
+
+
+def _score_sets(
+    clf_proba: Callable[[str, Prepared, np.ndarray | None], np.ndarray],
+    valid: dict[str, tuple[list[dict[str, Any]], Prepared, np.ndarray | None]],
+    labels: list[str],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (rows, prep, emb) in valid.items():
+        p = clf_proba(name, prep, emb)
+        pred = [labels[i] for i in p.argmax(1)]
+        m = evaluate_labels([r["label"] for r in rows], pred, labels)
+        out[name] = {k: m[k] for k in ("n", "accuracy", "micro_f1", "macro_f1", "per_class")}
+    return out
+
+
+def selection_score(scores: dict[str, Any]) -> float:
+    """Mean macro-F1 over the validation sets (the activation criterion)."""
+    vals = [v["macro_f1"] for v in scores.values() if isinstance(v, dict) and "macro_f1" in v]
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def baseline_tfidf_lr(train_rows: Sequence[dict[str, Any]], valid: dict[str, list[dict[str, Any]]], labels: list[str]) -> dict[str, Any]:
+    """The simple reference: TF-IDF (char 1-3 + word 1-2 of newmm/pyvi tokens) + LR."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from civicpulse.nlp import segment
+
+    def docs(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        norm = [r["_norm"] for r in rows]
+        return norm, [" ".join(r["_tokens"]) for r in rows]
+
+    for r in list(train_rows) + [r for v in valid.values() for r in v]:
+        if "_norm" not in r:
+            from civicpulse.nlp.normalize import normalize
+
+            r["_norm"] = normalize(r["text"])
+            r["_tokens"] = segment.words(r["_norm"], r.get("lang"), normalized=True)
+    tn, tw = docs(train_rows)
+    cv = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True, max_features=200000)
+    wv = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    xt = sp.hstack([cv.fit_transform(tn), wv.fit_transform(tw)]).tocsr()
+    y = np.array([labels.index(r["label"]) for r in train_rows])
+    lr = LogisticRegression(C=4.0, max_iter=300)
+    lr.fit(xt, y)
+    out = {}
+    for name, rows in valid.items():
+        vn, vw = docs(rows)
+        xv = sp.hstack([cv.transform(vn), wv.transform(vw)]).tocsr()
+        pred = [labels[int(lr.classes_[i])] for i in lr.predict_proba(xv).argmax(1)]
+        m = evaluate_labels([r["label"] for r in rows], pred, labels)
+        out[name] = {k: m[k] for k in ("n", "accuracy", "micro_f1", "macro_f1")}
+    return out
+
+
+def _embeddings(texts: list[str], cache_path: Path | None, progress: Progress, stage: str) -> np.ndarray:
+    from civicpulse.nlp.embed import Embedder
+
+    emb = Embedder(disk_cache=cache_path)
+    out = np.zeros((len(texts), 384), np.float32)
+    step = 256
+    for i in range(0, len(texts), step):
+        out[i : i + step] = emb.embed(texts[i : i + step])
+        progress(stage, min(1.0, (i + step) / max(len(texts), 1)))
+    emb.save_disk_cache()
+    return out
+
+
+def train(
+    task: str,
+    data_dir: str | Path = datasets.DEFAULT_SHARED,
+    corrections: Iterable[Any] | str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    version: str | None = None,
+    with_embeddings: bool = False,
+    embed_cache: str | Path | None = None,
+    features: dict[str, Any] | None = None,
+    hyper: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    activate_if_better: bool = True,
+    compare_model_dir: str | Path | None = None,
+) -> ModelVersion:
+    """Retrain ``task``; evaluate on validation; activate only if not worse than the active one.
+
+    ``out_dir`` receives ``<task>/<version>/`` and ``registry.json`` (default: the package
+    models dir — only for building the shipped models). Returns the new :class:`ModelVersion`
+    with ``activated`` and ``comparison`` filled in.
+    """
+    if task not in LABELS:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(LABELS)}")
+    progress = progress or _noop
+    data_dir = Path(data_dir)
+    out_root = Path(out_dir) if out_dir is not None else PACKAGE_MODELS
+    labels = LABELS[task]
+    hp = dict(HYPER[task])
+    hp.update(hyper or {})
+    fcfg = dict(features or DEFAULT_CONFIG)
+    t0 = time.time()
+
+    corr = load_corrections(corrections)
+    rows, sw = _rows_and_weights(task, data_dir, corr, hp["own_weight"], hp["class_power"])
+    progress("prepare train", 0.0)
+    prep = prepare([r["text"] for r in rows], [r.get("lang") for r in rows])
+    progress("prepare train", 1.0)
+    featurizer = Featurizer.from_config(fcfg)
+    x = featurizer.transform(prep.norm, prep.tokens)
+    y = np.array([labels.index(r["label"]) for r in rows])
+    progress("fit", 0.0)
+    coef, inter = _fit_lr(x, y, sw, hp["C"])
+    progress("fit", 1.0)
+
+    valid_sets = datasets.load_task(task, data_dir, "valid")
+    if not valid_sets:
+        raise ValueError(f"no validation data for task {task!r} under {data_dir}")
+    vprep = {name: prepare([r["text"] for r in rs], [r.get("lang") for r in rs]) for name, rs in valid_sets.items()}
+    vx = {name: featurizer.transform(p.norm, p.tokens) for name, p in vprep.items()}
+    all_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in valid_sets])
+    all_gold = np.concatenate([[labels.index(r["label"]) for r in rs] for rs in valid_sets.values()]).astype(int)
+    bias = tune_bias(all_logits, all_gold)
+    weights = LinearWeights(labels=labels, features=fcfg, coef=coef, intercept=inter, bias=bias)
+
+    # Optional e5 head.
+    vemb: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
+    if with_embeddings:
+        cache = Path(embed_cache) if embed_cache else None
+        e_train = _embeddings(prep.norm, cache, progress, "embed train")
+        for n, p in vprep.items():
+            vemb[n] = _embeddings(p.norm, cache, progress, f"embed valid {n}")
+        e_coef, e_inter = _fit_lr(e_train, y, sw, hp.get("C_e5", 1.0), max_iter=1000)
+        weights.e5_coef, weights.e5_intercept = e_coef, e_inter
+        lp_fast = np.log(_softmax(all_logits) + 1e-9)
+        all_e = np.vstack([vemb[n] for n in valid_sets])  # type: ignore[misc]
+        lp_e5 = np.log(_softmax(all_e @ e_coef.T + e_inter) + 1e-9)
+        best: tuple[float, float, np.ndarray] = (-1.0, 0.5, np.zeros(len(labels), np.float32))
+        for a in np.linspace(0.2, 0.8, 13):
+            b = tune_bias(a * lp_fast + (1 - a) * lp_e5, all_gold, rounds=1)
+            s = macro_f1_fast(all_gold, (a * lp_fast + (1 - a) * lp_e5 + b).argmax(1), len(labels))
+            if s > best[0]:
+                best = (s, float(a), b)
+        weights.ens_w = np.array([best[1], 1 - best[1]], np.float32)
+        weights.ens_bias = best[2]
+
+    clf = Classifier(task, weights, version or "new")
+    valid_data = {n: (valid_sets[n], vprep[n], vemb[n]) for n in valid_sets}
+    scores_fast = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n]), valid_data, labels)
+    scores: dict[str, Any] = {"fast": scores_fast, "selection_score": round(selection_score(scores_fast), 4)}
+    if with_embeddings:
+        scores["ensemble"] = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n], e), valid_data, labels)
+
+    # Compare with the active version on the same validation sets (fast path).
+    cmp_dir = Path(compare_model_dir) if compare_model_dir is not None else out_root
+    old_ver: str | None = None
+    old_scores: dict[str, Any] | None = None
+    try:
+        old_ver = active_version(task, cmp_dir)
+        old_w = load_weights(version_dir(task, old_ver, cmp_dir))
+        old_clf = Classifier(task, old_w, old_ver)
+        old_scores = _score_sets(lambda n, p, e: old_clf.predict_proba([], prepared=p), valid_data, labels)
+    except ModelFileError:
+        old_ver, old_scores = None, None
+    old_sel = selection_score(old_scores) if old_scores else None
+    new_sel = scores["selection_score"]
+    not_worse = old_sel is None or new_sel >= old_sel - 1e-9
+
+    ver = version or _dt.datetime.now(_dt.UTC).strftime("r%Y%m%d-%H%M%S")
+    vdir = out_root / task / ver
+    if vdir.exists() and any(vdir.iterdir()):
+        raise ValueError(f"version directory already exists: {vdir}")
+    card = {
+        "task": task,
+        "version": ver,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "model": "multinomial logistic regression on hashed char 1-4 + word 1-2 grams + cue-lexicon markers"
+        + (" ; + e5-small embedding head (ensemble)" if with_embeddings else ""),
+        "training_data": {name: len(part) for name, part in datasets.load_task(task, data_dir, "train").items()}
+        | {"corrections": len(corr)},
+        "train_label_counts": dict(Counter(r["label"] for r in rows)),
+        "hyper": hp,
+        "scores": scores,
+        "train_seconds": round(time.time() - t0, 1),
+        "python": platform.python_version(),
+        "compared_with": {"version": old_ver, "selection_score": old_sel},
+    }
+    card = save_weights(vdir, weights, card)
+    mv = ModelVersion(task=task, version=ver, path=vdir, labels=labels, features=fcfg, scores=scores, card=card)
+    mv.previous_active = old_ver
+    mv.comparison = {
+        "new": {"version": ver, "selection_score": new_sel},
+        "active": {"version": old_ver, "selection_score": old_sel, "scores": old_scores},
+        "not_worse": not_worse,
+    }
+    if activate_if_better and not_worse:
+        activate(task, ver, out_root)
+        mv.activated = True
+        mv.active = True
+    return mv
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train a civicpulse NLP model")
+    ap.add_argument("task", choices=sorted(LABELS))
+    ap.add_argument("--data-dir", default=str(datasets.DEFAULT_SHARED))
+    ap.add_argument("--corrections")
+    ap.add_argument("--out")
+    ap.add_argument("--version")
+    ap.add_argument("--with-embeddings", action="store_true")
+    ap.add_argument("--embed-cache")
+    a = ap.parse_args(argv)
+    mv = train(
+        a.task, a.data_dir, a.corrections, a.out, version=a.version, with_embeddings=a.with_embeddings,
+        embed_cache=a.embed_cache, progress=lambda s, f: print(f"[{s}] {f:.0%}", flush=True),
+    )
+    print(json.dumps({"version": mv.version, "activated": mv.activated, "comparison": mv.comparison,
+                      "scores": mv.scores}, ensure_ascii=False, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

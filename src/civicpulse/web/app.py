@@ -1,0 +1,158 @@
+"""The FastAPI application: JSON API under /api/v1 (OpenAPI at /openapi.json) and the HTMX web UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from civicpulse import __version__, i18n
+from civicpulse.config import Settings, get_settings
+from civicpulse.db.session import Database
+from civicpulse.domain.errors import DomainError
+from civicpulse.web import errors
+from civicpulse.web.api.org import router as org_api
+from civicpulse.web.ui.auth import router as auth_ui
+from civicpulse.web.ui.pages import router as pages_ui
+from civicpulse.web.ui.render import LoginRequired, is_htmx, render
+
+STATIC = Path(__file__).parent / "ui" / "static"
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+class BodyLimit:
+    """Refuses request bodies over the configured size before reading them (413 with a clear message)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        mb = self.max_bytes / (1024 * 1024)
+        body = JSONResponse(
+            errors.error_body("too_large", f"The upload is larger than the limit of {mb:.0f} MB"), status_code=413
+        )
+        await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+        await send({"type": "http.response.body", "body": body.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="civicpulse API",
+        version=__version__,
+        description=(
+            "Social listening, policy-communication plans and one-voice publishing for a government "
+            "communication network. Authenticate with a personal token: `Authorization: Bearer cp_…` "
+            "(create one under *My tokens* in the web interface). Every list is paginated with `page` and "
+            "`per_page`; every error has the body `{\"error\": {\"code\", \"message\", \"details\"}}`."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings)
+
+    app.include_router(org_api, prefix="/api/v1")
+    app.include_router(auth_ui)
+    app.include_router(pages_ui)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        with app.state.db.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if errors.wants_json(request):
+            return errors.domain_error_response(exc)
+        if exc.status == 401:
+            return RedirectResponse("/login", status_code=303)
+        if is_htmx(request):
+            return HTMLResponse(f'<div class="flash error" role="alert">{_escape(exc.message)}</div>',
+                                status_code=exc.status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return render(request, "error.html", status_code=exc.status, message=exc.message, status=exc.status)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        from urllib.parse import quote
+
+        target = "/login" if exc.next_url in ("", "/") else f"/login?next={quote(exc.next_url, safe='/')}"
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if errors.wants_json(request):
+            return await errors.api_validation_handler(request, exc)
+        details = errors.validation_details(exc)
+        return render(request, "error.html", status_code=422, message=errors.validation_message(details), status=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if errors.wants_json(request) or request.url.path.startswith("/static/"):
+            return await errors.http_exception_handler(request, exc)
+        i18n.set_language(i18n.negotiate(request.headers.get("accept-language"), settings.default_language))
+        return render(request, "error.html", status_code=exc.status_code, message=str(exc.detail), status=exc.status_code)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+        if request.url.path.startswith("/api/") or "text/html" in response.headers.get("content-type", ""):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    return app
+
+
+def _escape(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))
