@@ -372,6 +372,295 @@ def restore(
     console.print(f"Restored from {file}.")
 
 
+# ------------------------------------------------------------------ listening
+
+ingest_app = typer.Typer(help="Collect items from files and feeds.", no_args_is_help=True)
+sources_app = typer.Typer(help="Listening sources.", no_args_is_help=True)
+dedup_app = typer.Typer(help="Near-duplicate clusters.", no_args_is_help=True)
+enrich_app = typer.Typer(help="Language, sentiment, voice, toxicity, entities and embeddings of items.",
+                         no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(sources_app, name="sources")
+app.add_typer(dedup_app, name="dedup")
+app.add_typer(enrich_app, name="enrich")
+
+
+def _unit_id(s, code: str | None) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from civicpulse.domain.org.models import Unit
+
+    if code:
+        u = s.scalar(select(Unit).where(Unit.code == code))
+        if u is None:
+            _fail(f"No unit with code '{code}'")
+        return u.id  # type: ignore[union-attr]
+    roots = list(s.scalars(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id)))
+    if len(roots) != 1:
+        _fail("Say which unit the items belong to with --unit CODE")
+    return roots[0].id
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False)
+
+
+def _print_stats(stats, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print(json.dumps({"inserted": stats.inserted, "duplicates": stats.duplicates, "rejected": stats.rejected,
+                          "reasons": stats.reasons}, ensure_ascii=False))
+        return
+    console.print(f"inserted: [bold]{stats.inserted}[/bold]   duplicates: {stats.duplicates}   "
+                  f"rejected: {stats.rejected}")
+    for r in stats.reasons[:20]:
+        console.print(f"  [yellow]rejected[/yellow] {r}")
+    if stats.rejected > 20:
+        console.print(f"  … and {stats.rejected - 20} more (see Sources → Rejected items)")
+
+
+def _enrich_after(settings: Settings, db) -> None:  # type: ignore[no-untyped-def]
+    from civicpulse.domain.listening.enrich import enrich_pending, pending_count
+
+    n = pending_count(db)
+    if not n:
+        return
+    with _progress() as prog:
+        task = prog.add_task("Analysing (language, words, sentiment)", total=n)
+        enrich_pending(db, settings, progress=lambda done, total: prog.update(task, completed=done, total=total))
+
+
+@ingest_app.command("file")
+def ingest_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    source: str = typer.Option(..., "--source", help="Name of the file source (created on first use)"),
+    fmt: str = typer.Option(None, "--format", help="csv | jsonl | xlsx (default: detected)"),
+    unit: str = typer.Option(None, "--unit", help="Unit code (default: the top unit)"),
+    map_: list[str] = typer.Option(None, "--map", help="Column mapping, e.g. --map text=message --map time=created"),
+    no_enrich: bool = typer.Option(False, "--no-enrich", help="Store only; analyse later with `enrich run`"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Import a CSV, JSONL or XLSX export, printing inserted / duplicates / rejected."""
+    from civicpulse.domain.errors import DomainError
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.org.permissions import Actor
+
+    if fmt and fmt not in ("csv", "jsonl", "xlsx", "json"):
+        _fail(f"Unknown format '{fmt}'; use csv, jsonl or xlsx")
+    mapping = None
+    if map_:
+        mapping = {}
+        for m in map_:
+            key, sep, col = m.partition("=")
+            if not sep:
+                _fail(f"--map takes target=column, got '{m}'")
+            mapping[key.strip()] = col.strip()
+    settings = _settings()
+    db = _db(settings)
+    try:
+        with db.session() as s:
+            unit_id = _unit_id(s, unit)
+        with _progress() as prog:
+            task = prog.add_task(f"Importing {path.name}", total=None)
+            stats = services.import_file(db, settings, Actor.system_actor("cli", via="cli"), unit_id, source, path,
+                                         fmt=fmt, mapping=mapping, progress=lambda n: prog.update(task, completed=n))
+        _print_stats(stats, as_json)
+        if not no_enrich and stats.inserted:
+            _enrich_after(settings, db)
+    except DomainError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+
+
+@ingest_app.command("feed")
+def ingest_feed(
+    url: str = typer.Argument(..., help="RSS or Atom feed URL"),
+    unit: str = typer.Option(..., "--unit", help="Unit code"),
+    name: str = typer.Option(None, "--name", help="Source name (default: the feed's host)"),
+    interval: int = typer.Option(30, "--interval", help="Minutes between polls"),
+) -> None:
+    """Add an RSS/Atom feed as a source and fetch it once."""
+    from urllib.parse import urlparse
+
+    from civicpulse.connectors.base import ConnectorError
+    from civicpulse.domain.errors import DomainError
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.listening.schemas import SourceCreate
+    from civicpulse.domain.org.permissions import Actor
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        _fail(f"'{url}' is not an http(s) URL")
+    settings = _settings()
+    db = _db(settings)
+    actor = Actor.system_actor("cli", via="cli")
+    try:
+        with db.session() as s:
+            src, _ = services.create_source(s, actor, settings, SourceCreate(
+                unit_id=_unit_id(s, unit), name=name or parsed.netloc, platform="rss", config={"url": url},
+                interval_minutes=interval))
+            sid = src.id
+        with console.status(f"Fetching {url}…"):
+            stats = services.run_source(db, settings, sid)
+        _print_stats(stats)
+        if stats.inserted:
+            _enrich_after(settings, db)
+    except ConnectorError as exc:
+        _fail(f"The source was added but the first fetch failed: {exc.message}")
+    except DomainError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+
+
+@sources_app.command("run")
+def sources_run(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Poll every source that is due, once."""
+    from civicpulse.connectors.base import ConnectorError
+    from civicpulse.domain.listening import services
+
+    settings = _settings()
+    db = _db(settings)
+    results = []
+    failed = 0
+    try:
+        due = services.due_sources(db)
+        with _progress() as prog:
+            task = prog.add_task("Polling sources", total=len(due))
+            for sid in due:
+                try:
+                    st = services.run_source(db, settings, sid)
+                    results.append({"source_id": sid, "inserted": st.inserted, "duplicates": st.duplicates,
+                                    "rejected": st.rejected, "error": None})
+                except ConnectorError as exc:
+                    failed += 1
+                    results.append({"source_id": sid, "inserted": 0, "duplicates": 0, "rejected": 0,
+                                    "error": exc.message})
+                prog.advance(task)
+        if any(r["inserted"] for r in results):
+            _enrich_after(settings, db)
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps(results, ensure_ascii=False))
+    else:
+        t = Table("source", "inserted", "duplicates", "rejected", "error")
+        for r in results:
+            t.add_row(str(r["source_id"]), str(r["inserted"]), str(r["duplicates"]), str(r["rejected"]),
+                      r["error"] or "")
+        console.print(t if results else "No source is due.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@sources_app.command("list")
+def sources_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List sources with their health."""
+    from sqlalchemy import select
+
+    from civicpulse.domain.listening.models import Source
+
+    settings = _settings()
+    db = _db(settings)
+    with db.session() as s:
+        rows = [{"id": x.id, "unit": x.unit.code, "name": x.name, "platform": x.platform, "items": x.items_count,
+                 "enabled": x.enabled, "last_success_at": x.last_success_at.isoformat() if x.last_success_at else None,
+                 "last_error": x.last_error} for x in s.scalars(select(Source).order_by(Source.id))]
+    db.dispose()
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table("id", "unit", "name", "platform", "items", "last success", "last error")
+    for r in rows:
+        t.add_row(str(r["id"]), r["unit"], r["name"], r["platform"], str(r["items"]), r["last_success_at"] or "—",
+                  r["last_error"] or "")
+    console.print(t)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help='Boolean query, e.g. \'ค่าไฟ OR "xử phạt" lang:th\''),
+    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000),
+) -> None:
+    """Full-text search over collected items (Thai, Vietnamese, English)."""
+    import re as _re
+
+    from civicpulse.domain.errors import ValidationFailed
+    from civicpulse.domain.listening import queries
+    from civicpulse.domain.org.permissions import Actor
+
+    settings = _settings()
+    db = _db(settings)
+    try:
+        with db.session() as s:
+            res = queries.search(s, Actor.system_actor("cli", via="cli"), query, limit=limit)
+            hits = [{"id": h.item.id, "score": round(h.score, 4), "lang": h.item.lang, "source_id": h.item.source_id,
+                     "published_at": h.item.published_at.isoformat() if h.item.published_at else None,
+                     "author": h.item.author_handle, "url": h.item.url, "text": h.item.text[:500],
+                     "snippet": h.snippet} for h in res.hits]
+    except ValidationFailed as exc:
+        pointer = exc.details.get("pointer")
+        _fail(exc.message + (f"\n{pointer}" if pointer else ""), code=2)
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps({"query": query, "total": res.total, "hits": hits}, ensure_ascii=False))
+        return
+    console.print(f"{res.total} match(es)")
+    for h in hits:
+        snippet = _re.sub(r"<mark>(.*?)</mark>", r"[bold yellow]\1[/bold yellow]", h["snippet"].replace("[", r"\["))
+        import html as _html
+
+        console.print(f"[dim]#{h['id']} {h['published_at'] or ''} {h['lang'] or ''}[/dim]  {_html.unescape(snippet)}")
+
+
+@dedup_app.command("run")
+def dedup_run(threshold: float = typer.Option(0.7, "--threshold", min=0.3, max=1.0)) -> None:
+    """Group near-identical items into clusters; prints how many clusters there are."""
+    from civicpulse.domain.listening import services
+
+    settings = _settings()
+    db = _db(settings)
+    try:
+        with _progress() as prog:
+            task = prog.add_task("Comparing items", total=None)
+            n = services.dedup_run(db, threshold=threshold,
+                                   progress=lambda done, total: prog.update(task, completed=done, total=total))
+    finally:
+        db.dispose()
+    console.print(f"{n} near-duplicate clusters")
+
+
+@enrich_app.command("run")
+def enrich_run(
+    embeddings: bool = typer.Option(False, "--embeddings", help="Also compute embeddings (slow lane)"),
+    limit: int = typer.Option(None, "--limit", help="At most this many items"),
+) -> None:
+    """Analyse every item that is still pending (restartable)."""
+    from civicpulse.domain.listening.enrich import embed_pending, enrich_pending, pending_count
+
+    settings = _settings()
+    db = _db(settings)
+    try:
+        total = pending_count(db)
+        with _progress() as prog:
+            task = prog.add_task("Analysing", total=min(total, limit) if limit else total)
+            st = enrich_pending(db, settings, limit=limit,
+                                progress=lambda done, tot: prog.update(task, completed=done, total=tot))
+            console.print(f"Analysed {st.done} item(s) ({st.per_second:,.0f}/s).")
+            if embeddings:
+                task2 = prog.add_task("Embeddings", total=None)
+                st2 = embed_pending(db, limit=limit,
+                                    progress=lambda done, tot: prog.update(task2, completed=done, total=tot))
+                console.print(f"Embedded {st2.done} item(s) ({st2.per_second:,.1f}/s).")
+    finally:
+        db.dispose()
+
+
 def _mount_optional() -> None:
     """Areas that bring their own sub-commands."""
     try:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "production"] = "dev"
     secret_key: str = DEV_SECRET
+    previous_secret_keys: list[str] = Field(default_factory=list)  # still accepted for decryption (key rotation)
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     database_url: str | None = None  # default: SQLite file under data_dir
     redis_url: str | None = None  # production task queue / cache; SQLite-backed queue when empty

@@ -85,7 +85,12 @@ class HttpConnector(Connector):
 
     def map_error(self, resp: Response) -> ConnectorError:
         """Hook: refine the generic mapping with platform error codes."""
-        return map_http_error(resp.status, resp.json() if resp.content else None, resp.headers, service=self.service)
+        return map_http_error(resp.status, resp.json() if resp.content else None, resp.headers, service=self.service,
+                              now=self.epoch())
+
+    def epoch(self) -> float:
+        """Wall-clock seconds since the epoch (injectable through ``now``)."""
+        return self._now().timestamp()
 
     # -- health -----------------------------------------------------------------------------
     def _health(self, ok: bool, message: str, *, token_expires_at: dt.datetime | None = None,
@@ -197,3 +202,60 @@ def html_to_text(markup: str | None) -> str:
         if ln or (out and out[-1]):
             out.append(ln)
     return "\n".join(out).strip()
+
+
+def newest_first(fetch_page: Callable[[str | None], tuple[list[Any], str | None]], *,
+                 key: Callable[[Any], Any], ident: Callable[[Any], str], state: Mapping[str, Any],
+                 max_pages: int, initial_pages: int = 1, stop_at_watermark: bool = True,
+                 ) -> tuple[list[Any], dict[str, Any]]:
+    """Walk a newest-first paged listing and return only records newer than the saved watermark.
+
+    ``state`` (part of a cursor) is ``{"watermark": key | None, "pending": {"page", "top"} | None,
+    "seen": [ids]}``. When the page budget runs out before the watermark is reached, the next page
+    token is kept in ``pending`` and the next call continues from there (no gap); only once the
+    walk reaches the watermark does the watermark move up to the newest key seen. On the very
+    first run (no watermark) only ``initial_pages`` pages are read — no full backfill.
+    ``stop_at_watermark=False`` is for APIs that already filter server-side (``since_id``/``since``).
+    """
+    watermark = state.get("watermark")
+    pending = state.get("pending") or None
+    seen = list(state.get("seen") or [])
+    seen_set = set(seen)
+    token: str | None = pending["page"] if pending else None
+    top = pending.get("top") if pending else None
+    budget = max(1, initial_pages if watermark is None and not pending else max_pages)
+    out: list[Any] = []
+    finished = False
+    for _ in range(budget):
+        records, nxt = fetch_page(token)
+        reached = False
+        for rec in records:
+            k = key(rec)
+            if stop_at_watermark and watermark is not None and k is not None and k < watermark:
+                reached = True
+                break
+            rid = ident(rec)
+            if rid in seen_set:
+                continue
+            seen_set.add(rid)
+            out.append(rec)
+            if k is not None and (top is None or k > top):
+                top = k
+        if reached or not nxt:
+            finished = True
+            break
+        token = nxt
+    new_state: dict[str, Any] = {"watermark": watermark, "pending": None,
+                                 "seen": remember(seen, [ident(r) for r in out])}
+    if finished or watermark is None and not pending:
+        if top is not None and (watermark is None or top > watermark):
+            new_state["watermark"] = top
+    else:
+        new_state["pending"] = {"page": token, "top": top}
+    return out, new_state
+
+
+def ts_key(value: Any) -> str | None:
+    """A sortable fixed-width UTC string for a timestamp (``None`` if unparsable)."""
+    when = parse_time(value)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if when else None

@@ -70,11 +70,11 @@ class MastodonConnector(HttpConnector):
 
     def note_rate_headers(self, resp: Response) -> None:
         remaining = header_int(resp.headers, "x-ratelimit-remaining")
-        self.limiter.note_server(remaining, parse_reset(resp.headers.get("x-ratelimit-reset")))
+        self.limiter.note_server(remaining, parse_reset(resp.headers.get("x-ratelimit-reset"), now=self.epoch()))
 
     def map_error(self, resp: Response) -> ConnectorError:
         body = resp.json()
-        err = map_http_error(resp.status, body, resp.headers, service=self.service)
+        err = map_http_error(resp.status, body, resp.headers, service=self.service, now=self.epoch())
         said = err.platform_message or ""
         if resp.status == 401 or (resp.status == 422 and "authenticated" in said.lower()):
             msg = ("The Mastodon access token was refused" if self.config.get("access_token")

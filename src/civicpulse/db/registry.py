@@ -9,6 +9,7 @@ import importlib
 
 AREAS = [
     "civicpulse.domain.org.models",
+    "civicpulse.domain.listening.models",
 ]
 
 

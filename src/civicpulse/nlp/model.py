@@ -251,7 +251,12 @@ def activate(task: str, version: str, model_dir: Path) -> str | None:
     root = Path(model_dir)
     reg = read_registry(root)
     entry = reg["tasks"].setdefault(task, {"active": None, "history": []})
-    prev = entry.get("active") or active_version(task, None)
+    prev = entry.get("active")
+    if not prev:
+        try:
+            prev = active_version(task, None)
+        except ModelFileError:
+            prev = None
     if prev and prev != version:
         entry.setdefault("history", []).append(prev)
     entry["active"] = version

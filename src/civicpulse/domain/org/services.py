@@ -538,7 +538,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
 
 
 def authenticate_token(session: Session, raw: str, *, ip: str | None, method: str, path: str) -> Actor:
-    parts = (raw or "").split("_")
+    parts = (raw or "").split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise NotAuthenticated("The API token is malformed; it should look like cp_xxxxxxxx_…")
     token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))

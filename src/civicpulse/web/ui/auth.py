@@ -56,13 +56,13 @@ def _page_with_session(request: Request, s: Session, ctx: WebContext, template: 
 
 def send_invitation(request: Request, user: User, raw: str) -> None:
     link = f"{settings(request).base_url.rstrip('/')}/password/reset/{raw}"
-    body = (
-        f"{user.display_name},\n\n"
+    body = _(
+        "%(name)s,\n\n"
         "An account was created for you in civicpulse. Choose your password with this link "
-        f"(valid for {settings(request).password_reset_minutes} minutes):\n\n{link}\n"
-    )
+        "(valid for %(minutes)s minutes):\n\n%(link)s\n"
+    ) % {"name": user.display_name, "minutes": settings(request).password_reset_minutes, "link": link}
     try:
-        send_mail(settings(request), user.email, "civicpulse: your account", body)
+        send_mail(settings(request), user.email, _("civicpulse: your account"), body)
     except MailError:
         pass  # the administrator sees the link on screen as well
 
@@ -116,7 +116,7 @@ def switch_language(
     ctx: WebContext = Depends(ui_context),
 ):
     if lang not in i18n.LANGUAGES:
-        raise ValidationFailed(f"Unknown language {lang!r}; use vi, th or en")
+        raise ValidationFailed(_("Unknown language %(lang)r; use vi, th or en") % {"lang": lang})
     response = RedirectResponse(safe_next(next), status_code=303)
     raw = ensure_session(request, s, ctx)
     if raw:
@@ -141,13 +141,13 @@ def forgot(request: Request, email: str = Form(..., max_length=254), s: Session 
     if found is not None:
         user, raw = found
         link = f"{cfg.base_url.rstrip('/')}/password/reset/{raw}"
-        body = (
-            f"{user.display_name},\n\nSomeone (hopefully you) asked to reset your civicpulse password. "
-            f"Open this link within {cfg.password_reset_minutes} minutes to choose a new one:\n\n{link}\n\n"
+        body = _(
+            "%(name)s,\n\nSomeone (hopefully you) asked to reset your civicpulse password. "
+            "Open this link within %(minutes)s minutes to choose a new one:\n\n%(link)s\n\n"
             "If it was not you, ignore this message; your password stays as it is.\n"
-        )
+        ) % {"name": user.display_name, "minutes": cfg.password_reset_minutes, "link": link}
         try:
-            send_mail(cfg, user.email, "civicpulse: reset your password", body)
+            send_mail(cfg, user.email, _("civicpulse: reset your password"), body)
         except MailError:
             return render(request, "password_forgot.html", status_code=503,
                           error=_("The email could not be sent. Contact your administrator."))

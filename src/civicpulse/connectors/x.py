@@ -1,0 +1,163 @@
+"""X (Twitter) API v2 — recent search.
+
+``GET {base_url}/2/tweets/search/recent?query=…&max_results=10..100&since_id=…&next_token=…
+&tweet.fields=created_at,public_metrics,author_id,lang,conversation_id,referenced_tweets
+&expansions=author_id&user.fields=username,name,public_metrics`` with ``Authorization: Bearer``.
+
+Config keys: ``query`` (required, X search syntax, e.g. ``"น้ำท่วม lang:th -is:retweet"``);
+``bearer_token`` (secret, required); ``base_url`` (default ``https://api.x.com``); ``max_results``
+(10–100, default 100); ``max_pages`` (default 5); ``rate_limit_per_15min`` (default 60 — set it to
+your tier's published limit); ``timeout``; ``allow_private``.
+
+Cursor (JSON)::
+
+    {"watermark": "<zero-padded newest tweet id>", "pending": {"page": next_token, "top"} | None,
+     "seen": [tweet ids]}
+
+The watermark is sent as ``since_id``; a fetch that runs out of pages keeps ``next_token`` in
+``pending`` and finishes the same query next time. Rate-limit headers ``x-rate-limit-remaining`` /
+``x-rate-limit-reset`` are honoured; 429 → rate_limited, 401/403 → auth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from civicpulse.connectors._common import HttpConnector, as_int, newest_first, parse_time
+from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
+from civicpulse.connectors.http import Response, header_int, map_http_error, parse_reset
+
+DEFAULT_BASE = "https://api.x.com"
+TWEET_FIELDS = "created_at,public_metrics,author_id,lang,conversation_id,referenced_tweets"
+USER_FIELDS = "username,name,public_metrics"
+
+
+def _pad(tweet_id: str) -> str:
+    return tweet_id.zfill(20)
+
+
+class XConnector(HttpConnector):
+    """Reads recent posts matching a search query."""
+
+    platform: ClassVar[str] = "x"
+    service: ClassVar[str] = "X"
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (
+        RateLimit(60, 900.0, "recent search, app-only bearer token: 60 requests / 15 min (Basic tier); "
+                             "higher tiers allow more — see rate_limit_per_15min"),
+    )
+
+    def __init__(self, config: dict[str, Any], **kw: Any) -> None:
+        if config.get("rate_limit_per_15min"):
+            self.rate_limits = (RateLimit(int(config["rate_limit_per_15min"]), 900.0, "configured tier limit"),)
+        super().__init__(config, **kw)
+        if not config.get("query"):
+            raise ValueError("x connector needs config['query']")
+        if not config.get("bearer_token"):
+            raise ValueError("x connector needs config['bearer_token']")
+        self.base = str(config.get("base_url") or DEFAULT_BASE).rstrip("/")
+        self.max_results = max(10, min(100, int(config.get("max_results", 100))))
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config['bearer_token']}"}
+
+    def note_rate_headers(self, resp: Response) -> None:
+        self.limiter.note_server(header_int(resp.headers, "x-rate-limit-remaining"),
+                                 parse_reset(resp.headers.get("x-rate-limit-reset"), now=self.epoch()))
+
+    def map_error(self, resp: Response) -> ConnectorError:
+        body = resp.json()
+        err = map_http_error(resp.status, body, resp.headers, service=self.service, now=self.epoch())
+        body = body if isinstance(body, dict) else {}
+        title, detail = body.get("title"), body.get("detail")
+        said = err.platform_message
+        problem = str(body.get("type") or "")
+        if resp.status == 429 or title == "UsageCapExceeded" or problem.endswith("usage-capped"):
+            if title == "UsageCapExceeded" or problem.endswith("usage-capped"):
+                return ConnectorError("rate_limited", f"The X API monthly usage cap is reached ({detail}). Collection "
+                                      "resumes when the cap resets or the plan is upgraded.",
+                                      retry_after=err.retry_after or 86_400.0, platform_message=said,
+                                      status=resp.status)
+            wait = err.retry_after
+            return ConnectorError("rate_limited", "X says we are sending too many requests."
+                                  + (f" Waiting {round(wait)} s." if wait is not None else ""),
+                                  retry_after=wait if wait is not None else 900.0, platform_message=said,
+                                  status=resp.status)
+        if resp.status == 401:
+            return ConnectorError("auth", "X did not accept the bearer token. Paste a new one in Settings → Channels.",
+                                  platform_message=said, status=401)
+        if resp.status == 403:
+            if body.get("reason") == "client-not-enrolled" or "client-forbidden" in problem:
+                plain = ("The X developer app is not attached to a Project with API v2 access. Fix it in the X "
+                         "developer portal.")
+            else:
+                plain = "X refused access with this token (HTTP 403). Check the app's access level."
+            return ConnectorError("auth", plain, platform_message=said, status=403)
+        if resp.status == 400:
+            msgs = [e.get("message") for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
+            return ConnectorError("permanent", "X rejected the search: " + ("; ".join(msgs) or detail or "invalid "
+                                  "request") + ". Check the query in the source settings.", platform_message=said,
+                                  status=400)
+        return err
+
+    def _fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        params: dict[str, Any] = {"query": self.config["query"], "max_results": self.max_results,
+                                  "tweet.fields": TWEET_FIELDS, "expansions": "author_id", "user.fields": USER_FIELDS}
+        if cursor.get("watermark"):
+            params["since_id"] = str(cursor["watermark"]).lstrip("0") or "0"
+        users: dict[str, dict[str, Any]] = {}
+        rejected: list[tuple[str, str]] = []
+
+        def page(token: str | None) -> tuple[list[Any], str | None]:
+            body = self.get_json(f"{self.base}/2/tweets/search/recent", {**params, "next_token": token},
+                                 headers=self._headers)
+            for user in (body.get("includes") or {}).get("users") or []:
+                users[str(user["id"])] = user
+            for problem in body.get("errors") or []:
+                if isinstance(problem, dict):
+                    rejected.append((str(problem.get("value") or problem.get("resource_id") or "?"),
+                                     str(problem.get("detail") or problem.get("title") or problem)))
+            return list(body.get("data") or []), (body.get("meta") or {}).get("next_token")
+
+        tweets, state = newest_first(page, key=lambda t: _pad(str(t["id"])), ident=lambda t: str(t["id"]),
+                                     state=cursor, max_pages=max(1, int(self.config.get("max_pages", 5))),
+                                     stop_at_watermark=False)
+        items = [self._item(t, users.get(str(t.get("author_id")))) for t in tweets]
+        return FetchResult(items=items, cursor=state, rejected=rejected)
+
+    def _item(self, tweet: dict[str, Any], user: dict[str, Any] | None) -> FetchedItem:
+        metrics = tweet.get("public_metrics") or {}
+        refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or [] if isinstance(r, dict)}
+        parent = refs.get("replied_to")
+        user = user or {}
+        username = user.get("username")
+        tid = str(tweet["id"])
+        kind = "reply" if parent else "post"
+        shares = None
+        if "retweet_count" in metrics or "quote_count" in metrics:
+            shares = int(metrics.get("retweet_count") or 0) + int(metrics.get("quote_count") or 0)
+        raw = dict(tweet)
+        if user:
+            raw["author"] = user
+        return FetchedItem(
+            external_id=tid, text=str(tweet.get("text") or ""),
+            url=f"https://x.com/{username or 'i/web'}/status/{tid}", kind=kind,
+            author_handle=username, author_name=user.get("name"),
+            author_followers=as_int((user.get("public_metrics") or {}).get("followers_count")),
+            published_at=parse_time(tweet.get("created_at")), likes=as_int(metrics.get("like_count")),
+            shares=shares, comments=as_int(metrics.get("reply_count")),
+            views=as_int(metrics.get("impression_count")), parent_external_id=parent,
+            thread_external_id=str(tweet["conversation_id"]) if tweet.get("conversation_id") else None,
+            language=tweet.get("lang") if tweet.get("lang") not in (None, "und", "zxx") else None, raw=raw,
+        )
+
+    def health(self) -> Health:
+        """``GET /2/users/by/username/:username`` (default ``X``): checks the token cheaply."""
+        name = str(self.config.get("health_username") or "X")
+        try:
+            body = self.get_json(f"{self.base}/2/users/by/username/{name}", headers=self._headers)
+        except ConnectorError as exc:
+            return self._health_error(exc)
+        remaining = self.limiter.wait_needed()
+        return self._health(True, f"The X bearer token works (looked up @{(body.get('data') or {}).get('username', name)}).",
+                            wait_seconds=remaining)

@@ -1,0 +1,167 @@
+"""Listening: sources, collected items (raw payload kept apart), rejects, saved topics, near-duplicate clusters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from civicpulse.db.base import Base, UTCDateTime, utcnow
+from civicpulse.domain.org.models import Unit
+
+PLATFORMS = ("rss", "file", "webhook", "mastodon", "bluesky", "youtube", "facebook", "x")
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # non-secret settings
+    secrets: Mapped[str | None] = mapped_column(Text)  # encrypted JSON (tokens, keys)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    items_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    unit: Mapped[Unit] = relationship()
+
+    __table_args__ = (UniqueConstraint("unit_id", "name"),)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"name": self.name, "platform": self.platform, "unit_id": self.unit_id, "config": self.config,
+                "interval_minutes": self.interval_minutes, "enabled": self.enabled}
+
+
+class Item(Base):
+    """One collected post, comment, article or reply."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="RESTRICT"))
+    unit_id: Mapped[int] = mapped_column(Integer, index=True)  # the source's unit, copied for fast scoping
+    unit_path: Mapped[str] = mapped_column(String(1000))
+    external_id: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20), default="post")
+    url: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str | None] = mapped_column(String(1000))
+    author_handle: Mapped[str | None] = mapped_column(String(300), index=True)
+    author_name: Mapped[str | None] = mapped_column(String(300))
+    author_followers: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(8), index=True)
+    lang_score: Mapped[float | None] = mapped_column(Float)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    shares: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    parent_external_id: Mapped[str | None] = mapped_column(String(300))
+    thread_external_id: Mapped[str | None] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)  # exact duplicates across sources
+    index_text: Mapped[str] = mapped_column(Text, default="")  # segmented tokens for full-text search
+    dup_cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # enrichment (filled by the enrichment job)
+    enriched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    sentiment: Mapped[str | None] = mapped_column(String(8), index=True)
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
+    voice: Mapped[str | None] = mapped_column(String(16))
+    voice_score: Mapped[float | None] = mapped_column(Float)
+    toxicity: Mapped[str | None] = mapped_column(String(12))
+    toxicity_score: Mapped[float | None] = mapped_column(Float)
+    entities: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    keyphrases: Mapped[list[str] | None] = mapped_column(JSON)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 x 384, L2-normalised
+
+    source: Mapped[Source] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_items_unit_path_published", "unit_path", "published_at"),
+    )
+
+
+class ItemRaw(Base):
+    """The platform's original object, kept apart from the item."""
+
+    __tablename__ = "item_raw"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IngestReject(Base):
+    """Items that could not be stored, with the reason in plain words: never silently dropped."""
+
+    __tablename__ = "ingest_rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(Integer, index=True)
+    unit_path: Mapped[str] = mapped_column(String(1000))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ref: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    batch: Mapped[str | None] = mapped_column(String(300))  # e.g. the imported file name
+
+
+class SavedTopic(Base):
+    __tablename__ = "saved_topics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    unit: Mapped[Unit] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (UniqueConstraint("unit_id", "name"),)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"name": self.name, "query": self.query, "unit_id": self.unit_id, "description": self.description}
+
+
+class DupCluster(Base):
+    """A group of near-identical items (copies, retweets, copy-pasted rumours)."""
+
+    __tablename__ = "dup_clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    size: Mapped[int] = mapped_column(Integer)
+    sources: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,243 @@
+"""Reads of the listening area, always limited to the units the actor can see."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from civicpulse.domain.errors import NotFound, ValidationFailed
+from civicpulse.domain.listening.models import DupCluster, IngestReject, Item, SavedTopic, Source
+from civicpulse.domain.listening.query import (
+    Filter,
+    QuerySyntaxError,
+    filters_to_sql,
+    parse,
+    to_fts5,
+    to_tsquery,
+)
+from civicpulse.domain.org.models import Unit
+from civicpulse.domain.org.permissions import Actor
+from civicpulse.domain.org.queries import Page, paginate
+
+
+def sources(session: Session, actor: Actor, *, unit_id: int | None = None) -> list[Source]:
+    stmt = select(Source).join(Unit, Unit.id == Source.unit_id).where(actor.visible_filter(Unit.path))
+    if unit_id is not None:
+        stmt = stmt.where(Source.unit_id == unit_id)
+    return list(session.scalars(stmt.order_by(Source.name)))
+
+
+def source(session: Session, actor: Actor, source_id: int) -> Source:
+    src = session.get(Source, source_id)
+    if src is None or not actor.can_see(src.unit):
+        raise NotFound(f"Source {source_id} was not found")
+    return src
+
+
+def item(session: Session, actor: Actor, item_id: int) -> Item:
+    it = session.get(Item, item_id)
+    if it is None or not actor.can_see(it.unit_path):
+        raise NotFound(f"Item {item_id} was not found")
+    return it
+
+
+def rejects(session: Session, actor: Actor, *, source_id: int | None = None, page: int = 1,
+            per_page: int = 50) -> Page[IngestReject]:
+    stmt = select(IngestReject).where(actor.visible_filter(IngestReject.unit_path)).order_by(IngestReject.id.desc())
+    if source_id is not None:
+        stmt = stmt.where(IngestReject.source_id == source_id)
+    return paginate(session, stmt, page, per_page)
+
+
+def topics(session: Session, actor: Actor, *, unit_id: int | None = None) -> list[SavedTopic]:
+    stmt = select(SavedTopic).join(Unit, Unit.id == SavedTopic.unit_id).where(actor.visible_filter(Unit.path))
+    if unit_id is not None:
+        stmt = stmt.where(SavedTopic.unit_id == unit_id)
+    return list(session.scalars(stmt.order_by(SavedTopic.name)))
+
+
+def topic(session: Session, actor: Actor, topic_id: int) -> SavedTopic:
+    t = session.get(SavedTopic, topic_id)
+    if t is None or not actor.can_see(t.unit):
+        raise NotFound(f"Topic {topic_id} was not found")
+    return t
+
+
+# ------------------------------------------------------------------ search
+
+
+@dataclasses.dataclass
+class SearchFilters:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    source_id: int | None = None
+    lang: str | None = None
+    unit_id: int | None = None
+    sentiment: str | None = None
+
+
+@dataclasses.dataclass
+class Hit:
+    item: Item
+    snippet: str
+    score: float
+
+
+@dataclasses.dataclass
+class SearchResult:
+    query: str
+    total: int
+    hits: list[Hit]
+    terms: list[str]
+
+
+_FILTER_COLUMNS = {
+    "lang": "items.lang",
+    "source": "sources.platform",
+    "author": "items.author_handle",
+    "published_at": "items.published_at",
+    "sentiment": "items.sentiment",
+    "unit": "units.code",
+}
+
+
+def _sql_value(session: Session, v: Any) -> Any:
+    if isinstance(v, dt.datetime) and session.get_bind().dialect.name == "sqlite":
+        return v.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return v
+
+
+def _compile(q: str, dialect: str) -> tuple[str | None, list[Filter]]:
+    try:
+        node = parse(q)
+        return to_fts5(node) if dialect == "sqlite" else to_tsquery(node)
+    except QuerySyntaxError as exc:
+        raise ValidationFailed(f"The query is not valid: {exc}",
+                               details={"column": exc.column, "pointer": exc.pointer(q)}) from exc
+
+
+def _positive_terms(q: str) -> list[str]:
+    """The words to highlight: every quoted phrase or bare word not negated and not a field filter."""
+    out: list[str] = []
+    for m in re.finditer(r'(-?)"([^"]+)"|(?<![\w:])(-?)([^\s()"]+)', q):
+        if m.group(2) and not m.group(1):
+            out.append(m.group(2))
+        elif m.group(4) and not m.group(3):
+            w = m.group(4)
+            if ":" in w or w in ("AND", "OR", "NOT") or w.startswith("NEAR/"):
+                continue
+            out.append(w.rstrip("*"))
+    return [t for t in out if t]
+
+
+def highlight(text_: str, terms: Sequence[str], width: int = 240) -> str:
+    """An HTML-escaped window of the text around the first match, with <mark> around every match."""
+    pats = []
+    for t in sorted({t for t in terms if t.strip()}, key=len, reverse=True):
+        parts = [re.escape(p) for p in re.split(r"[\s_]+", t.strip()) if p]
+        if parts:
+            pats.append(r"\s*".join(parts))
+    rx = re.compile("|".join(pats), re.IGNORECASE) if pats else None
+    start = 0
+    if rx is not None:
+        m = rx.search(text_)
+        if m:
+            start = max(0, m.start() - width // 3)
+    window = text_[start:start + width]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + width < len(text_) else ""
+    if rx is None:
+        return prefix + html.escape(window) + suffix
+    out, last = [], 0
+    for m in rx.finditer(window):
+        out.append(html.escape(window[last:m.start()]))
+        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(html.escape(window[last:]))
+    return prefix + "".join(out) + suffix
+
+
+def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = None, *, limit: int = 20,
+           offset: int = 0, count: bool = True) -> SearchResult:
+    """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL)."""
+    f = f or SearchFilters()
+    dialect = session.get_bind().dialect.name
+    match, filters = _compile(q, dialect)
+    where, params = filters_to_sql(filters, _FILTER_COLUMNS)
+    params = {k: _sql_value(session, v) for k, v in params.items()}
+    vis = actor.visible_filter(Item.unit_path)
+    vis_sql = str(vis.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    extra = []
+    if f.since:
+        extra.append("items.published_at >= :since")
+        params["since"] = _sql_value(session, f.since)
+    if f.until:
+        extra.append("items.published_at < :until")
+        params["until"] = _sql_value(session, f.until)
+    for key, col in (("source_id", "items.source_id"), ("lang", "items.lang"), ("unit_id", "items.unit_id"),
+                     ("sentiment", "items.sentiment")):
+        value = getattr(f, key)
+        if value is not None:
+            extra.append(f"{col} = :{key}")
+            params[key] = value
+    cond = " AND ".join([where, vis_sql, *extra])
+    joins = "JOIN sources ON sources.id = items.source_id JOIN units ON units.id = items.unit_id"
+    if match is None:
+        base = f"FROM items {joins} WHERE {cond}"
+        order, score = "items.published_at DESC, items.id DESC", "0.0"
+    elif dialect == "sqlite":
+        base = f"FROM item_fts JOIN items ON items.id = item_fts.rowid {joins} WHERE item_fts MATCH :m AND {cond}"
+        order, score = "bm25(item_fts)", "-bm25(item_fts)"
+        params["m"] = match
+    else:
+        base = f"FROM items {joins} WHERE items.index_tsv @@ to_tsquery('simple', :m) AND {cond}"
+        score = "ts_rank_cd(items.index_tsv, to_tsquery('simple', :m))"
+        order = f"{score} DESC, items.id DESC"
+        params["m"] = match
+    rows = session.execute(text(f"SELECT items.id, {score} AS score {base} ORDER BY {order} LIMIT :lim OFFSET :off"),
+                           {**params, "lim": limit, "off": offset}).all()
+    total = len(rows) + offset
+    if count and (len(rows) == limit or offset):
+        total = session.execute(text(f"SELECT count(*) {base}"), params).scalar() or 0
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_([r[0] for r in rows])))}
+    terms = _positive_terms(q)
+    hits = [Hit(item=items[r[0]], snippet=highlight(items[r[0]].text, terms), score=float(r[1] or 0)) for r in rows]
+    return SearchResult(query=q, total=total, hits=hits, terms=terms)
+
+
+def topic_counts(session: Session, actor: Actor, t: SavedTopic, *, days: int = 14) -> tuple[int, list[int]]:
+    """Matches of a saved topic: the total and a daily series (oldest first) for a sparkline."""
+    now = dt.datetime.now(dt.UTC)
+    start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    res = search(session, actor, t.query, SearchFilters(unit_id=None), limit=1, count=True)
+    series = []
+    for d in range(days):
+        day = start + dt.timedelta(days=d)
+        r = search(session, actor, t.query, SearchFilters(since=day, until=day + dt.timedelta(days=1)), limit=1,
+                   count=True)
+        series.append(r.total)
+    return res.total, series
+
+
+def clusters(session: Session, actor: Actor, *, limit: int = 50) -> list[tuple[DupCluster, Item]]:
+    stmt = (select(DupCluster, Item).join(Item, Item.id == DupCluster.first_item_id)
+            .where(actor.visible_filter(Item.unit_path)).order_by(DupCluster.size.desc()).limit(limit))
+    return [(c, i) for c, i in session.execute(stmt).all()]
+
+
+def cluster_items(session: Session, actor: Actor, cluster_id: int) -> list[Item]:
+    return list(session.scalars(select(Item).where(Item.dup_cluster_id == cluster_id,
+                                                   actor.visible_filter(Item.unit_path))
+                                .order_by(Item.published_at, Item.id)))
+
+
+def counts_by_source(session: Session, actor: Actor) -> dict[int, int]:
+    return dict(session.execute(select(Item.source_id, func.count()).where(actor.visible_filter(Item.unit_path))
+                                .group_by(Item.source_id)).all())
