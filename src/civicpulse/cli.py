@@ -661,6 +661,21 @@ def enrich_run(
         db.dispose()
 
 
+@app.command()
+def worker(workers: int = typer.Option(2, "--workers", min=1, max=16)) -> None:
+    """Run the background jobs (polling sources, analysing new items) until stopped."""
+    from civicpulse.jobs import tasks  # noqa: F401 - registers the tasks
+    from civicpulse.jobs.queue import huey
+    from civicpulse.logs import configure
+
+    settings = _settings()
+    configure(settings.log_level)
+    q = huey()
+    where = settings.redis_url or str(settings.data_dir / "jobs.sqlite3")
+    console.print(f"civicpulse worker: {workers} worker(s), queue at {where}. Ctrl+C to stop.")
+    q.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
 def _mount_optional() -> None:
     """Areas that bring their own sub-commands."""
     try:

@@ -81,5 +81,11 @@ def load_demo(db: Database, settings: Settings, progress: Any = None) -> list[tu
     return [(email, role, unit) for email, _n, _l, unit, role in PEOPLE]
 
 
+def _listening(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.demo_listening import load_demo_listening
+
+    load_demo_listening(db, settings, progress)
+
+
 # Areas add loaders here: (db, settings, progress) -> None, each idempotent.
-DEMO_HOOKS: list = []
+DEMO_HOOKS: list = [_listening]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +18,6 @@ from pathlib import Path
 import httpx
 
 SCRIPT = Path(__file__).with_name("bsky_pds.sh")
-PDS_URL = "http://127.0.0.1:2583"
 
 
 def installed(peer_dir: str) -> bool:
@@ -23,19 +25,24 @@ def installed(peer_dir: str) -> bool:
     return (d / "node_modules" / "@atproto" / "pds").is_dir() and (d / "node22" / "node_modules").is_dir()
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextmanager
 def running_pds(peer_dir: str, *, ready_timeout: float = 60.0) -> Iterator[str]:
-    """Start PLC (:2582) + PDS (:2583), wait for ``{"ready":true}``, yield the PDS URL, stop it."""
-    try:
-        httpx.get(f"{PDS_URL}/xrpc/_health", timeout=0.5)
-    except httpx.HTTPError:
-        pass
-    else:
-        raise RuntimeError("something already listens on 127.0.0.1:2583; stop it before running the PDS tests")
-    log_path = Path(peer_dir) / "pds-test.log"
+    """Start PLC + PDS on free ports with a private data folder (so parallel runs sharing one
+    install do not collide), wait for ``{"ready":true}``, yield the PDS URL, then stop them."""
+    pds_port, plc_port = _free_port(), _free_port()
+    data = tempfile.mkdtemp(prefix="cp-pds-data-")
+    log_path = Path(data).with_suffix(".log")
     log = open(log_path, "w")  # noqa: SIM115 - closed below
+    env = {**os.environ, "CP_PDS_PORT": str(pds_port), "CP_PLC_PORT": str(plc_port), "CP_PDS_DATA": data}
+    keep_log = False
     proc = subprocess.Popen(["bash", str(SCRIPT), "start", peer_dir], stdout=subprocess.PIPE, stderr=log,
-                            start_new_session=True, text=True)
+                            start_new_session=True, text=True, env=env)
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + ready_timeout
@@ -53,8 +60,11 @@ def running_pds(peer_dir: str, *, ready_timeout: float = 60.0) -> Iterator[str]:
                 if ready:
                     break
         if not ready:
+            keep_log = True
             raise RuntimeError(f"the PDS did not start within {ready_timeout:g} s; see {log_path}")
-        yield PDS_URL
+        url = f"http://127.0.0.1:{pds_port}"
+        httpx.get(f"{url}/xrpc/_health", timeout=5).raise_for_status()
+        yield url
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -64,3 +74,6 @@ def running_pds(peer_dir: str, *, ready_timeout: float = 60.0) -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+        shutil.rmtree(data, ignore_errors=True)
+        if not keep_log:
+            log_path.unlink(missing_ok=True)

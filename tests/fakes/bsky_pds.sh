@@ -4,6 +4,9 @@
 #   tests/fakes/bsky_pds.sh install DIR   # ~4 min; cache DIR in CI
 #   tests/fakes/bsky_pds.sh start DIR     # foreground; prints {"ready":true,...}; PLC :2582, PDS :2583
 #
+# Optional for `start` (lets several test runs share one install): CP_PDS_PORT, CP_PLC_PORT,
+# CP_PDS_DATA (data folder, wiped at start; default DIR/data).
+#
 # Follows /work/shared/peers/bluesky/README.md. PEER_SRC overrides where run-atp.mjs,
 # loopback.cjs and atp.env.example are copied from.
 set -euo pipefail
@@ -39,8 +42,12 @@ case "$cmd" in
     [[ -f "$PEER_DIR/run-atp.mjs" ]] || cp "$PEER_SRC/run-atp.mjs" "$PEER_SRC/loopback.cjs" "$PEER_DIR/"
     [[ -f "$PEER_DIR/atp.env" ]] || sed "s|\${PEER_DIR}|$PEER_DIR|g" "$PEER_SRC/atp.env.example" > "$PEER_DIR/atp.env"
     cd "$PEER_DIR"
-    rm -rf data && mkdir -p data/blobs
     set -a && . ./atp.env && set +a
+    if [[ -n "${CP_PDS_PORT:-}" ]]; then export PDS_PORT="$CP_PDS_PORT"; fi
+    if [[ -n "${CP_PLC_PORT:-}" ]]; then export PLC_PORT="$CP_PLC_PORT"; fi
+    DATA="${CP_PDS_DATA:-$PEER_DIR/data}"
+    export PDS_DATA_DIRECTORY="$DATA" PDS_BLOBSTORE_DISK_LOCATION="$DATA/blobs"
+    rm -rf "$DATA" && mkdir -p "$DATA/blobs"
     exec node --require ./loopback.cjs run-atp.mjs
     ;;
   *)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from typing import Any
 
 from fakes.server import FakeServer, Reply, Request
@@ -91,9 +92,9 @@ class FakeGraph(FakeServer):
                                           "after": base64.b64encode(str(start + len(page)).encode()).decode()}}
             if start + limit < len(rows):
                 body["paging"]["next"] = f"{self.url}{req.path}?after={body['paging']['cursors']['after']}"
-        return Reply(200, body, {"x-business-use-case-usage":
-                                 '{"%s":[{"type":"pages","call_count":1,"total_cputime":1,"total_time":1,'
-                                 '"estimated_time_to_regain_access":0}]}' % self.page["id"]})
+        usage = {self.page["id"]: [{"type": "pages", "call_count": 1, "total_cputime": 1, "total_time": 1,
+                                    "estimated_time_to_regain_access": 0}]}
+        return Reply(200, body, {"x-business-use-case-usage": json.dumps(usage)})
 
     def _posts(self, req: Request) -> Reply:
         denied = self._token(req)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from civicpulse.connectors.base import Connector, ConnectorError, FetchResult, Health
+from civicpulse.connectors.base import Connector, ConnectorError, FetchResult, Health, RateLimit
 from civicpulse.connectors.http import HttpClient, RateLimiter, Response, map_http_error
 from civicpulse.connectors.ssrf import Resolver
 
@@ -36,11 +36,15 @@ class HttpConnector(Connector):
         super().__init__(config, http=http)
         self.http: HttpClient = http or HttpClient.from_config(config, resolver=resolver, transport=transport,
                                                                deadline=self.default_timeout)
-        self.limiter = RateLimiter(self.rate_limits, clock=clock or time.monotonic, sleep=sleep or time.sleep,
+        self.limiter = RateLimiter(self.effective_rate_limits(), clock=clock or time.monotonic, sleep=sleep or time.sleep,
                                    max_wait=float(config.get("max_rate_wait", 60.0)), service=self.service)
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self.last_error: ConnectorError | None = None
         self.last_success: dt.datetime | None = None
+
+    def effective_rate_limits(self) -> tuple[RateLimit, ...]:
+        """The limits the client-side limiter enforces (the declared ones unless a subclass narrows them)."""
+        return self.rate_limits
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:

@@ -69,7 +69,8 @@ class FacebookConnector(HttpConnector):
     def map_error(self, resp: Response) -> ConnectorError:
         body = resp.json()
         err = map_http_error(resp.status, body, resp.headers, service=self.service, now=self.epoch())
-        info = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        info: dict[str, Any] = (body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict)
+                                else {})
         code, sub = as_int(info.get("code")), as_int(info.get("error_subcode"))
         said = info.get("message") or err.platform_message
         if code == 190 or code == 102 or code == 10 or (code is not None and 200 <= code <= 299):

@@ -35,8 +35,9 @@ from civicpulse.connectors._common import SEEN_LIMIT, HttpConnector, html_to_tex
 from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
 from civicpulse.connectors.http import map_http_error
 
+trafilatura: Any
 try:  # optional: better article extraction
-    import trafilatura  # type: ignore[import-untyped]
+    import trafilatura
 except Exception:  # noqa: BLE001 - any import problem means "not available"
     trafilatura = None
 
@@ -145,8 +146,9 @@ class RssConnector(HttpConnector):
 
     def _fetch(self, cursor: dict[str, Any]) -> FetchResult:
         status, parsed, validators = self._get_feed(cursor)
-        new_cursor = {"etag": cursor.get("etag"), "last_modified": cursor.get("last_modified"),
-                      "seen": list(cursor.get("seen") or [])}
+        seen_ids: list[str] = [str(s) for s in cursor.get("seen") or []]
+        new_cursor: dict[str, Any] = {"etag": cursor.get("etag"), "last_modified": cursor.get("last_modified"),
+                                      "seen": seen_ids}
         if status == 304:
             return FetchResult(items=[], cursor=new_cursor)
         problem = self._bozo_problem(parsed)
@@ -162,7 +164,7 @@ class RssConnector(HttpConnector):
             rejected.append((self.url, self.last_warning))
         new_cursor["etag"] = validators.get("etag")
         new_cursor["last_modified"] = validators.get("last_modified")
-        seen = set(new_cursor["seen"])
+        seen = set(seen_ids)
         feed_lang = parsed.feed.get("language")
         items: list[FetchedItem] = []
         max_items = int(self.config.get("max_items", 200))
@@ -178,7 +180,7 @@ class RssConnector(HttpConnector):
             except Exception as exc:  # noqa: BLE001 - one odd entry must not sink the feed
                 rejected.append((eid, f"Could not read this entry: {exc}"))
             fresh_ids.append(eid)
-        new_cursor["seen"] = remember(new_cursor["seen"], fresh_ids, int(self.config.get("seen_limit", SEEN_LIMIT)))
+        new_cursor["seen"] = remember(seen_ids, fresh_ids, int(self.config.get("seen_limit", SEEN_LIMIT)))
         return FetchResult(items=items, cursor=new_cursor, rejected=rejected)
 
     def _item(self, entry: Any, eid: str, feed_lang: str | None) -> FetchedItem:

@@ -47,8 +47,6 @@ class XConnector(HttpConnector):
     )
 
     def __init__(self, config: dict[str, Any], **kw: Any) -> None:
-        if config.get("rate_limit_per_15min"):
-            self.rate_limits = (RateLimit(int(config["rate_limit_per_15min"]), 900.0, "configured tier limit"),)
         super().__init__(config, **kw)
         if not config.get("query"):
             raise ValueError("x connector needs config['query']")
@@ -56,6 +54,12 @@ class XConnector(HttpConnector):
             raise ValueError("x connector needs config['bearer_token']")
         self.base = str(config.get("base_url") or DEFAULT_BASE).rstrip("/")
         self.max_results = max(10, min(100, int(config.get("max_results", 100))))
+
+    def effective_rate_limits(self) -> tuple[RateLimit, ...]:
+        per_15 = self.config.get("rate_limit_per_15min")
+        if per_15:
+            return (RateLimit(int(per_15), 900.0, "configured tier limit"),)
+        return self.rate_limits
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -94,7 +98,7 @@ class XConnector(HttpConnector):
                 plain = "X refused access with this token (HTTP 403). Check the app's access level."
             return ConnectorError("auth", plain, platform_message=said, status=403)
         if resp.status == 400:
-            msgs = [e.get("message") for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
+            msgs = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
             return ConnectorError("permanent", "X rejected the search: " + ("; ".join(msgs) or detail or "invalid "
                                   "request") + ". Check the query in the source settings.", platform_message=said,
                                   status=400)

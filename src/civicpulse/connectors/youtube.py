@@ -85,7 +85,8 @@ class YouTubeConnector(HttpConnector):
     def map_error(self, resp: Response) -> ConnectorError:
         body = resp.json()
         err = map_http_error(resp.status, body, resp.headers, service=self.service, now=self.epoch())
-        info = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        info: dict[str, Any] = (body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict)
+                                else {})
         errors = info.get("errors") or []
         reasons = [str(e.get("reason")) for e in errors if isinstance(e, dict) and e.get("reason")]
         detail = _detail_reason(info)

@@ -16,8 +16,11 @@ from civicpulse.config import Settings, get_settings
 from civicpulse.db.session import Database
 from civicpulse.domain.errors import DomainError
 from civicpulse.web import errors
+from civicpulse.web.api.listening import router as listening_api
+from civicpulse.web.api.nlp import router as nlp_api
 from civicpulse.web.api.org import router as org_api
 from civicpulse.web.ui.auth import router as auth_ui
+from civicpulse.web.ui.listening import router as listening_ui
 from civicpulse.web.ui.pages import router as pages_ui
 from civicpulse.web.ui.render import LoginRequired, is_htmx, render
 
@@ -92,8 +95,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings)
 
     app.include_router(org_api, prefix="/api/v1")
+    app.include_router(listening_api, prefix="/api/v1")
+    app.include_router(nlp_api, prefix="/api/v1")
     app.include_router(auth_ui)
     app.include_router(pages_ui)
+    app.include_router(listening_ui)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -55,7 +55,7 @@ __all__ = [
 
 MAX_TEXT_CHARS = 100_000
 SAMPLE_BYTES = 256 * 1024
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 MAX_RECORD_LINES = 2_000
 MAX_RECORD_CHARS = 1_000_000
 MAX_JSON_OBJECT_CHARS = 20_000_000
@@ -306,7 +306,7 @@ def _sniff_delimiter(lines: list[str]) -> str:
 _SUGGEST: list[tuple[str, tuple[str, ...]]] = [
     ("text", ("message", "content", "body", "text", "post", "full_text", "comment_text", "caption",
               "nội dung", "noi dung", "nội_dung", "bình luận", "ข้อความ", "เนื้อหา", "โพสต์", "ความคิดเห็น")),
-    ("time", ("created_time", "created_at", "post_created", "post created", "date", "time", "datetime",
+    ("time", ("created_time", "created_at", "created", "post_created", "post created", "date", "time", "datetime",
               "timestamp", "published", "published_at", "publish_date", "pub_date", "posted_at",
               "thời gian", "ngày", "ngày đăng", "วันที่", "เวลา", "วันเวลา")),
     ("author", ("author", "from", "from.name", "user", "username", "user_name", "user name", "screen_name",
@@ -692,16 +692,23 @@ def _csv_records(lines: Iterator[str], delimiter: str,
 
         err: str | None = None
         try:
-            rec = next(csv.reader(feed(), delimiter=delimiter, strict=False), None)
+            # strict: a quote that "closes" a field but is not followed by the delimiter or
+            # the end of the line means the quoting went wrong somewhere.
+            rec = next(csv.reader(feed(), delimiter=delimiter, strict=True), None)
         except (csv.Error, _RecordTooLong) as e:
             rec = None
             if "field larger than field limit" in str(e) and len(consumed) == 1:
                 err = "a field is longer than the limit of 131,072 characters"
+            elif len(consumed) == 1:  # one line with odd quotes: accept it leniently
+                try:
+                    rec = next(csv.reader([first[1]], delimiter=delimiter, strict=False), None)
+                except csv.Error as e2:
+                    err = f"could not be read as CSV ({e2})"
             else:
                 err = "a quoted field is never closed (check for a stray \" character)"
-        else:
-            if rec is None:
-                return
+        if rec is None and err is None:
+            return
+        if rec is not None:
             if len(consumed) > 1 and expected[0] and len(rec) != expected[0] \
                     and not (len(rec) > expected[0] and not any(c.strip() for c in rec[expected[0]:])):
                 err = "a quoted field is never closed (check for a stray \" character)"

@@ -165,3 +165,21 @@ class DupCluster(Base):
     first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabelCorrection(Base):
+    """An analyst's correction of a model's label on an item (used to retrain the models)."""
+
+    __tablename__ = "label_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(Integer, index=True)
+    unit_path: Mapped[str] = mapped_column(String(1000))
+    task: Mapped[str] = mapped_column(String(20))  # sentiment | voice | toxicity | lang
+    old_label: Mapped[str | None] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("item_id", "task"),)

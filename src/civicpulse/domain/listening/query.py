@@ -736,7 +736,7 @@ def _fts(r: _RNode) -> str:
         return f"NEAR({inner}, {r.distance})"
     if isinstance(r, _ROr):
         return "(" + " OR ".join(_fts(c) for c in r.children) + ")"
-    expr = "(" + " AND ".join(_fts(c) for c in r.pos) + ")"
+    expr = _fts(r.pos[0]) if len(r.pos) == 1 else "(" + " AND ".join(_fts(c) for c in r.pos) + ")"
     for n in r.neg:
         expr = f"({expr} NOT {_fts(n)})"
     return expr

@@ -43,14 +43,24 @@ def get_source(session: Session, source_id: int) -> Source:
     return src
 
 
-def _check_config(platform: str, config: dict[str, Any]) -> None:
+def _check_config(platform: str, config: dict[str, Any], secrets: dict[str, Any] | None = None) -> None:
+    if "allow_private" in config:
+        raise ValidationFailed(
+            "Private network addresses are allowed or refused for the whole installation by its administrator "
+            "(setting CIVICPULSE_ALLOW_PRIVATE_FETCH), not per source", details={"field": "config.allow_private"})
     if platform in ("file", "webhook"):
         return
-    from civicpulse.connectors.registry import get_connector, platform_fields
+    from civicpulse.connectors.registry import platform_info
 
-    get_connector(platform)  # raises for an unknown platform
-    missing = [f["name"] for f in platform_fields(platform) if f.get("required") and not f.get("secret")
-               and not config.get(f["name"])]
+    fields = platform_info(platform).fields
+    known = {f.name for f in fields}
+    unknown = sorted(set(config) - known - {"licence"})
+    if unknown:
+        raise ValidationFailed(f"The {platform} source has no setting named {', '.join(unknown)}",
+                               details={"unknown": unknown})
+    missing = [f.name for f in fields if f.required and not f.secret and not config.get(f.name)]
+    if secrets is not None:
+        missing += [f.name for f in fields if f.required and f.secret and not secrets.get(f.name)]
     if missing:
         raise ValidationFailed(f"The {platform} source needs: {', '.join(missing)}", details={"missing": missing})
 
@@ -60,7 +70,7 @@ def create_source(session: Session, actor: Actor, settings: Settings, data: Sour
     require(actor, "listening.manage", unit)
     if session.scalar(select(func.count()).select_from(Source).where(Source.unit_id == unit.id, Source.name == data.name)):
         raise Conflict(f"Unit '{unit.code}' already has a source named '{data.name}'", details={"field": "name"})
-    _check_config(data.platform, data.config)
+    _check_config(data.platform, data.config, data.secrets)
     src = Source(unit_id=unit.id, name=" ".join(data.name.split()), platform=data.platform, config=data.config,
                  secrets=crypto.encrypt(settings, data.secrets) if data.secrets else None,
                  interval_minutes=data.interval_minutes, enabled=data.enabled, cursor={},
@@ -275,7 +285,7 @@ def connector_for(settings: Settings, source: Source):  # type: ignore[no-untype
 
     cls = get_connector(source.platform)
     config = {**source.config, **crypto.decrypt(settings, source.secrets)}
-    config.setdefault("allow_private", settings.allow_private_fetch)
+    config["allow_private"] = settings.allow_private_fetch  # an installation-wide decision, never per source
     return cls(config)
 
 
@@ -513,3 +523,56 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
         return stats
     except ImportFileError as exc:
         raise ValidationFailed(f"{exc} Nothing was imported.") from exc
+
+
+# ------------------------------------------------------------------ label corrections
+
+LABELS = {
+    "sentiment": ("pos", "neu", "neg", "q"),
+    "voice": ("complaint", "request", "question", "praise", "other"),
+    "toxicity": ("clean", "offensive", "hate"),
+    "lang": ("th", "vi", "en", "other"),
+}
+_TASK_COLUMN = {"sentiment": "sentiment", "voice": "voice", "toxicity": "toxicity", "lang": "lang"}
+
+
+def correct_label(session: Session, actor: Actor, item_id: int, task: str, label: str) -> Any:
+    """One click by an analyst: the item's label is replaced and the correction kept for retraining."""
+    from civicpulse.domain.listening.models import LabelCorrection
+
+    if task not in LABELS:
+        raise ValidationFailed(f"Unknown task '{task}'; one of {', '.join(LABELS)}")
+    if label not in LABELS[task]:
+        raise ValidationFailed(f"Unknown {task} label '{label}'; one of {', '.join(LABELS[task])}")
+    it = session.get(Item, item_id)
+    if it is None or not actor.can_see(it.unit_path):
+        raise NotFound(f"Item {item_id} was not found")
+    unit = session.get(Unit, it.unit_id)
+    assert unit is not None
+    require(actor, "nlp.correct", unit)
+    col = _TASK_COLUMN[task]
+    old = getattr(it, col)
+    corr = session.scalar(select(LabelCorrection).where(LabelCorrection.item_id == it.id, LabelCorrection.task == task))
+    if corr is None:
+        corr = LabelCorrection(item_id=it.id, unit_id=it.unit_id, unit_path=it.unit_path, task=task, old_label=old,
+                               label=label, user_id=actor.user_id)
+        session.add(corr)
+    else:
+        corr.label, corr.user_id, corr.at = label, actor.user_id, utcnow()
+    setattr(it, col, label)
+    if task != "lang":
+        setattr(it, f"{col}_score", 1.0)
+    session.flush()
+    audit.record(session, actor, "item.correct", unit=unit, object_type="item", object_id=it.id,
+                 before={task: old}, after={task: label})
+    return corr
+
+
+def corrections_for_training(session: Session, task: str) -> list[dict[str, str]]:
+    """All corrections of a task as training rows {text, label, lang}."""
+    from civicpulse.domain.listening.models import LabelCorrection
+
+    rows = session.execute(select(Item.text, LabelCorrection.label, Item.lang)
+                           .join(Item, Item.id == LabelCorrection.item_id)
+                           .where(LabelCorrection.task == task).order_by(LabelCorrection.id)).all()
+    return [{"text": t, "label": lab, "lang": lang or ""} for t, lab, lang in rows]

@@ -1,0 +1,259 @@
+"""``civicpulse nlp`` commands (Typer sub-app ``nlp_app``): predict, evaluate, train, models."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+nlp_app = typer.Typer(help="Offline NLP: language, sentiment, voice, toxicity, entities.", no_args_is_help=True)
+
+TASKS_PREDICT = ("lang", "sentiment", "voice", "toxicity", "entities")
+TASKS_TRAIN = ("sentiment", "voice", "toxicity")
+BATCH = 512
+
+
+def _err() -> Console:
+    return Console(stderr=True)
+
+
+def _check_task(task: str, allowed: tuple[str, ...]) -> str:
+    if task not in allowed:
+        _err().print(f"[red]unknown task {task!r}; expected one of: {', '.join(allowed)}[/red]")
+        raise typer.Exit(2)
+    return task
+
+
+def _model_dir(model_dir: Path | None) -> Path | None:
+    from civicpulse.nlp.model import default_model_dir
+
+    return model_dir if model_dir is not None else default_model_dir()
+
+
+def _predict_batch(task: str, texts: list[str], model_dir: Path | None) -> list[dict[str, Any]]:
+    if task == "lang":
+        from civicpulse.nlp.langid import detect_batch
+
+        return [{"label": lg, "score": c} for lg, c in detect_batch(texts)]
+    if task == "entities":
+        from civicpulse.nlp.entities import default_finder
+
+        f = default_finder()
+        out = []
+        for t in texts:
+            ents = f.find(t)
+            out.append({"label": "entities" if ents else "none", "score": float(len(ents)), "entities": ents})
+        return out
+    from civicpulse.nlp.classify import get_classifier
+
+    clf = get_classifier(task, model_dir)
+    return [{"label": lab, "score": p} for lab, p in clf.predict(texts)]
+
+
+@nlp_app.command()
+def predict(
+    task: str = typer.Option(..., "--task", "-t", help="lang | sentiment | voice | toxicity | entities"),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="directory of retrained models (registry)"),
+) -> None:
+    """Read JSONL {"text": ...} on stdin; write the objects with label/score on stdout."""
+    _check_task(task, TASKS_PREDICT)
+    md = _model_dir(model_dir)
+    err = _err()
+    bad = 0
+    pending: list[tuple[dict[str, Any], str]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        res = _predict_batch(task, [t for _, t in pending], md)
+        for (obj, _), r in zip(pending, res, strict=True):
+            obj = dict(obj)
+            obj.update(r)
+            sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        pending.clear()
+
+    for lineno, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("expected a JSON object")
+            text = obj.get("text")
+            if not isinstance(text, str):
+                raise ValueError('missing string field "text"')
+        except (ValueError, json.JSONDecodeError) as e:
+            bad += 1
+            err.print(f"line {lineno}: malformed input: {e}", markup=False, highlight=False)
+            continue
+        pending.append((obj, text))
+        if len(pending) >= BATCH:
+            flush()
+    flush()
+    if bad:
+        err.print(f"{bad} malformed line(s) skipped", markup=False)
+        raise typer.Exit(1)
+
+
+def _read_labelled(path: Path) -> tuple[list[str], list[str]]:
+    texts, gold = [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                texts.append(str(obj["text"]))
+                gold.append(str(obj["label"]))
+            except (ValueError, KeyError, TypeError) as e:
+                raise typer.BadParameter(f"{path}:{lineno}: malformed line ({e})") from e
+    return texts, gold
+
+
+@nlp_app.command()
+def evaluate(
+    task: str = typer.Option(..., "--task", "-t"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="JSONL with text and label"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    model_dir: Path | None = typer.Option(None, "--model-dir"),
+) -> None:
+    """Accuracy, micro/macro-F1, per-class P/R/F1, confusion matrix and speed on a labelled file."""
+    from civicpulse.nlp.metrics import evaluate_labels
+    from civicpulse.nlp.model import LABELS
+
+    _check_task(task, ("lang", "sentiment", "voice", "toxicity"))
+    texts, gold = _read_labelled(data)
+    md = _model_dir(model_dir)
+    if task != "lang":
+        from civicpulse.nlp.classify import get_classifier
+
+        get_classifier(task, md)  # load before timing
+    preds: list[str] = []
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=_err(), transient=True, disable=as_json or len(texts) < 2000,
+    ) as prog:
+        tid = prog.add_task(f"evaluating {task}", total=len(texts))
+        for i in range(0, len(texts), 2048):
+            chunk = texts[i : i + 2048]
+            preds.extend(r["label"] for r in _predict_batch(task, chunk, md))
+            prog.advance(tid, len(chunk))
+    dt = time.perf_counter() - t0
+    labels = ["th", "vi", "en", "other"] if task == "lang" else list(LABELS[task])
+    m = evaluate_labels(gold, preds, labels)
+    m["texts_per_s"] = round(len(texts) / dt, 1) if dt > 0 else None
+    m["task"] = task
+    if as_json:
+        out = {k: m[k] for k in ("accuracy", "micro_f1", "macro_f1", "n", "per_class", "texts_per_s", "confusion", "labels", "task")}
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    con = Console()
+    summary = Table(title=f"{task} on {data.name}")
+    for col in ("n", "accuracy", "micro-F1", "macro-F1", "texts/s"):
+        summary.add_column(col, justify="right")
+    summary.add_row(str(m["n"]), f"{m['accuracy']:.4f}", f"{m['micro_f1']:.4f}", f"{m['macro_f1']:.4f}", str(m["texts_per_s"]))
+    con.print(summary)
+    per = Table(title="per class")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="right")
+    for lab, v in m["per_class"].items():
+        per.add_row(lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+    con.print(per)
+    cm = Table(title="confusion (rows = gold, columns = predicted)")
+    cm.add_column("")
+    for lab in m["labels"]:
+        cm.add_column(lab, justify="right")
+    for lab, row in zip(m["labels"], m["confusion"], strict=True):
+        cm.add_row(lab, *[str(x) for x in row])
+    con.print(cm)
+
+
+@nlp_app.command()
+def train(
+    task: str = typer.Option(..., "--task", "-t"),
+    data_dir: Path = typer.Option(Path("/work/shared/data"), "--data-dir", help="shared data dir (wisesight/, thaigov/)"),
+    corrections: Path | None = typer.Option(None, "--corrections", help="JSONL of analyst corrections {text,label}"),
+    out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
+    with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
+) -> None:
+    """Retrain, evaluate on validation, activate only if not worse; print the comparison."""
+    from civicpulse.nlp import train as train_mod
+
+    _check_task(task, TASKS_TRAIN)
+    out_dir = _model_dir(out)
+    if out_dir is None:
+        _err().print("[red]--out DIR (or CIVICPULSE_NLP_MODEL_DIR) is required: the package dir may be read-only[/red]")
+        raise typer.Exit(2)
+    stages: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err()
+    ) as prog:
+
+        def cb(stage: str, frac: float) -> None:
+            if stage not in stages:
+                stages[stage] = prog.add_task(stage, total=1.0)
+            prog.update(stages[stage], completed=frac)
+
+        mv = train_mod.train(task, data_dir, corrections, out_dir, with_embeddings=with_embeddings, progress=cb)
+    con = Console()
+    tbl = Table(title=f"{task}: new vs active (validation)")
+    tbl.add_column("set")
+    tbl.add_column(f"active {mv.comparison['active']['version']}", justify="right")
+    tbl.add_column(f"new {mv.version}", justify="right")
+    old = mv.comparison["active"].get("scores") or {}
+    for name, s in mv.scores["fast"].items():
+        o = old.get(name)
+        tbl.add_row(
+            f"{name} macro-F1 / micro-F1",
+            f"{o['macro_f1']:.4f} / {o['micro_f1']:.4f}" if o else "-",
+            f"{s['macro_f1']:.4f} / {s['micro_f1']:.4f}",
+        )
+    osel = mv.comparison["active"]["selection_score"]
+    tbl.add_row("selection score", f"{osel:.4f}" if osel is not None else "-", f"{mv.comparison['new']['selection_score']:.4f}")
+    con.print(tbl)
+    if mv.activated:
+        con.print(f"[green]activated {mv.version}[/green] (previous: {mv.previous_active}) in {out_dir}")
+    else:
+        con.print(f"[yellow]not activated: new version {mv.version} is worse; {mv.previous_active} stays active[/yellow]")
+
+
+@nlp_app.command()
+def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List model versions per task with validation scores; mark the active one."""
+    from civicpulse.nlp.model import TASKS, list_versions
+
+    md = _model_dir(model_dir)
+    rows = []
+    for task in TASKS:
+        for v in list_versions(task, md):
+            card = v["card"]
+            fast = card.get("scores", {}).get("fast", {})
+            first = next(iter(fast.values()), {}) if fast else {}
+            rows.append({
+                "task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
+                "primary_set": next(iter(fast), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),
+                "selection_score": card.get("scores", {}).get("selection_score"), "created": card.get("created"),
+            })
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    tbl = Table(title="NLP model versions")
+    for col in ("task", "version", "active", "origin", "primary set", "micro-F1", "macro-F1", "selection", "created"):
+        tbl.add_column(col)
+    for r in rows:
+        tbl.add_row(r["task"], r["version"], "✔" if r["active"] else "", r["origin"], str(r["primary_set"]),
+                    str(r["micro_f1"]), str(r["macro_f1"]), str(r["selection_score"]), str(r["created"]))
+    Console().print(tbl)
+
+
+if __name__ == "__main__":
+    nlp_app()

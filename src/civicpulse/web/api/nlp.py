@@ -1,0 +1,53 @@
+"""/api/v1 for label corrections and model versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from civicpulse.domain.listening import services
+from civicpulse.domain.org.permissions import Actor
+from civicpulse.web.api.common import ERRORS
+from civicpulse.web.deps import api_actor, db_session, settings
+
+router = APIRouter(responses=ERRORS, tags=["nlp"])
+
+
+class CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(description="sentiment | voice | toxicity | lang")
+    label: str
+
+
+class CorrectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    item_id: int
+    task: str
+    old_label: str | None
+    label: str
+    user_id: int | None
+    at: dt.datetime
+
+
+@router.post("/items/{item_id}/labels", response_model=CorrectionOut, summary="Correct a model's label on an item")
+def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor), s: Session = Depends(db_session)):
+    return CorrectionOut.model_validate(services.correct_label(s, actor, item_id, data.task, data.label))
+
+
+@router.get("/nlp/models", summary="Model versions per task, with their scores and which one is active")
+def models(request: Request, actor: Actor = Depends(api_actor)) -> dict[str, list[dict[str, Any]]]:
+    from civicpulse.domain.listening.enrich import model_dir
+    from civicpulse.nlp.model import list_versions
+
+    mdir = model_dir(settings(request))
+    return {task: [{"version": v["version"], "active": v["active"], "origin": v["origin"],
+                    "scores": v["card"].get("scores", {}), "created": v["card"].get("created")}
+                   for v in list_versions(task, mdir)]
+            for task in ("sentiment", "voice", "toxicity")}
