@@ -685,6 +685,9 @@ def _mount_optional() -> None:
             raise
     else:
         app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models.")
+    from civicpulse.domain.plans.cli import plans_app
+
+    app.add_typer(plans_app, name="plans")
 
 
 _mount_optional()

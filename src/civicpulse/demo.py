@@ -89,3 +89,12 @@ def _listening(db: Database, settings: Settings, progress: Any) -> None:
 
 # Areas add loaders here: (db, settings, progress) -> None, each idempotent.
 DEMO_HOOKS: list = [_listening]
+
+
+def _plans(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.domain.plans.demo import load_demo_plans
+
+    load_demo_plans(db, settings, progress)
+
+
+DEMO_HOOKS.append(_plans)

@@ -348,3 +348,37 @@ def test_matches_accepts_pretokenised_text() -> None:
     assert matches('"ค่า ไฟ"*', {"tokens": ["ค่า", "ไฟฟ้า"]})
     assert not matches("ค่าไฟ NEAR/0 มาก", item)
     assert matches("ค่าไฟ NEAR/1 มาก", item)
+
+
+def test_random_queries_fts5_equals_matches() -> None:
+    """Seeded fuzz: random queries over a random corpus agree between FTS5 and matches()."""
+    import random
+
+    rng = random.Random(2026)
+    words = ["a", "b", "c", "o'x", 'd"q', "ab", "x-y", "ค่า"]
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE d USING fts5(t, tokenize=\"{FTS5_TOKENIZE}\")")
+    docs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(80)]
+    db.executemany("INSERT INTO d(rowid, t) VALUES (?, ?)", list(enumerate(docs)))
+    pieces = ["a", "b", "c", "ab", "a*", "o'x", "x-y", "ค่า", "AND", "OR", "NOT", "-a", "NEAR/1", "NEAR/0",
+              "NEAR/2", "(", ")", '"a b"', '"b c"*']
+    checked = 0
+    for _ in range(1500):
+        q = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        try:
+            node = parse(q)
+            expr, _ = to_fts5(node, str.split)
+        except QuerySyntaxError:
+            continue
+        got = {r[0] for r in db.execute("SELECT rowid FROM d WHERE d MATCH ?", (expr,))}
+        want = {i for i, t in enumerate(docs) if matches(node, {"tokens": t}, str.split)}
+        assert got == want, (q, expr)
+        checked += 1
+    assert checked > 300
+
+
+def test_near_group_of_three_follows_fts5() -> None:
+    item = {"tokens": "a b c"}
+    assert not matches("a NEAR/0 b NEAR/0 c", item, str.split)  # as FTS5 decides
+    assert matches("a NEAR/1 b NEAR/1 c", item, str.split)
+    assert matches("c NEAR/0 b", item, str.split)  # either order

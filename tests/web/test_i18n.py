@@ -89,7 +89,7 @@ def test_every_source_message_is_translated(lang: str, extracted: dict[str, list
             problems.append(f"missing  {msgid!r}  ({where[0]})")
         elif m.fuzzy:
             problems.append(f"fuzzy    {msgid!r}  ({where[0]})")
-        elif not all((m.string if isinstance(m.string, tuple) else (m.string,))):
+        elif not all(m.string if isinstance(m.string, tuple) else (m.string,)):
             problems.append(f"empty    {msgid!r}  ({where[0]})")
     assert not problems, (
         f"{len(problems)} message(s) without a {lang} translation; run scripts/i18n.sh and translate "
@@ -288,3 +288,17 @@ def test_user_language_is_stored_per_user(client, db, org) -> None:
         langs = dict(s.execute(select(User.email, User.language)).all())
     assert langs[org.email("analyst@A")] == "vi"
     assert langs[org.email("viewer@A")] == "en"
+
+
+def test_error_pages_for_a_signed_in_person_keep_their_language(client, org) -> None:
+    login(client, org.email("viewer@A"))
+    switch_language(client, "th")
+    for path, status, text in [("/no-such-page", 404, "ไม่พบหน้านี้"), ("/audit", 403, "ไม่มีสิทธิ์เข้าถึง"),
+                               (f"/units/{org.units['B']}/edit", 404, "ไม่พบข้อมูล")]:
+        r = client.get(path)
+        assert r.status_code == status, (path, r.text[:300])
+        assert '<html lang="th">' in r.text and text in r.text, path
+        assert "ออกจากระบบ" in r.text, path  # the signed-in header is there
+    # a form posted with a stale CSRF token: a clear page, not a crash
+    r = client.post("/tokens", data={"name": "x", "csrf_token": "stale"})
+    assert r.status_code == 403 and '<html lang="th">' in r.text

@@ -10,6 +10,7 @@ import importlib
 AREAS = [
     "civicpulse.domain.org.models",
     "civicpulse.domain.listening.models",
+    "civicpulse.domain.plans.models",
 ]
 
 

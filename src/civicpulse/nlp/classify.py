@@ -22,7 +22,14 @@ import scipy.sparse as sp
 
 from civicpulse.nlp import langid, segment
 from civicpulse.nlp.features import Featurizer
-from civicpulse.nlp.model import FALLBACK, LinearWeights, active_version, default_model_dir, load_weights, version_dir
+from civicpulse.nlp.model import (
+    FALLBACK,
+    LinearWeights,
+    active_version,
+    default_model_dir,
+    load_weights,
+    version_dir,
+)
 from civicpulse.nlp.normalize import normalize
 
 _HAS_CONTENT_RE = re.compile(r"[^\W_]")

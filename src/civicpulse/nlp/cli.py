@@ -237,7 +237,7 @@ def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: 
         for v in list_versions(task, md):
             card = v["card"]
             fast = card.get("scores", {}).get("fast", {})
-            first = next(iter(fast.values()), {}) if fast else {}
+            first: dict[str, Any] = next(iter(fast.values()), {}) if fast else {}
             rows.append({
                 "task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
                 "primary_set": next(iter(fast), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),

@@ -140,7 +140,7 @@ def load_task(task: str, data_dir: Path | str, split: str, weak_cap: int | None 
         by_label: dict[str, list[Row]] = {}
         for r in ws:
             by_label.setdefault(r["label"], []).append(r)
-        weak = []
+        weak: list[Row] = []
         for lab, rows in sorted(by_label.items()):
             rows = list(rows)
             rng.shuffle(rows)

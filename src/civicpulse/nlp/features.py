@@ -111,7 +111,7 @@ def _vecs(f: Featurizer) -> tuple[HashingVectorizer, HashingVectorizer]:
     )
     wv = HashingVectorizer(
         analyzer="word",
-        token_pattern=r"\S+",
+        token_pattern=r"\S+",  # noqa: S106
         ngram_range=f.word_ngram,
         n_features=1 << f.word_bits,
         alternate_sign=False,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-LAUGH_TOKEN = "xxlaugh"
+LAUGH_TOKEN = "xxlaugh"  # noqa: S105
 
 # Invisible format characters: zero width space/joiners, word joiner, BOM, soft hyphen,
 # bidi marks/embeddings/isolates, invisible operators, Mongolian vowel separator.
@@ -35,7 +35,7 @@ _NEWLINES_RE = re.compile(r"\s*\n[\s\n]*")
 
 # Protected spans: URLs, e-mails, mentions, hashtags.
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'（）]+", re.IGNORECASE)
-EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+EMAIL_RE = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,63}")
 MENTION_RE = re.compile(r"(?<![\w@])@[\w.]{1,60}")
 HASHTAG_RE = re.compile(r"(?<![\w#])#[^\s#@,.!?;:()\[\]{}\"'“”]{1,100}")
 _PROTECT_RE = re.compile("|".join(p.pattern for p in (URL_RE, EMAIL_RE, MENTION_RE, HASHTAG_RE)), re.IGNORECASE)

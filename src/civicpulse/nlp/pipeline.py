@@ -14,6 +14,7 @@ the fast+e5 ensemble.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import multiprocessing as mp
 import numpy as np
 
 from civicpulse.nlp.classify import Classifier, Prepared, get_classifier, prepare

@@ -24,7 +24,7 @@ from civicpulse.nlp.normalize import LAUGH_TOKEN, normalize, strip_diacritics
 # Special tokens kept whole.
 _SPECIAL = (
     r"(?:https?://|www\.)[^\s<>\"']+"
-    r"|[\w.+-]+@[\w-]+\.[\w.-]+"
+    r"|[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,63}"
     r"|(?<![\w@])@[\w.]{1,60}"
     r"|(?<![\w#])#[^\s#@,.!?;:()\[\]{}\"'“”]{1,100}"
 )
@@ -90,8 +90,10 @@ def _tokens(text: str, lang: str) -> list[str]:
 
         for m in _CHUNK_RE.finditer(text):
             kind = m.lastgroup
-            if kind == "word" and m.group(0) != LAUGH_TOKEN:
+            if kind == "word" and m.group(0) != LAUGH_TOKEN and len(m.group(0)) <= 30:
                 buf.append(m.group(0))
+                if len(buf) >= 400:
+                    flush()
                 continue
             flush()
             if kind == "thai":

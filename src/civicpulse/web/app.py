@@ -19,10 +19,13 @@ from civicpulse.web import errors
 from civicpulse.web.api.listening import router as listening_api
 from civicpulse.web.api.nlp import router as nlp_api
 from civicpulse.web.api.org import router as org_api
+from civicpulse.web.api.plans import router as plans_api
+from civicpulse.web.deps import load_web_context
 from civicpulse.web.ui.auth import router as auth_ui
 from civicpulse.web.ui.listening import router as listening_ui
 from civicpulse.web.ui.pages import router as pages_ui
-from civicpulse.web.ui.render import LoginRequired, is_htmx, render
+from civicpulse.web.ui.plans import router as plans_ui
+from civicpulse.web.ui.render import LoginRequired, is_htmx, pick_language, render
 
 STATIC = Path(__file__).parent / "ui" / "static"
 
@@ -97,9 +100,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(org_api, prefix="/api/v1")
     app.include_router(listening_api, prefix="/api/v1")
     app.include_router(nlp_api, prefix="/api/v1")
+    app.include_router(plans_api, prefix="/api/v1")
     app.include_router(auth_ui)
     app.include_router(pages_ui)
     app.include_router(listening_ui)
+    app.include_router(plans_ui)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", include_in_schema=False)
@@ -107,6 +112,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         with app.state.db.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
+
+    def error_page(request: Request, status: int, message: str) -> Response:
+        """The HTML error page in the visitor's language, with the signed-in header.
+
+        The failed request's database session was rolled back and closed (its ORM objects are detached and
+        expired), so the web context is loaded again in a fresh session while the page renders."""
+        with app.state.db.session() as s:
+            ctx = load_web_context(request, s)
+            request.state.ctx = ctx
+            request.state.lang = pick_language(request, ctx)
+            i18n.set_language(request.state.lang)
+            return render(request, "error.html", status_code=status, message=message, status=status)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -117,7 +134,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if is_htmx(request):
             return HTMLResponse(f'<div class="flash error" role="alert">{_escape(exc.message)}</div>',
                                 status_code=exc.status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
-        return render(request, "error.html", status_code=exc.status, message=exc.message, status=exc.status)
+        return error_page(request, exc.status, exc.message)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -133,14 +150,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if errors.wants_json(request):
             return await errors.api_validation_handler(request, exc)
         details = errors.validation_details(exc)
-        return render(request, "error.html", status_code=422, message=errors.validation_message(details), status=422)
+        return error_page(request, 422, errors.validation_message(details))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if errors.wants_json(request) or request.url.path.startswith("/static/"):
             return await errors.http_exception_handler(request, exc)
-        i18n.set_language(i18n.negotiate(request.headers.get("accept-language"), settings.default_language))
-        return render(request, "error.html", status_code=exc.status_code, message=str(exc.detail), status=exc.status_code)
+        return error_page(request, exc.status_code, str(exc.detail))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

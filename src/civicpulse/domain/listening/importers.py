@@ -173,9 +173,7 @@ def detect_encoding(data: bytes, *, name: str = "the file", final: bool = True) 
     Raises :class:`ImportFileError` naming the file and the first bad byte offset.
     """
     for bom, enc in _BOMS:
-        if data.startswith(bom):
-            if enc == "utf-16" and data.startswith(codecs.BOM_UTF32_LE):
-                continue
+        if data.startswith(bom):  # UTF-32 BOMs are tested before the UTF-16 ones they start with
             return enc
     if _strict_prefix_decode(data, "utf-8", final) is not None:
         return "utf-8"

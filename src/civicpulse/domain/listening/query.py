@@ -13,8 +13,9 @@ Syntax (what an officer types in the topic editor)::
 * Operators are recognised only in UPPERCASE; lowercase ``and``/``or``/``not``/``near`` are
   ordinary words.
 * ``NEAR/n`` follows SQLite FTS5: at most ``n`` tokens between the two words/phrases, in
-  either order. ``a NEAR/2 b NEAR/2 c`` is one NEAR group (all three in one window of
-  ``n`` extra tokens); mixing distances in one group is an error.
+  either order. ``a NEAR/2 b NEAR/2 c`` is one FTS5 NEAR group (with M the start of
+  the last phrase, every phrase starts within ``len + n`` tokens before M); mixing
+  distances in one group is an error.
 * Words are segmented with the same tokenizer used at index time
   (:func:`civicpulse.nlp.segment.index_tokens` by default): a Thai word such as ``ค่าไฟแพง``
   becomes the phrase ``ค่า ไฟ แพง``; adjacent Vietnamese syllables typed without operators
@@ -848,22 +849,16 @@ def _phrase_starts(toks: Sequence[str], p: _RTokens) -> list[int]:
 
 
 def _near_ok(toks: Sequence[str], r: _RNear) -> bool:
+    """FTS5's NEAR rule: with M the last phrase start, every phrase i has an occurrence
+    starting in [M - len_i - n, M] (for two phrases: at most n tokens in between)."""
     occ = [_phrase_starts(toks, p) for p in r.phrases]
     if any(not o for o in occ):
         return False
     lens = [len(p.tokens) for p in r.phrases]
-    total = sum(lens)
-
-    def rec(k: int, lo: int, hi: int) -> bool:
-        if k == len(occ):
-            return hi - lo - total <= r.distance
-        for s in occ[k]:
-            nlo, nhi = min(lo, s), max(hi, s + lens[k])
-            if nhi - nlo - total <= r.distance and rec(k + 1, nlo, nhi):
-                return True
-        return False
-
-    return rec(0, 10**12, -1)
+    for m in sorted({s for o in occ for s in o}):
+        if all(any(m - ln - r.distance <= s <= m for s in o) for o, ln in zip(occ, lens, strict=True)):
+            return True
+    return False
 
 
 def _eval(r: _RNode, toks: Sequence[str], tokset: frozenset[str]) -> bool:

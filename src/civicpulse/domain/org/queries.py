@@ -13,9 +13,9 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from civicpulse.domain.errors import NotFound
+from civicpulse.domain.errors import NotFound, PermissionDenied
 from civicpulse.domain.org.models import ApiToken, AuditEntry, RoleAssignment, Unit, User
-from civicpulse.domain.org.permissions import Actor
+from civicpulse.domain.org.permissions import Actor, require
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -103,6 +103,7 @@ def users(session: Session, actor: Actor, *, q: str | None = None, unit_id: int 
         like = f"%{q.lower()}%"
         stmt = stmt.where(func.lower(User.email).like(like) | func.lower(User.display_name).like(like))
     if unit_id is not None:
+        unit(session, actor, unit_id)  # filtering by a unit the actor cannot see is a 404, like reading it
         stmt = stmt.where(User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.unit_id == unit_id)))
     return paginate(session, stmt, page, per_page)
 
@@ -158,7 +159,18 @@ def _audit_stmt(actor: Actor, f: AuditFilter) -> Select:
     return stmt
 
 
+def require_audit_access(session: Session, actor: Actor, f: AuditFilter) -> None:
+    """The audit log needs the admin role: on the filtered unit (404 when it is invisible), or somewhere."""
+    if actor.system:
+        return
+    if f.unit_id is not None:
+        require(actor, "audit.read", unit(session, actor, f.unit_id))
+    elif not actor.is_admin_anywhere():
+        raise PermissionDenied("The audit log is for administrators")
+
+
 def audit(session: Session, actor: Actor, f: AuditFilter, *, page: int = 1, per_page: int = 50) -> Page[AuditEntry]:
+    require_audit_access(session, actor, f)
     return paginate(session, _audit_stmt(actor, f), page, per_page)
 
 

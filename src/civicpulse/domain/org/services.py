@@ -150,8 +150,11 @@ def delete_unit(session: Session, actor: Actor, unit_id: int) -> None:
     if unit.parent_id is None:
         if not actor.system:
             raise PermissionDenied("Only an installation administrator can delete a top-level unit")
-    else:
-        require(actor, "unit.delete", get_unit(session, unit.parent_id))
+    elif not actor.can("unit.delete", get_unit(session, unit.parent_id)):
+        # the unit is visible (checked above): refuse with 403, without revealing the parent
+        raise PermissionDenied(
+            f"Deleting '{unit.code}' needs the admin role on the unit above it; ask an administrator there"
+        )
     children = session.scalar(select(func.count()).select_from(Unit).where(Unit.parent_id == unit.id)) or 0
     if children:
         raise Conflict(

@@ -38,9 +38,10 @@ def ensure_session(request: Request, s: Session, ctx: WebContext) -> str | None:
     """
     if ctx.web_session is not None:
         return None
+    # no language stored: until the visitor picks one, Accept-Language decides, and at sign-in the
+    # person's own preference wins (an explicit choice made here is kept: switch_language sets it)
     raw, ws = org.create_web_session(
         s, settings(request), None, ip=client_ip(request), user_agent=request.headers.get("user-agent"),
-        language=getattr(request.state, "lang", None),
     )
     ctx.web_session = ws
     return raw

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from civicpulse.domain.errors import DomainError, PermissionDenied
 from civicpulse.domain.org import queries, services
 from civicpulse.domain.org.models import ROLES, UNIT_KINDS, AuditEntry
+from civicpulse.domain.org.permissions import require
 from civicpulse.domain.org.schemas import RoleIn, TokenCreate, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from civicpulse.i18n import _
 from civicpulse.web.deps import WebContext, db_session, settings
@@ -78,6 +79,8 @@ def _unit_form(request: Request, s: Session, ctx: WebContext, *, unit=None, pare
 @router.get("/units/new", response_class=HTMLResponse)
 def unit_new(request: Request, parent: int | None = None, ctx: WebContext = Depends(signed_in),
              s: Session = Depends(db_session)):
+    if parent is not None:  # the same answer as posting the form: 404 when hidden, 403 when not an admin there
+        require(actor_of(ctx), "unit.create_child", queries.unit(s, actor_of(ctx), parent))
     return _unit_form(request, s, ctx, parent_id=parent)
 
 
@@ -118,6 +121,7 @@ def unit_create(
 @router.get("/units/{unit_id}/edit", response_class=HTMLResponse)
 def unit_edit(request: Request, unit_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
     unit = queries.unit(s, actor_of(ctx), unit_id)
+    require(actor_of(ctx), "unit.update", unit)  # no edit form for a unit the person may not change
     return _unit_form(request, s, ctx, unit=unit, parent_id=unit.parent_id)
 
 
@@ -311,9 +315,9 @@ def audit_log(
     s: Session = Depends(db_session),
 ):
     actor = actor_of(ctx)
-    if not actor.is_admin_anywhere():
-        raise PermissionDenied(_("The audit log is for administrators"))
     f = _ui_audit_filter(action, actor_q, unit_id, since, until)
+    if f.unit_id is None and not actor.is_admin_anywhere():  # with a unit: 404/403 from queries.audit
+        raise PermissionDenied(_("The audit log is for administrators"))
     p = queries.audit(s, actor, f, page=page, per_page=50)
     query = request.url.query
     return render(request, "audit.html", page=p, f=f, since=since or "", until=until or "",
@@ -333,9 +337,10 @@ def audit_export(
     from civicpulse.web.api.org import audit_csv_response
 
     actor = actor_of(ctx)
-    if not actor.is_admin_anywhere():
+    f = _ui_audit_filter(action, actor_q, unit_id, since, until)
+    if f.unit_id is None and not actor.is_admin_anywhere():
         raise PermissionDenied(_("The audit log is for administrators"))
-    return audit_csv_response(request, actor, _ui_audit_filter(action, actor_q, unit_id, since, until))
+    return audit_csv_response(request, actor, f)
 
 
 # ------------------------------------------------------------------ my tokens

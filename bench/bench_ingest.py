@@ -1,0 +1,321 @@
+"""Ingest benchmark: civicpulse ``services.ingest`` against a plain ``json.loads`` + ``executemany`` floor.
+
+    python bench/bench_ingest.py [--n 1000000] [--profile] [--enrich-sample 5000]
+
+Steps (all in one run, on the same JSONL file of synthetic items, each into its own fresh SQLite file
+under /tmp/civicpulse-bench):
+
+* **floor** — ``json.loads`` per line, a tuple per row, ``sqlite3.executemany`` (500 rows) into a plain
+  ``items`` table with the same columns (no secondary index, no FTS) plus the raw line into a plain
+  ``item_raw`` table; commit every 50,000 rows. No validation, no hashing.
+* **floor + real schema** (diagnostic) — the same loop into the migrated civicpulse schema (its 9
+  indexes, the (source_id, external_id) unique index and the FTS insert trigger): what SQLite itself
+  costs, so the rest of the gap is Python/SQLAlchemy.
+* **civicpulse** — ``json.loads`` → :class:`FetchedItem` (with the row as raw payload, as the file
+  importer and connectors do) → ``services.ingest`` in one session per 50,000 items, into a database
+  made by ``alembic upgrade head`` (FTS trigger present).
+* **civicpulse, no raw payload** (diagnostic).
+
+Ingest does not segment words: the insert trigger indexes ``index_text = ''``. The indexing cost lands
+in the enrichment lane, measured here on a sample (``--enrich-sample``).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import pstats
+import sqlite3
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    NOW,
+    Clock,
+    bench_dir,
+    cleanup,
+    fresh_db,
+    header,
+    log,
+    make_file_source,
+    make_org,
+    parse_args,
+    parse_time,
+    peak_rss_mb,
+    rate,
+    save_results,
+    write_jsonl,
+)
+
+COMMIT_EVERY = 50_000
+EXEC_BATCH = 500
+GOAL = 0.5
+
+_COLUMNS = ("id", "source_id", "unit_id", "unit_path", "external_id", "kind", "url", "title", "author_handle",
+            "author_name", "author_followers", "text", "lang", "published_at", "collected_at", "likes", "shares",
+            "comments", "views", "parent_external_id", "thread_external_id", "content_hash", "index_text")
+
+_PLAIN_DDL = """
+CREATE TABLE items (
+  id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, unit_id INTEGER NOT NULL, unit_path VARCHAR(1000) NOT NULL,
+  external_id VARCHAR(300) NOT NULL, kind VARCHAR(20) NOT NULL, url VARCHAR(2000), title VARCHAR(1000),
+  author_handle VARCHAR(300), author_name VARCHAR(300), author_followers BIGINT, text TEXT NOT NULL,
+  lang VARCHAR(8), lang_score FLOAT, published_at DATETIME, collected_at DATETIME NOT NULL, likes BIGINT,
+  shares BIGINT, comments BIGINT, views BIGINT, parent_external_id VARCHAR(300), thread_external_id VARCHAR(300),
+  content_hash VARCHAR(64) NOT NULL, index_text TEXT NOT NULL, dup_cluster_id INTEGER, enriched_at DATETIME,
+  sentiment VARCHAR(8), sentiment_score FLOAT, voice VARCHAR(16), voice_score FLOAT, toxicity VARCHAR(12),
+  toxicity_score FLOAT, entities JSON, keyphrases JSON, embedding BLOB);
+CREATE TABLE item_raw (item_id INTEGER PRIMARY KEY, payload JSON NOT NULL);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):  # as civicpulse.db.session
+        con.execute(f"PRAGMA {pragma}")
+    return con
+
+
+def raw_sqlite_load(jsonl: Path, db: Path, *, plain: bool, source_id: int = 1, unit_id: int = 1,
+                    unit_path: str = "/1/") -> int:
+    """The floor: json.loads + executemany; returns rows inserted."""
+    con = _connect(db)
+    if plain:
+        con.executescript(_PLAIN_DDL)
+    ins = f"INSERT INTO items ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    ins_raw = "INSERT INTO item_raw (item_id, payload) VALUES (?, ?)"
+    collected = NOW.replace(tzinfo=None).isoformat(sep=" ")
+    n = 0
+    rows: list[tuple[object, ...]] = []
+    raws: list[tuple[int, str]] = []
+    con.execute("BEGIN")
+
+    def flush() -> None:
+        con.executemany(ins, rows)
+        con.executemany(ins_raw, raws)
+        rows.clear()
+        raws.clear()
+
+    with jsonl.open(encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            n += 1
+            rows.append((n, source_id, unit_id, unit_path, r["id"], r["kind"], r["url"], None, r["author"],
+                         r["author_name"], None, r["text"], r["lang"], r["published_at"], collected, r["likes"],
+                         r["shares"], r["comments"], r["views"], None, None, "", ""))
+            raws.append((n, line))
+            if len(rows) >= EXEC_BATCH:
+                flush()
+            if n % COMMIT_EVERY == 0:
+                flush()
+                con.execute("COMMIT")
+                con.execute("BEGIN")
+    flush()
+    con.execute("COMMIT")
+    con.close()
+    return n
+
+
+def civicpulse_load(jsonl: Path, db, source_id: int, *, with_raw: bool = True,  # type: ignore[no-untyped-def]
+                    progress: bool = False) -> tuple[int, int, int]:
+    """json.loads → FetchedItem → services.ingest, one session per 50,000 items; (inserted, duplicates, rejected)."""
+    from civicpulse.connectors.base import FetchedItem
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.listening.models import Source
+
+    total = services.IngestStats()
+    with jsonl.open(encoding="utf-8") as fh:
+        while True:
+            lines = list(islice(fh, COMMIT_EVERY))
+            if not lines:
+                break
+            t, c = time.perf_counter(), time.process_time()
+            with db.session() as s:
+                src = s.get(Source, source_id)
+                items = []
+                for line in lines:
+                    r = json.loads(line)
+                    items.append(FetchedItem(
+                        external_id=r["id"], text=r["text"], url=r["url"], kind=r["kind"], author_handle=r["author"],
+                        author_name=r["author_name"], published_at=parse_time(r["published_at"]), likes=r["likes"],
+                        shares=r["shares"], comments=r["comments"], views=r["views"], language=r["lang"],
+                        raw=r if with_raw else {}))
+                stats = services.ingest(s, src, items, batch="bench")
+                stats.new_ids.clear()
+                total.add(stats)
+            if progress:
+                w, cpu = time.perf_counter() - t, time.process_time() - c
+                log(f"  {total.inserted:>9,} items: this block {rate(len(lines), w):,.0f}/s wall, "
+                    f"{rate(len(lines), cpu):,.0f}/s CPU")
+    return total.inserted, total.duplicates, total.rejected
+
+
+def enrich_sample(db, settings, sample: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The indexing work that ingest leaves to the enrichment lane, on the first ``sample`` items."""
+    from sqlalchemy import bindparam, select, update
+
+    from civicpulse.domain.listening.models import Item
+    from civicpulse.nlp.classify import prepare
+
+    out: dict[str, object] = {"sample": sample}
+    # 1) can the real lane run? (needs an active model per task in nlp/models/registry.json)
+    missing = []
+    try:
+        from civicpulse.nlp.classify import get_classifier
+
+        for task in ("sentiment", "voice", "toxicity"):
+            try:
+                get_classifier(task, None)
+            except Exception as exc:  # noqa: BLE001 - report, don't fail the benchmark
+                missing.append(f"{task}: {exc}")
+    except Exception as exc:  # noqa: BLE001
+        missing.append(str(exc))
+    if missing:
+        out["enrich_pending"] = "not run: " + "; ".join(missing)
+        log(f"enrich_pending not run: {'; '.join(missing)}")
+    else:
+        from civicpulse.domain.listening.enrich import enrich_pending
+
+        st = enrich_pending(db, settings, limit=sample)
+        out["enrich_pending_per_s"] = st.per_second
+        log(f"enrich_pending: {st.done:,} items in {st.seconds:.1f}s = {st.per_second:,.0f} items/s")
+    # 2) the indexing part alone: normalise + detect language + segment (classify.prepare, as the lane does),
+    #    then the UPDATE of index_text that fires the FTS update trigger (delete + insert).
+    with db.session() as s:
+        rows = s.execute(select(Item.id, Item.text).order_by(Item.id).limit(sample)).all()
+    prepare(["warm up ทดสอบ", "khởi động"])  # loads pythainlp / pyvi / the language detector
+    t = time.perf_counter()
+    prep = prepare([r[1] for r in rows])
+    seg_s = time.perf_counter() - t
+    params = [{"b_id": r[0], "b_it": " ".join(w for w in toks if w != "?").lower()}
+              for r, toks in zip(rows, prep.tokens, strict=True)]
+    t = time.perf_counter()
+    with db.session() as s:
+        s.connection().execute(update(Item).where(Item.id == bindparam("b_id"))
+                               .values(index_text=bindparam("b_it")), params)
+    upd_s = time.perf_counter() - t
+    out.update(segment_per_s=rate(len(rows), seg_s), fts_update_per_s=rate(len(rows), upd_s),
+               index_lane_per_s=rate(len(rows), seg_s + upd_s))
+    log(f"enrichment lane, indexing part on {len(rows):,} items: segment (prepare) {rate(len(rows), seg_s):,.0f}/s, "
+        f"UPDATE index_text + FTS trigger {rate(len(rows), upd_s):,.0f}/s, "
+        f"together {rate(len(rows), seg_s + upd_s):,.0f}/s (1 process)")
+    return out
+
+
+def _cache_pragma(db, mb: int) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    @event.listens_for(db.engine, "connect")
+    def _cache(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.execute(f"PRAGMA cache_size=-{mb * 1024}")
+
+    db.engine.dispose()
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], lambda p: (
+        p.add_argument("--profile", action="store_true", help="cProfile the civicpulse run"),
+        p.add_argument("--enrich-sample", type=int, default=5000, help="items for the enrichment-lane sample (0: skip)"),
+        p.add_argument("--cache-mb", type=int, default=0,
+                       help="diagnostic: also run civicpulse ingest with PRAGMA cache_size of this many MB"),
+        p.add_argument("--skip-diagnostics", action="store_true")))
+    header("Ingest benchmark", args)
+    d = bench_dir("ingest")
+    res: dict[str, object] = {}
+    rows: list[tuple[str, int, Clock]] = []
+
+    def report(label: str, n: int, clk: Clock) -> None:
+        rows.append((label, n, clk))
+        log(f"{label}: {n:,} items in {clk.wall:.1f}s wall / {clk.cpu:.1f}s CPU = {rate(n, clk.wall):,.0f}/s wall, "
+            f"{rate(n, clk.cpu):,.0f}/s CPU")
+
+    try:
+        jsonl = d / "items.jsonl"
+        t = time.perf_counter()
+        size = write_jsonl(jsonl, args.n, args.seed)
+        log(f"wrote {args.n:,} synthetic items ({size / 1e6:,.0f} MB JSONL) in {time.perf_counter() - t:.0f}s")
+
+        with Clock() as floor:
+            n = raw_sqlite_load(jsonl, d / "floor.sqlite3", plain=True)
+        report("floor: json.loads + executemany, plain tables", n, floor)
+        (d / "floor.sqlite3").unlink()
+
+        if not args.skip_diagnostics:
+            settings2, db2, path2 = fresh_db(d, "schema.sqlite3")
+            units2 = make_org(db2)
+            src2 = make_file_source(db2, settings2, units2[1])
+            db2.dispose()
+            with Clock() as clk:
+                n2 = raw_sqlite_load(jsonl, path2, plain=False, source_id=src2, unit_id=units2[1],
+                                     unit_path=f"/{units2[0]}/{units2[1]}/")
+            report("floor into the real schema (indexes + FTS trigger)", n2, clk)
+            path2.unlink()
+
+        settings, db, path = fresh_db(d)
+        units = make_org(db)
+        src = make_file_source(db, settings, units[1])
+        prof = cProfile.Profile() if args.profile else None
+        with Clock() as cp:
+            if prof:
+                prof.enable()
+            inserted, dups, rejected = civicpulse_load(jsonl, db, src, progress=args.n >= 200_000)
+            if prof:
+                prof.disable()
+        report(f"civicpulse ingest ({dups:,} duplicates, {rejected:,} rejected)", inserted, cp)
+        rows[-1] = ("civicpulse ingest: FetchedItem + raw payload", inserted, cp)
+
+        variants = []
+        if not args.skip_diagnostics:
+            variants.append(("civicpulse ingest, no raw payload", False, 0))
+        if args.cache_mb:
+            variants.append((f"civicpulse ingest, PRAGMA cache_size {args.cache_mb} MB", True, args.cache_mb))
+        for k, (label, with_raw, cache_mb) in enumerate(variants):
+            settings3, db3, path3 = fresh_db(d, f"variant{k}.sqlite3")
+            units3 = make_org(db3)
+            src3 = make_file_source(db3, settings3, units3[1])
+            if cache_mb:
+                _cache_pragma(db3, cache_mb)
+            with Clock() as clk:
+                ins3, _, _ = civicpulse_load(jsonl, db3, src3, with_raw=with_raw, progress=args.n >= 200_000)
+            db3.dispose()
+            path3.unlink()
+            report(label, ins3, clk)
+
+        enrich = enrich_sample(db, settings, min(args.enrich_sample, inserted)) if args.enrich_sample else {}
+        db.dispose()
+
+        ratio_wall = rate(inserted, cp.wall) / rate(n, floor.wall)
+        ratio_cpu = rate(inserted, cp.cpu) / rate(n, floor.cpu)
+        print("\n## Results")
+        print(f"{'step':<55}{'items/s wall':>13}{'ratio':>7}{'items/s CPU':>13}{'ratio':>7}")
+        for label, k, clk in rows:
+            print(f"{label:<55}{rate(k, clk.wall):>13,.0f}{floor.wall / clk.wall:>7.2f}"
+                  f"{rate(k, clk.cpu):>13,.0f}{floor.cpu / clk.cpu:>7.2f}")
+        print(f"\ngoal ≥ {GOAL} of the floor: {'MET' if ratio_wall >= GOAL else 'NOT MET'} "
+              f"(wall {ratio_wall:.2f}, CPU {ratio_cpu:.2f})")
+        print(f"peak RSS {peak_rss_mb():,.0f} MB; civicpulse database {path.stat().st_size / 1e6:,.0f} MB")
+        res.update(steps=[{"step": label, "n": k, "wall_s": clk.wall, "cpu_s": clk.cpu,
+                           "per_s_wall": rate(k, clk.wall), "per_s_cpu": rate(k, clk.cpu),
+                           "ratio_wall": floor.wall / clk.wall, "ratio_cpu": floor.cpu / clk.cpu}
+                          for label, k, clk in rows],
+                   ratio_wall=ratio_wall, ratio_cpu=ratio_cpu, inserted=inserted, enrich=enrich,
+                   goal_met=ratio_wall >= GOAL, db_mb=path.stat().st_size / 1e6)
+        if prof:
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
+            print("\n## cProfile (civicpulse run, cumulative)\n" + buf.getvalue())
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
+            print("\n## cProfile (civicpulse run, own time)\n" + buf.getvalue())
+        save_results("ingest", args.n, res)
+    finally:
+        cleanup(d, args.keep)
+
+
+if __name__ == "__main__":
+    main()

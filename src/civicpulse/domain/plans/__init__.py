@@ -1,0 +1,1 @@
+"""Policy-communication plans: objectives to KPIs, audience insight from listening, review, crisis mode, exports."""

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from civicpulse.nlp import ModelFileError
+from civicpulse.nlp.classify import clear_cache, get_classifier
+from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
+from civicpulse.nlp.metrics import evaluate_labels
+from civicpulse.nlp.model import LABELS, PACKAGE_MODELS, active_version, load_weights
+
+
+def _majority(gold):
+    lab = Counter(gold).most_common(1)[0][0]
+    return evaluate_labels(gold, [lab] * len(gold))
+
+
+def _check_beats_majority(task, rows):
+    clf = get_classifier(task)
+    gold = [r["label"] for r in rows]
+    pred = [lab for lab, _ in clf.predict([r["text"] for r in rows])]
+    m = evaluate_labels(gold, pred, LABELS[task])
+    base = _majority(gold)
+    assert m["macro_f1"] > base["macro_f1"] + 0.1, (m["macro_f1"], base["macro_f1"])
+    assert m["accuracy"] >= base["accuracy"], (m["accuracy"], base["accuracy"])
+    return m
+
+
+def test_sentiment_beats_majority_on_wisesight_valid(shared_data):
+    rows = read_jsonl(shared_data / "wisesight" / "valid.jsonl")
+    m = _check_beats_majority("sentiment", rows)
+    assert m["micro_f1"] > 0.65
+
+
+@pytest.mark.parametrize("name", ["vi_sentiment_valid.jsonl", "en_sentiment_valid.jsonl"])
+def test_sentiment_beats_majority_on_own_sets(name):
+    _check_beats_majority("sentiment", read_jsonl(DATA_DIR / name))
+
+
+def test_voice_beats_majority():
+    _check_beats_majority("voice", read_jsonl(DATA_DIR / "civic_voice_valid.jsonl"))
+
+
+def test_toxicity_beats_majority():
+    _check_beats_majority("toxicity", read_jsonl(DATA_DIR / "civic_toxicity_valid.jsonl"))
+
+
+def test_predict_interface_and_bad_input():
+    clf = get_classifier("sentiment")
+    bad = ["", "😀😀", "\ud800", "\u200b\u200b", "x" * 100_000, "ไทย Việt English 中文", "   "]
+    out = clf.predict(bad)
+    assert len(out) == len(bad)
+    for lab, p in out:
+        assert lab in LABELS["sentiment"] and 0.0 <= p <= 1.0
+    assert out[0] == ("neu", 0.0) and out[2] == ("neu", 0.0) and out[3] == ("neu", 0.0)
+    assert clf.predict([]) == []
+    assert get_classifier("voice").predict([""])[0] == ("other", 0.0)
+    assert get_classifier("toxicity").predict([""])[0] == ("clean", 0.0)
+
+
+def test_sentiment_sensible_examples():
+    clf = get_classifier("sentiment")
+    res = clf.predict(["ขอบคุณมากครับ บริการดีมาก ประทับใจ", "แย่มาก รอนานไม่มีใครสนใจ", "ทำบัตรต้องใช้เอกสารอะไรบ้างคะ"])
+    assert [r[0] for r in res] == ["pos", "neg", "q"]
+
+
+def test_ensemble_with_embeddings_shape():
+    clf = get_classifier("sentiment")
+    assert clf.has_e5
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(2, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    out = clf.predict(["ดีมาก", "แย่มาก"], embeddings=emb)
+    assert len(out) == 2
+
+
+def test_corrupted_model_file_names_path(tmp_path):
+    task = "toxicity"
+    ver = active_version(task)
+    src = PACKAGE_MODELS / task / ver
+    dst = tmp_path / task / ver
+    shutil.copytree(src, dst)
+    npz = dst / "model.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
+    npz.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as ei:
+        load_weights(dst)
+    assert str(npz) in str(ei.value)
+    # through the public API with a model dir whose registry points at it
+    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {task: {"active": ver, "history": []}}}))
+    clear_cache()
+    with pytest.raises(ModelFileError) as ei2:
+        get_classifier(task, tmp_path)
+    assert str(npz) in str(ei2.value)
+    # missing file / corrupted card
+    npz.unlink()
+    with pytest.raises(ModelFileError, match="model.npz"):
+        load_weights(dst)
+    (dst / "card.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="card.json"):
+        load_weights(dst)
+    clear_cache()

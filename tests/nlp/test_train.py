@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from civicpulse.nlp.classify import clear_cache, get_classifier
+from civicpulse.nlp.datasets import read_jsonl
+from civicpulse.nlp.model import activate, active_version, list_versions, rollback
+from civicpulse.nlp.train import train
+
+
+@pytest.fixture()
+def tiny_data(tmp_path, shared_data):
+    d = tmp_path / "data"
+    (d / "wisesight").mkdir(parents=True)
+    tr = read_jsonl(shared_data / "wisesight" / "train.jsonl")[:300]
+    va = read_jsonl(shared_data / "wisesight" / "valid.jsonl")[:120]
+    for name, rows in (("train", tr), ("valid", va)):
+        with open(d / "wisesight" / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return d
+
+
+def test_retrain_activates_only_if_not_worse_and_rollback(tmp_path, tiny_data):
+    out = tmp_path / "models"
+    small = {"char_bits": 14, "word_bits": 13}
+    feats = {"kind": "hashed-char-word-v1", "char_ngram": [1, 3], "word_ngram": [1, 2], "word_weight": 1.0,
+             "max_chars": 2000, **small}
+    # A: compared with the shipped model on the tiny valid split.
+    a = train("toxicity", tiny_data, out_dir=out, version="a", features=feats)
+    assert a.comparison["active"]["version"] == active_version("toxicity", None)
+    assert a.activated == a.comparison["not_worse"]
+    activate("toxicity", "a", out)  # make A the active one whatever happened
+    assert active_version("toxicity", out) == "a"
+
+    # B: retrained on the same data (deterministic) -> equal score = not worse -> activated.
+    b = train("toxicity", tiny_data, corrections=[], out_dir=out, version="b", features=feats)
+    assert b.comparison["active"]["version"] == "a"
+    assert b.comparison["not_worse"] and b.activated
+    assert active_version("toxicity", out) == "b"
+
+    # C: poisoned corrections (every own training text relabelled "hate") -> worse -> not activated.
+    own = read_jsonl(__import__("civicpulse.nlp.datasets", fromlist=["x"]).DATA_DIR / "civic_toxicity_train.jsonl")
+    bad = [{"text": r["text"], "label": "hate"} for r in own] + [
+        {"text": r["text"], "label": "hate"} for r in read_jsonl(tiny_data / "wisesight" / "train.jsonl")
+    ]
+    c = train("toxicity", tiny_data, corrections=bad, out_dir=out, version="c", features=feats)
+    assert not c.comparison["not_worse"] and not c.activated
+    assert active_version("toxicity", out) == "b"
+    assert (out / "toxicity" / "c" / "card.json").exists()  # kept on disk, not active
+
+    # rollback to A, and the classifier follows the registry
+    assert rollback("toxicity", out) == "a"
+    assert active_version("toxicity", out) == "a"
+    clear_cache()
+    assert get_classifier("toxicity", out).version == "a"
+    versions = {v["version"]: v for v in list_versions("toxicity", out)}
+    assert {"a", "b", "c"} <= set(versions) and versions["a"]["active"]
+    clear_cache()

@@ -1,0 +1,235 @@
+"""The web UI in a real browser: Playwright drives Debian's Chromium (/usr/bin/chromium) against the app
+served by uvicorn on 127.0.0.1, with the test database.
+
+Nothing is downloaded: Playwright's own browser builds are never used (no `playwright install`).
+Without /usr/bin/chromium (Debian package `chromium`) these tests are skipped on a developer machine and
+fail in CI (when the environment variable CI is set).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def _require_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    reason = f"{CHROMIUM} is missing: install Debian's browser with `apt-get install chromium`"
+    if os.environ.get("CI"):
+        pytest.fail(reason + " (CI must run the browser tests)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app under uvicorn in a background thread, on a free port of 127.0.0.1; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:  # noqa: S310 - our own server
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            pytest.fail(f"the test server on {base} did not answer /healthz within 30 s")
+        time.sleep(0.1)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=15)
+    sock.close()
+
+
+@pytest.fixture
+def page_for(browser, live_server, tmp_path):  # type: ignore[no-untyped-def]
+    """page_for(width, height) -> a fresh browser context's page; console errors are collected in page.errors.
+
+    On a failed test, a screenshot of every page is left in the test's tmp_path."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800):  # type: ignore[no-untyped-def]
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
+                                  base_url=live_server)
+        ctx.set_default_timeout(15_000)
+        page = ctx.new_page()
+        page.errors = []
+        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        contexts.append((ctx, page))
+        return page
+
+    yield make
+    for i, (ctx, page) in enumerate(contexts):
+        try:
+            page.screenshot(path=str(tmp_path / f"last-page-{i}.png"), full_page=True)
+        except Exception:  # noqa: S110 - best effort, only for debugging a failure
+            pass
+        ctx.close()
+
+
+def sign_in(page, email: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():  # the POST, its redirect, and the next page's load event
+        page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_selector("nav.mainnav", state="attached")
+
+
+def switch_language(page, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """The language menu in the header submits itself on change (static/js/app.js, loaded with defer)."""
+    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.select_option("#lang-select", lang)
+    page.wait_for_selector(f"html[lang={lang}]", state="attached")
+
+
+def test_admin_works_in_thai_units_users_and_audit(page_for, org) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = page_for()
+    sign_in(page, org.email("root-admin"))
+    expect(page.locator("nav.mainnav")).to_contain_text("Dashboard")
+
+    switch_language(page, "th")
+    nav = page.locator("nav.mainnav")
+    expect(nav).to_contain_text("ภาพรวม")
+    expect(nav).to_contain_text("บันทึกการตรวจสอบ")
+    expect(page.locator("h1")).to_have_text("ภาพรวม")
+    expect(page.get_by_role("button", name="ออกจากระบบ")).to_be_visible()
+
+    # a new unit below A, through the "add unit below" button on A's row
+    nav.get_by_role("link", name="หน่วยงาน", exact=True).click()
+    expect(page.locator("h1")).to_have_text("หน่วยงาน")
+    a_row = page.locator(f"#unit-{org.units['A']} > .unit-row")
+    expect(a_row).to_contain_text("หน่วย A")
+    a_row.get_by_role("link", name="เพิ่มหน่วยงานในสังกัด").click()
+    expect(page.locator("h1")).to_have_text("หน่วยงานใหม่")
+    expect(page.locator("select[name=parent_id] option:checked")).to_contain_text("หน่วย A")
+    page.get_by_label("รหัสหน่วยงาน").fill("A-PR")
+    page.get_by_label("ประเภท").select_option("bureau")
+    page.fill("input[name=name_th]", "สำนักประชาสัมพันธ์ A")
+    page.fill("input[name=name_vi]", "Ban Truyền thông A")
+    page.fill("input[name=name_en]", "Public Relations A")
+    page.get_by_role("button", name="บันทึก", exact=True).click()
+    page.wait_for_url(re.compile(r"/units#unit-\d+$"))
+    new_row = page.locator(f"#unit-{org.units['A']} li .unit-row", has_text="สำนักประชาสัมพันธ์ A")
+    expect(new_row).to_be_visible()
+    expect(new_row).to_contain_text("A-PR")
+    expect(new_row).to_contain_text("สำนัก")
+
+    # a person with the editor role on the new unit, through the "add a person" form
+    nav.get_by_role("link", name="ผู้ใช้และบทบาท").click()
+    page.get_by_role("link", name="เพิ่มผู้ใช้").click()
+    expect(page.locator("h1")).to_have_text("เพิ่มผู้ใช้")
+    page.get_by_label("ชื่อ-นามสกุล").fill("สมหญิง ใจดี")
+    page.get_by_label("อีเมล").fill("somying@example.org")
+    page.select_option("select[name=language]", "th")
+    unit_select = page.locator("select[name=unit_id]")
+    unit_select.select_option(label=unit_select.locator("option", has_text="สำนักประชาสัมพันธ์ A").inner_text())
+    page.select_option("select[name=role]", "editor")
+    page.fill("input[name=password]", "a-long-enough-password-42")
+    page.get_by_role("button", name="เพิ่ม", exact=True).click()
+    expect(page.locator("h1")).to_have_text("สมหญิง ใจดี")
+    roles = page.locator("table tbody tr")
+    expect(roles).to_have_count(1)
+    expect(roles.first).to_contain_text("บรรณาธิการ")
+    expect(roles.first).to_contain_text("สำนักประชาสัมพันธ์ A")
+
+    # the audit log shows both changes, in Thai around the technical action names
+    nav.get_by_role("link", name="บันทึกการตรวจสอบ").click()
+    expect(page.locator("h1")).to_have_text("บันทึกการตรวจสอบ")
+    actions = page.locator("table.audit tbody td:nth-child(3) code")
+    expect(actions.filter(has_text="unit.create").first).to_be_visible()
+    expect(actions.filter(has_text="role.grant").first).to_be_visible()
+    unit_create = page.locator("table.audit tbody tr", has=page.locator("code", has_text="unit.create")).first
+    expect(unit_create).to_contain_text("A-PR")
+    # the filter form narrows it to the grants made by this administrator (the fixture's were by the system)
+    page.get_by_label("การดำเนินการ").first.fill("role.grant")
+    page.get_by_label("ผู้ดำเนินการ").first.fill(org.email("root-admin"))
+    page.get_by_role("button", name="กรอง").click()
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("role.grant")
+    expect(rows.first).to_contain_text("editor")
+    assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("lang", ["th", "vi"])
+def test_phone_menu_and_no_sideways_scrolling(page_for, org, lang: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = page_for(390, 844)
+    sign_in(page, org.email("root-admin"))
+    switch_language(page, lang)
+    page.goto("/units")
+    menu_link = page.locator("nav.mainnav a[href='/users']")
+    expect(menu_link).to_be_hidden()
+    toggle = page.locator("label.navbutton")
+    expect(toggle).to_be_visible()
+    toggle.click()
+    expect(menu_link).to_be_visible()
+    toggle.click()
+    expect(menu_link).to_be_hidden()
+    toggle.click()
+    menu_link.click()
+    page.wait_for_url("**/users")
+    expect(page.locator("h1")).to_have_text({"th": "ผู้ใช้และบทบาท", "vi": "Người dùng và vai trò"}[lang])
+
+    for path in ["/units", "/", "/users", f"/users/{org.users['editor@A']}", "/users/new", "/units/new",
+                 "/audit", "/tokens"]:
+        page.goto(path)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"{path} scrolls sideways on a phone: {widths}"
+    assert not page.errors, page.errors
+
+
+def test_keyboard_can_open_the_phone_menu(page_for, org) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = page_for(390, 844)
+    sign_in(page, org.email("viewer@A"))
+    page.focus("#navtoggle")
+    page.keyboard.press("Space")
+    expect(page.locator("nav.mainnav a[href='/units']")).to_be_visible()
