@@ -30,6 +30,15 @@ def item_json(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Cheap argon2 parameters for the many test accounts (verification reads them from each hash)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("civicpulse.domain.org.security._hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -55,7 +55,10 @@ def test_cli_evaluate_tables_and_models():
     res = runner.invoke(nlp_app, ["evaluate", "--task", "toxicity", "--data", str(DATA_DIR / "civic_toxicity_valid.jsonl")])
     assert res.exit_code == 0 and "macro-F1" in res.stdout
     res = runner.invoke(nlp_app, ["models"])
-    assert res.exit_code == 0 and "sentiment" in res.stdout
+    assert res.exit_code == 0 and "NLP model versions" in res.stdout
+    res = runner.invoke(nlp_app, ["models", "--json"])
+    rows = json.loads(res.stdout)
+    assert {r["task"] for r in rows if r["active"]} == {"sentiment", "voice", "toxicity"}
 
 
 def test_entities_old_and_new_vn_provinces():

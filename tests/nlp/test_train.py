@@ -41,11 +41,9 @@ def test_retrain_activates_only_if_not_worse_and_rollback(tmp_path, tiny_data):
     assert b.comparison["not_worse"] and b.activated
     assert active_version("toxicity", out) == "b"
 
-    # C: poisoned corrections (every own training text relabelled "hate") -> worse -> not activated.
+    # C: poisoned corrections (own training texts with flipped labels) -> worse -> not activated.
     own = read_jsonl(__import__("civicpulse.nlp.datasets", fromlist=["x"]).DATA_DIR / "civic_toxicity_train.jsonl")
-    bad = [{"text": r["text"], "label": "hate"} for r in own] + [
-        {"text": r["text"], "label": "hate"} for r in read_jsonl(tiny_data / "wisesight" / "train.jsonl")
-    ]
+    bad = [{"text": r["text"], "label": "hate" if r["label"] == "clean" else "clean"} for r in own]
     c = train("toxicity", tiny_data, corrections=bad, out_dir=out, version="c", features=feats)
     assert not c.comparison["not_worse"] and not c.activated
     assert active_version("toxicity", out) == "b"

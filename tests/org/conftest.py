@@ -1,1 +1,1 @@
-from tests.org.support import _fast_passwords, _world_pg, w, world  # noqa: F401  (fixtures)
+from tests.org.support import _fast_passwords, w, world  # noqa: F401  (fixtures)

@@ -2,7 +2,7 @@
 
 * ``fast_passwords``: argon2id with minimal cost, so that building people is cheap in tests
   (the real parameters cost ~0.5 s per hash on the 2-core CI machine).
-* ``World``: the network R ─┬─ A ── A1, └─ B built ONCE per test module, with a person per role on A,
+* ``World``: the network R ─┬─ A ── A1, └─ B built ONCE per test run, with a person per role on A,
   "root-admin" on R, "admin@B" on B and a "resident" viewer on each of A, A1 and B (the person an
   endpoint acts on). Each role has a read+write API token and a browser client signed in through the
   real login form. ``World.restore()`` puts the database back to that seeded state in milliseconds
@@ -35,6 +35,7 @@ from civicpulse.domain.org import security
 from tests.conftest import PASSWORD, PG_ADMIN_URL, TEST_SECRET, _pg_url, csrf_from, login
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+FAST_DUMMY_HASH = FAST_HASHER.hash("civicpulse-dummy-password")
 
 ROLES = ("viewer", "analyst", "editor", "approver", "admin")
 TARGETS = ("A", "A1", "B")
@@ -77,6 +78,7 @@ def email(key: str) -> str:
 def fast_passwords() -> Iterator[None]:
     mp = pytest.MonkeyPatch()
     mp.setattr(security, "_hasher", FAST_HASHER)
+    mp.setattr(security, "_DUMMY_HASH", FAST_DUMMY_HASH)  # unknown accounts are checked against it
     try:
         yield
     finally:
@@ -89,13 +91,14 @@ IGNORED_COLUMNS = {("api_tokens", "last_used_at"), ("web_sessions", "last_seen_a
 ORG_TABLES = ("units", "users", "role_assignments", "audit_log", "api_tokens", "password_resets", "web_sessions")
 
 
-def snapshot(db: Database, tables: tuple[str, ...] = ORG_TABLES, *, ignore_actions: tuple[str, ...] = ("token.use",)
-             ) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of ``tables`` (sorted), minus bookkeeping that reads legitimately touch."""
+def snapshot(db: Database, tables: tuple[str, ...] | None = ORG_TABLES, *,
+             ignore_actions: tuple[str, ...] = ("token.use",)) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables`` (sorted; None: every table of every area), minus bookkeeping that reads
+    legitimately touch."""
     import_all_models()
     out: dict[str, list[tuple[Any, ...]]] = {}
     with db.engine.connect() as c:
-        for name in tables:
+        for name in tables if tables is not None else sorted(Base.metadata.tables):
             t = Base.metadata.tables[name]
             cols = [col for col in t.columns if (name, col.name) not in IGNORED_COLUMNS]
             stmt = select(*cols)
@@ -293,20 +296,21 @@ def build_world(tmp_dir: Path, template: str, pg_url: str | None = None) -> Iter
         database: contextlib.AbstractContextManager[str] = contextlib.nullcontext(pg_url)
     else:
         database = fresh_database(tmp_dir, template)
-    with fast_passwords(), database as url:
+    with database as url:
         cfg = Settings(env="test", secret_key=TEST_SECRET, database_url=url, data_dir=tmp_dir / "data",
                        base_url="http://testserver")
         db = Database(cfg)
         app = create_app(cfg, db)
-        units, users, resident_role, tokens = _seed(db, cfg)
         clients: dict[str, TestClient] = {}
         csrf: dict[str, str] = {}
         stack = contextlib.ExitStack()
         try:
-            for key in tokens:
-                client = stack.enter_context(TestClient(app))
-                csrf[key] = login(client, email(key), PASSWORD)
-                clients[key] = client
+            with fast_passwords():  # only while seeding: the seeded hashes stay cheap to verify
+                units, users, resident_role, tokens = _seed(db, cfg)
+                for key in tokens:
+                    client = stack.enter_context(TestClient(app))
+                    csrf[key] = login(client, email(key), PASSWORD)
+                    clients[key] = client
             if url.startswith("sqlite"):
                 restore = _sqlite_restorer(db, Path(url.split("///", 1)[1]), tmp_dir / "seed.sqlite3")
             else:
@@ -322,19 +326,15 @@ def build_world(tmp_dir: Path, template: str, pg_url: str | None = None) -> Iter
 
 
 @pytest.fixture(scope="session")
-def _world_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
-    """On PostgreSQL, one database for every module's world (CREATE/DROP DATABASE cost seconds each)."""
-    if not PG_ADMIN_URL:
-        yield None
-        return
-    with fresh_database(tmp_path_factory.mktemp("worldpg")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, _template: str, _world_pg: str | None) -> Iterator[World]:
-    with build_world(tmp_path_factory.mktemp("world"), _template, _world_pg) as w:
-        yield w
+def world(tmp_path_factory: pytest.TempPathFactory, _template: str) -> Iterator[World]:
+    """Built once per run (a few seconds on a busy 2-core machine); tests get it through ``w``."""
+    tmp = tmp_path_factory.mktemp("world")
+    if PG_ADMIN_URL:
+        with fresh_database(tmp) as url, build_world(tmp, _template, url) as built:
+            yield built
+    else:
+        with build_world(tmp, _template) as built:
+            yield built
 
 
 @pytest.fixture

@@ -265,6 +265,7 @@ def train(
     y = np.array([labels.index(r["label"]) for r in rows])
     progress("fit", 0.0)
     coef, inter = _fit_lr(x, y, sw, hp["C"])
+    coef = coef.astype(np.float16).astype(np.float32)  # evaluate exactly what is saved
     progress("fit", 1.0)
 
     valid_sets = datasets.load_task(task, data_dir, "valid")
@@ -317,8 +318,8 @@ def train(
     except ModelFileError:
         old_ver, old_scores = None, None
     old_sel = selection_score(old_scores) if old_scores else None
-    new_sel = scores["selection_score"]
-    not_worse = old_sel is None or new_sel >= old_sel - 1e-9
+    new_sel = selection_score(scores_fast)
+    not_worse = old_sel is None or new_sel >= old_sel - 1e-6
 
     ver = version or _dt.datetime.now(_dt.UTC).strftime("r%Y%m%d-%H%M%S")
     vdir = out_root / task / ver

@@ -82,6 +82,9 @@ async def api_actor(request: Request, s: Session = Depends(db_session)) -> Actor
             actor = org.authenticate_token(
                 auth_s, raw.strip(), ip=client_ip(request), method=request.method, path=request.url.path
             )
+        if request.method in UNSAFE and "write" not in actor.scopes:
+            # every write, including those that need no unit role (revoking one's tokens)
+            raise PermissionDenied("This API token is read-only; create one with the write scope to change things")
         return actor
     ctx = load_web_context(request, s)
     if ctx.actor is None:

@@ -324,7 +324,7 @@ def gantt_layout(tactics: list[Tactic], *, width: int = 960, row_h: int = 26, le
     m = d0
     months = span / 30
     step = 1 if months <= 14 else (3 if months <= 40 else 12)
-    while m <= d1:
+    while m < d1 and x(m) < width - 60:
         ticks.append((x(m), m.strftime("%b %Y") if step > 1 or m.month == 1 or m == d0 else m.strftime("%b")))
         for _i in range(step):
             m = (m + dt.timedelta(days=32)).replace(day=1)

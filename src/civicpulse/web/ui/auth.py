@@ -104,7 +104,9 @@ def logout(request: Request, s: Session = Depends(db_session), ctx: WebContext =
     if ctx.web_session is not None and ctx.actor is not None:
         org.logout(s, ctx.actor, ctx.web_session)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(settings(request).session_cookie_name, path="/")
+    cfg = settings(request)
+    # the same flags as when it was set: HttpOnly and SameSite always, Secure per configuration
+    response.delete_cookie(cfg.session_cookie_name, path="/", secure=cfg.secure_cookies, httponly=True, samesite="lax")
     return response
 
 

@@ -223,7 +223,7 @@ def search_page(
     pages = max(1, -(-result.total // PER_PAGE)) if result else 1
     qs = urlencode({k: v for k, v in params.items() if v})
     base = "/listening/search?" + (qs + "&" if qs else "")
-    context = dict(result=result, error=error, pointer=pointer, page_no=page, pages=pages, base=base, **params)
+    context = dict(result=result, error=error, pointer=pointer, page_no=page, pages=pages, base=base, form=params)
     status = 422 if error else 200
     if is_htmx(request) and request.headers.get("hx-target") == "results" \
             and not request.headers.get("hx-history-restore-request"):
