@@ -676,21 +676,9 @@ def worker(workers: int = typer.Option(2, "--workers", min=1, max=16)) -> None:
     q.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
 
-def _mount_optional() -> None:
-    """Areas that bring their own sub-commands."""
-    try:
-        from civicpulse.nlp.cli import nlp_app
-    except ImportError as exc:  # pragma: no cover - only while the nlp package is missing
-        if "civicpulse.nlp" not in str(exc):
-            raise
-    else:
-        app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models.")
-    from civicpulse.domain.plans.cli import plans_app
+from civicpulse.nlp.cli import nlp_app  # noqa: E402 - the offline language tools bring their own sub-commands
 
-    app.add_typer(plans_app, name="plans")
-
-
-_mount_optional()
+app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models.")
 
 
 def main() -> None:  # pragma: no cover

@@ -98,7 +98,7 @@ SOURCES: list[tuple[str, str, str, Any]] = [
 def load_demo_listening(db: Database, settings: Settings, progress: Any = None) -> None:
     from civicpulse.domain.listening import services
     from civicpulse.domain.listening.enrich import enrich_pending, pending_count
-    from civicpulse.domain.listening.models import Item, SavedTopic, Source
+    from civicpulse.domain.listening.models import Item, Source
     from civicpulse.domain.listening.schemas import SourceCreate, TopicCreate
     from civicpulse.domain.org.models import Unit
     from civicpulse.domain.org.permissions import Actor
@@ -123,7 +123,7 @@ def load_demo_listening(db: Database, settings: Settings, progress: Any = None) 
         for unit, name, query in [
             (moph, "Vaccines", 'วัคซีน OR "vắc xin" OR vaccine*'),
             (moph, "Electricity prices", 'ค่าไฟ OR "giá điện" OR "electricity price"'),
-            (ddc, "Traffic fines (VN)", '"xử phạt" OR "mức phạt" OR "nồng độ cồn" lang:vi'),
+            (ddc, "Traffic fines (VN)", '("xử phạt" OR "mức phạt" OR "nồng độ cồn") lang:vi'),
             (ddc, "Floods", 'น้ำท่วม OR "ngập" OR lũ OR flood*'),
         ]:
             if unit is not None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from civicpulse.domain.listening.models import Item, SavedTopic, Source
-from tests.conftest import csrf_from, login
+from tests.conftest import login
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 XSS = "<script>alert('xss')</script>"
@@ -384,7 +384,7 @@ def test_clusters_pages(client, org, seeded) -> None:
     assert f'href="/listening/clusters/{cid}"' in page  # works without JavaScript too
     detail = client.get(f"/listening/clusters/{cid}").text
     assert detail.count('<rect x=') == 3 and "Citizen app" in detail
-    assert detail.count(f"/listening/items/") >= 3
+    assert detail.count("/listening/items/") >= 3
     spread = client.get(f"/listening/clusters/{cid}/spread").text
     assert "<svg" in spread and "<html" not in spread
     item = client.get(f"/listening/items/{seeded['ids']['r0']}").text

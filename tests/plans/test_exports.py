@@ -149,3 +149,20 @@ def test_cli_list_and_export(cfg, org, plan, monkeypatch, tmp_path: Path):  # ty
         assert r.exit_code == 1 and "Unknown format" in " ".join(r.output.split())
     finally:
         reset_settings_cache()
+
+
+def test_gantt_svg_escapes_names_and_png_draws():  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from PIL import Image
+
+    from civicpulse.domain.plans.export import gantt_png, gantt_svg
+    from civicpulse.domain.plans.schemas import Tactic
+
+    ts = [Tactic(name='<script>alert(1)</script> & "x"', start=dt.date(2026, 1, 5), end=dt.date(2026, 2, 1)),
+          Tactic(name="ขับขี่ปลอดภัย", start=dt.date(2026, 1, 20), end=dt.date(2026, 3, 1), status="done")]
+    svg = gantt_svg(ts, today=dt.date(2026, 1, 25))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and svg.count("<rect") >= 3
+    with Image.open(io.BytesIO(gantt_png(ts, today=dt.date(2026, 1, 25)))) as im:
+        assert im.size == (1920, (34 + 2 * 26 + 12) * 2)
+        assert (58, 154, 91) in {c for _n, c in im.convert("RGB").getcolors(100000)}  # the 'done' bar colour

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -151,6 +152,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             return await errors.api_validation_handler(request, exc)
         details = errors.validation_details(exc)
         return error_page(request, 422, errors.validation_message(details))
+
+    @app.exception_handler(DataError)  # PostgreSQL: integer out of range, NUL in text, value too long
+    @app.exception_handler(OverflowError)  # SQLite: an integer beyond 64 bits
+    async def unstorable_value(request: Request, exc: Exception) -> Response:
+        # the request's transaction was rolled back; the input, not the server, is at fault
+        message = ("A value in the request cannot be used: a number is out of range, or a text is too long "
+                   "or holds a character that cannot be stored")
+        if errors.wants_json(request):
+            return JSONResponse(errors.error_body("validation_failed", message), status_code=422)
+        return render(request, "error.html", status_code=422, message=message, status=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -96,6 +96,7 @@ class SearchResult:
     total: int
     hits: list[Hit]
     terms: list[str]
+    total_capped: bool = False  # more than ``count_cap`` matches: show the total as "10,000+"
 
 
 _FILTER_COLUMNS = {
@@ -165,8 +166,13 @@ def highlight(text_: str, terms: Sequence[str], width: int = 240) -> str:
 
 
 def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = None, *, limit: int = 20,
-           offset: int = 0, count: bool = True) -> SearchResult:
-    """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL)."""
+           offset: int = 0, count: bool = True, count_cap: int | None = None) -> SearchResult:
+    """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL).
+
+    ``count_cap`` bounds the work of broad queries: at most ``count_cap + 1`` matches are counted (the result
+    then has ``total == count_cap`` and ``total_capped``) and, on SQLite, only the newest ``count_cap``
+    matches are ranked (BM25 over a few hundred thousand matches takes seconds; see docs/benchmarks.md).
+    """
     f = f or SearchFilters()
     dialect = session.get_bind().dialect.name
     match, filters = _compile(q, dialect)
@@ -201,15 +207,29 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
         score = "ts_rank_cd(items.index_tsv, to_tsquery('simple', :m))"
         order = f"{score} DESC, items.id DESC"
         params["m"] = match
-    rows = session.execute(text(f"SELECT items.id, {score} AS score {base} ORDER BY {order} LIMIT :lim OFFSET :off"),
-                           {**params, "lim": limit, "off": offset}).all()
+    capped, known, window = False, None, ""
+    if count and count_cap is not None:
+        known = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT :cap)"),
+                                {**params, "cap": count_cap + 1}).scalar() or 0
+        capped = known > count_cap
+        if capped and match is not None and dialect == "sqlite":
+            params["floor"] = session.execute(text(
+                "SELECT rowid FROM item_fts WHERE item_fts MATCH :m ORDER BY rowid DESC LIMIT 1 OFFSET :k"),
+                {"m": match, "k": count_cap - 1}).scalar() or 0
+            window = " AND item_fts.rowid >= :floor"
+    head, tail = f"SELECT items.id, {score} AS score {base}", f" ORDER BY {order} LIMIT :lim OFFSET :off"
+    rows = session.execute(text(head + window + tail), {**params, "lim": limit, "off": offset}).all()
+    if window and len(rows) < limit:  # the filters keep too few of the newest matches: rank them all
+        rows = session.execute(text(head + tail), {**params, "lim": limit, "off": offset}).all()
     total = len(rows) + offset
-    if count and (len(rows) == limit or offset):
+    if known is not None:
+        total = count_cap if capped else known
+    elif count and (len(rows) == limit or offset):
         total = session.execute(text(f"SELECT count(*) {base}"), params).scalar() or 0
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_([r[0] for r in rows])))}
     terms = _positive_terms(q)
     hits = [Hit(item=items[r[0]], snippet=highlight(items[r[0]].text, terms), score=float(r[1] or 0)) for r in rows]
-    return SearchResult(query=q, total=total, hits=hits, terms=terms)
+    return SearchResult(query=q, total=total, hits=hits, terms=terms, total_capped=capped)
 
 
 def topic_counts(session: Session, actor: Actor, t: SavedTopic, *, days: int = 14) -> tuple[int, list[int]]:

@@ -367,8 +367,13 @@ def record_health(db, settings: Settings, source_id: int) -> Any:  # type: ignor
 
 
 def _check_query(q: str) -> None:
+    """A saved query must be valid for every search back-end, not only parse."""
+    from civicpulse.domain.listening.query import to_fts5, to_tsquery
+
     try:
-        parse(q)
+        node = parse(q)
+        to_fts5(node)
+        to_tsquery(node)
     except QuerySyntaxError as exc:
         raise ValidationFailed(f"The query is not valid: {exc}", details={"field": "query", "column": exc.column,
                                                                            "pointer": exc.pointer(q)}) from exc

@@ -7,7 +7,7 @@ import re
 import zoneinfo
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from civicpulse.domain.org.models import LANGUAGES, ROLES, UNIT_KINDS
 
@@ -58,7 +58,36 @@ def _valid_names(v: dict[str, str] | None) -> dict[str, str] | None:
     return None if v is None else _check_names(v)
 
 
-class UnitFields(BaseModel):
+# NUL and other control characters: PostgreSQL refuses NUL in text, and none belongs in a name or a field
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; larger numbers cannot name anything
+
+
+def _find_control(value: object, where: str = "") -> str | None:
+    if isinstance(value, str):
+        m = _CONTROL.search(value)
+        return f"{where or 'a text'} contains the control character U+{ord(m.group()):04X}" if m else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _find_control(k, where or "a field name") or _find_control(v, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
+class CleanInput(BaseModel):
+    """Input models: no control characters anywhere in the submitted data."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: object) -> object:
+        found = _find_control(data)
+        if found:
+            raise ValueError(f"{found}; remove it")
+        return data
+
+
+class UnitFields(CleanInput):
     """Fields shared by create and update; validation lives here once."""
 
     model_config = ConfigDict(extra="forbid")
@@ -91,7 +120,7 @@ class UnitFields(BaseModel):
 
 class UnitCreate(UnitFields):
     code: str = Field(min_length=1, max_length=40, description="Short unique code, e.g. MOH-HN")
-    parent_id: int | None = None
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     kind: str = "department"
     names: dict[str, str] = Field(description="Name per language: vi, th, en")
     timezone: str = Field(default="Asia/Bangkok", max_length=64)
@@ -106,12 +135,12 @@ class UnitCreate(UnitFields):
 
 
 class UnitUpdate(UnitFields):
-    parent_id: int | None = None
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     kind: str | None = None
     names: dict[str, str] | None = None
     timezone: str | None = Field(default=None, max_length=64)
     default_language: Lang | None = None
-    version: int | None = Field(default=None, description="For optimistic locking: the version you edited")
+    version: int | None = Field(default=None, ge=1, le=MAX_ID, description="For optimistic locking: the version you edited")
 
 
 class UnitOut(BaseModel):
@@ -134,10 +163,10 @@ class UnitOut(BaseModel):
     updated_at: dt.datetime
 
 
-class RoleIn(BaseModel):
+class RoleIn(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
-    unit_id: int
+    unit_id: int = Field(ge=1, le=MAX_ID)
     role: Role
     include_subtree: bool = True
 
@@ -151,7 +180,7 @@ class RoleOut(BaseModel):
     include_subtree: bool
 
 
-class UserCreate(BaseModel):
+class UserCreate(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=254)
@@ -169,7 +198,7 @@ class UserCreate(BaseModel):
         return v
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -191,12 +220,12 @@ class UserOut(BaseModel):
     roles: list[RoleOut]
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Literal["read", "write"]] = Field(default_factory=lambda: ["read"], min_length=1)
-    unit_id: int | None = Field(default=None, description="Limit the token to this unit's subtree")
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Limit the token to this unit's subtree")
     expires_in_days: int | None = Field(default=90, ge=1, le=366)
 
 

@@ -13,7 +13,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,7 +161,7 @@ def ingest_out(stats: services.IngestStats) -> IngestOut:
                      reasons=stats.reasons)
 
 
-def day_counts(times: list[dt.datetime | None], tz: str = "UTC", max_days: int = 400) -> list[DayCount]:
+def day_counts(times: Sequence[dt.datetime | None], tz: str = "UTC", max_days: int = 400) -> list[DayCount]:
     """Items per (local) day from the first to the last known time; empty days included."""
     from zoneinfo import ZoneInfo
 
@@ -319,7 +319,7 @@ def list_sources(
 def create_source(data: SourceCreate, request: Request, actor: Actor = Depends(api_actor),
                   s: Session = Depends(db_session)):
     src, token = services.create_source(s, actor, settings(request), data)
-    s.flush()
+    s.commit()  # committed before answering, so that the caller's next request sees it
     return source_out(src, SourceCreated, webhook_token=token)
 
 
@@ -333,7 +333,7 @@ def get_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = D
 def update_source(source_id: int, data: SourceUpdate, request: Request, actor: Actor = Depends(api_actor),
                   s: Session = Depends(db_session)):
     src = services.update_source(s, actor, settings(request), source_id, data)
-    s.flush()
+    s.commit()
     return source_out(src)
 
 
@@ -341,6 +341,7 @@ def update_source(source_id: int, data: SourceUpdate, request: Request, actor: A
                summary="Delete a source that has collected nothing (disable it otherwise)")
 def delete_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session)):
     services.delete_source(s, actor, source_id)
+    s.commit()
     return Response(status_code=204)
 
 
@@ -418,6 +419,7 @@ def ingest_webhook(src: Source = Depends(webhook_source), payload: Any = Depends
         # raising rolls back the whole request: nothing of the batch is stored
         raise ValidationFailed(f"{stats.rejected} item(s) are not valid, so nothing was stored: "
                                + "; ".join(stats.reasons[:5]), details={"rejected": stats.reasons})
+    s.commit()
     return ingest_out(stats)
 
 
@@ -513,7 +515,7 @@ def list_topics(unit_id: int | None = None, paging: tuple[int, int] = Depends(pa
              summary="Save a topic (its query is checked; a syntax error answers 422 with details.column)")
 def create_topic(data: TopicCreate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session)):
     t = services.create_topic(s, actor, data)
-    s.flush()
+    s.commit()
     return TopicOut.model_validate(t)
 
 
@@ -527,13 +529,14 @@ def get_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Dep
 def update_topic(topic_id: int, data: TopicUpdate, actor: Actor = Depends(api_actor),
                  s: Session = Depends(db_session)):
     t = services.update_topic(s, actor, topic_id, data)
-    s.flush()
+    s.commit()
     return TopicOut.model_validate(t)
 
 
 @router.delete("/topics/{topic_id}", status_code=204, tags=["listening: topics"])
 def delete_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session)):
     services.delete_topic(s, actor, topic_id)
+    s.commit()
     return Response(status_code=204)
 
 

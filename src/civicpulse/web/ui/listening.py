@@ -90,7 +90,7 @@ def platform_label(platform: str) -> str:
     if platform == "file":
         return _("File import")
     if platform == "webhook":
-        return _("Webhook (pushed by another system)")
+        return _("Webhook")
     try:
         return _(platform_info(platform).label)
     except KeyError:
@@ -167,8 +167,8 @@ def bars(days: list[api.DayCount], width: int = 320, height: int = 60, max_bars:
     buckets = [days[i:i + size] for i in range(0, len(days), size)]
     counts = [sum(d.count for d in b) for b in buckets]
     top = max(counts) or 1
-    slot = width / len(buckets)
-    out = []
+    slot = width / max(len(buckets), 14)  # a short span keeps narrow bars
+    out: list[Bar] = []
     for b, c in zip(buckets, counts, strict=True):
         h = 0 if c == 0 else max(1.5, (c / top) * (height - 2))
         i = len(out)
@@ -223,11 +223,14 @@ def search_page(
     pages = max(1, -(-result.total // PER_PAGE)) if result else 1
     qs = urlencode({k: v for k, v in params.items() if v})
     base = "/listening/search?" + (qs + "&" if qs else "")
-    context = dict(result=result, error=error, pointer=pointer, page_no=page, pages=pages, base=base, form=params)
+    context: dict[str, Any] = dict(result=result, error=error, pointer=pointer, page_no=page, pages=pages, base=base,
+                                   form=params)
     status = 422 if error else 200
     if is_htmx(request) and request.headers.get("hx-target") == "results" \
             and not request.headers.get("hx-history-restore-request"):
-        return render(request, "listening/_results.html", **context)
+        response = render(request, "listening/_results.html", **context)
+        response.headers["HX-Push-Url"] = (base + f"page={page}" if page > 1 else base).rstrip("?&")  # no empty fields
+        return response
     return render(request, "listening/search.html", status_code=status, sources=queries.sources(s, actor),
                   units=org_queries.all_units(s, actor), **context)
 
@@ -248,7 +251,7 @@ def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_i
 def _topics_page(request: Request, s: Session, ctx: WebContext, *, errors: dict[str, str] | None = None,
                  values: dict[str, Any] | None = None, pointer: str | None = None, status_code: int = 200):
     actor = actor_of(ctx)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t in queries.topics(s, actor):
         total, series = queries.topic_counts(s, actor, t)
         rows.append({"topic": t, "total": total, "series": series, "points": sparkline(series),
@@ -280,6 +283,7 @@ def topic_create(
     try:
         data = TopicCreate(unit_id=unit_id, name=name.strip(), query=query, description=description.strip() or None)
         services.create_topic(s, actor_of(ctx), data)
+        s.commit()  # before the redirect: the next page must see it
     except ValidationError as exc:
         return _topics_page(request, s, ctx, errors=_errors(exc), values=values, status_code=422)
     except DomainError as exc:
@@ -313,6 +317,7 @@ def topic_update(
     try:
         data = TopicUpdate(name=name.strip(), query=query, description=description.strip(), version=version)
         services.update_topic(s, actor, topic_id, data)
+        s.commit()
     except ValidationError as exc:
         t = queries.topic(s, actor, topic_id)
         return render(request, "listening/topic_form.html", topic=t, errors=_errors(exc), values=values,
@@ -330,6 +335,7 @@ def topic_update(
 @router.post("/listening/topics/{topic_id}/delete")
 def topic_delete(topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
     services.delete_topic(s, actor_of(ctx), topic_id)
+    s.commit()
     return RedirectResponse("/listening/topics", status_code=303)
 
 
@@ -497,6 +503,7 @@ def source_create(
         data = SourceCreate(unit_id=unit_id, name=name.strip(), platform=platform, config=config,
                             secrets=secret_values, interval_minutes=interval_minutes, enabled=enabled)
         src, token = services.create_source(s, actor, settings(request), data)
+        s.commit()  # before answering: the redirected page (or the webhook token) must work at once
     except ValidationError as exc:
         return _source_new(request, s, ctx, platform, errors=_errors(exc), values=values, status_code=422)
     except DomainError as exc:
@@ -506,7 +513,6 @@ def source_create(
         return _source_new(request, s, ctx, platform, errors=_source_errors(exc), values=values,
                            status_code=exc.status)
     if token:
-        s.flush()
         endpoint = settings(request).base_url.rstrip("/") + "/api/v1/ingest/webhook"
         return render(request, "listening/source_created.html", src=src, token=token, endpoint=endpoint)
     return RedirectResponse(f"/listening/sources#source-{src.id}", status_code=303)
@@ -550,6 +556,7 @@ def source_update(
         if secret_values:
             changes["secrets"] = secret_values
         services.update_source(s, actor, settings(request), source_id, SourceUpdate(**changes))
+        s.commit()
     except ValidationError as exc:
         return _source_edit(request, s, ctx, source_id, errors=_errors(exc), values=values, status_code=422)
     except DomainError as exc:
@@ -565,6 +572,7 @@ def source_update(
 def source_set_enabled(request: Request, source_id: int, enabled: bool = Form(...),
                        ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
     services.update_source(s, actor_of(ctx), settings(request), source_id, SourceUpdate(enabled=enabled))
+    s.commit()
     return RedirectResponse(f"/listening/sources#source-{source_id}", status_code=303)
 
 
@@ -585,6 +593,7 @@ def source_run(request: Request, source_id: int, ctx: WebContext = Depends(signe
 @router.post("/listening/sources/{source_id}/delete")
 def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
     services.delete_source(s, actor_of(ctx), source_id)
+    s.commit()
     return RedirectResponse("/listening/sources", status_code=303)
 
 
