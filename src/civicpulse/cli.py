@@ -222,7 +222,9 @@ def user_add(
             user, invite = services.create_user(s, Actor.system_actor("cli", via="cli"), settings, data)
             console.print(f"Added {user.email} as {role} of {unit}.")
             if invite:
-                console.print(f"Invitation link: {settings.base_url.rstrip('/')}/password/reset/{invite}")
+                # soft_wrap: never fold the link across lines (it must stay copyable in any terminal width)
+                console.print(f"Invitation link: {settings.base_url.rstrip('/')}/password/reset/{invite}",
+                              soft_wrap=True)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     except DomainError as exc:
@@ -679,6 +681,10 @@ def worker(workers: int = typer.Option(2, "--workers", min=1, max=16)) -> None:
 from civicpulse.nlp.cli import nlp_app  # noqa: E402 - the offline language tools bring their own sub-commands
 
 app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models.")
+
+from civicpulse.domain.plans.cli import plans_app  # noqa: E402 - plans bring their own sub-commands
+
+app.add_typer(plans_app, name="plans")
 
 
 def main() -> None:  # pragma: no cover
