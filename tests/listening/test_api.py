@@ -131,6 +131,14 @@ def test_source_crud_secrets_are_write_only(client, as_, org, db) -> None:
     r = client.delete(f"/api/v1/sources/{sid}", headers=h)
     assert r.status_code == 204
     assert client.get(f"/api/v1/sources/{sid}", headers=h).status_code == 404
+    # a secret put under "config" by mistake is still never echoed back
+    r = client.post("/api/v1/sources", headers=h, json={
+        "unit_id": org.units["A"], "name": "Mastodon", "platform": "mastodon",
+        "config": {"instance_url": "https://mastodon.example", "access_token": "LEAKED-TOKEN"}})
+    if r.status_code == 201:
+        assert "LEAKED-TOKEN" not in r.text and "LEAKED-TOKEN" not in client.get("/api/v1/sources", headers=h).text
+    else:  # or the service refuses it outright
+        assert r.status_code == 422 and "LEAKED-TOKEN" not in r.text
 
 
 def test_source_permissions(client, as_, org) -> None:

@@ -117,19 +117,11 @@ def sign_in(page, email: str, password: str = PASSWORD) -> None:  # type: ignore
     page.wait_for_selector("nav.mainnav", state="attached")
 
 
-def settle(page, selector: str) -> None:  # type: ignore[no-untyped-def]
-    """Works around a known race (test_post_redirect_get_reads_its_own_write): the page a form redirects
-    to can be rendered before the form's transaction has committed. Reload once if it is stale."""
-    if page.locator(selector).count() == 0:
-        page.reload()
-
-
 def switch_language(page, lang: str) -> None:  # type: ignore[no-untyped-def]
     """The language menu in the header submits itself on change (static/js/app.js, loaded with defer)."""
     page.wait_for_load_state("load")
     with page.expect_navigation():
         page.select_option("#lang-select", lang)
-    settle(page, f"html[lang={lang}]")
     page.wait_for_selector(f"html[lang={lang}]", state="attached")
 
 
@@ -162,7 +154,6 @@ def test_admin_works_in_thai_units_users_and_audit(page_for, org) -> None:  # ty
     page.fill("input[name=name_en]", "Public Relations A")
     page.get_by_role("button", name="บันทึก", exact=True).click()
     page.wait_for_url(re.compile(r"/units#unit-\d+$"))
-    settle(page, "text=สำนักประชาสัมพันธ์ A")
     new_row = page.locator(f"#unit-{org.units['A']} li .unit-row", has_text="สำนักประชาสัมพันธ์ A")
     expect(new_row).to_be_visible()
     expect(new_row).to_contain_text("A-PR")
@@ -181,7 +172,6 @@ def test_admin_works_in_thai_units_users_and_audit(page_for, org) -> None:  # ty
     page.fill("input[name=password]", "a-long-enough-password-42")
     with page.expect_navigation():
         page.get_by_role("button", name="เพิ่ม", exact=True).click()
-    settle(page, "h1:has-text('สมหญิง ใจดี')")
     expect(page.locator("h1")).to_have_text("สมหญิง ใจดี")
     roles = page.locator("table tbody tr")
     expect(roles).to_have_count(1)
@@ -246,10 +236,6 @@ def test_keyboard_can_open_the_phone_menu(page_for, org) -> None:  # type: ignor
     expect(page.locator("nav.mainnav a[href='/units']")).to_be_visible()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: db_session (a yield dependency with FastAPI's default 'request' scope) commits only after "
-    "the response has been sent, so the GET that follows a POST's 303 can read the state from before it. "
-    "Fix: Depends(db_session, scope='function') or commit before responding; then remove this marker."))
 def test_post_redirect_get_reads_its_own_write(live_server, org) -> None:  # type: ignore[no-untyped-def]
     """Over a real socket (TestClient waits for the whole app, so it cannot see this)."""
     import httpx

@@ -158,3 +158,16 @@ def test_cookie_is_not_secure_by_default_in_dev() -> None:
     assert Settings(env="dev", cookie_secure=True).secure_cookies is True
     assert Settings(env="production", secret_key=TEST_SECRET).secure_cookies is True
     assert Settings(env="production", secret_key=TEST_SECRET, cookie_secure=False).secure_cookies is False
+
+
+@pytest.mark.parametrize("target,landing", [
+    ("/units?x=1", "/units?x=1"), ("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil.example", "/"),
+    ("javascript:alert(1)", "/"), ("", "/"),
+])
+def test_login_only_redirects_within_the_site(w: World, target: str, landing: str) -> None:
+    browser = w.anonymous()
+    page = browser.get("/login")
+    r = browser.post("/login", data={"email": email("viewer@A"), "password": PASSWORD, "next": target,
+                                     "csrf_token": csrf_from(page.text)}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == landing

@@ -15,7 +15,6 @@ is always scored with the featurizer it was trained with.
 from __future__ import annotations
 
 import re
-from itertools import repeat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,13 +22,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
-
-try:  # the Cython loop behind FeatureHasher / HashingVectorizer
-    from sklearn.feature_extraction._hashing_fast import transform as _hashing_transform
-except ImportError:  # pragma: no cover
-    _hashing_transform = None
 
 from civicpulse.nlp import lexicon
 
@@ -83,72 +76,19 @@ class Featurizer:
         return _vecs(self)
 
     def transform(self, norm_texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> sp.csr_matrix:
-        """Features for normalised texts and their word tokens (same order).
-
-        Same matrix as ``HashingVectorizer(analyzer="char_wb" / "word", norm="l2",
-        alternate_sign=False)`` on the feature text / space-joined tokens (checked in the tests),
-        but the n-grams are built with list comprehensions and hashed in one call of sklearn's
-        Cython MurmurHash3 loop, without the per-n-gram Python generators of ``HashingVectorizer``.
-        """
+        """Features for normalised texts and their word tokens (same order)."""
+        cv, wv = self._vectorizers()
         ftexts = [feature_text(t, self.max_chars) for t in norm_texts]
-        cmin, cmax = self.char_ngram
-        xc = _hash_l2([char_wb_ngrams(ft, cmin, cmax) for ft in ftexts], 1 << self.char_bits)
-        wmin, wmax = self.word_ngram
+        xc = cv.transform(ftexts)
         wdocs = []
         for ft, toks in zip(ftexts, tokens, strict=True):
             ws = [w.lower() for w in toks[:400]]
             ws.extend(lexicon.markers(ft))
-            wdocs.append(word_ngrams(" ".join(ws).split() or ["__empty__"], wmin, wmax))
-        xw = _hash_l2(wdocs, 1 << self.word_bits)
+            wdocs.append(" ".join(ws) if ws else "__empty__")
+        xw = wv.transform(wdocs)
         if self.word_weight != 1.0:
             xw = xw * self.word_weight
         return sp.hstack([xc, xw], format="csr", dtype=np.float32)
-
-
-def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
-    """sklearn's ``char_wb`` n-grams (same multiset), built with list comprehensions."""
-    out: list[str] = []
-    ext = out.extend
-    for w in text.split():
-        w = f" {w} "
-        ln = len(w)
-        for n in range(min_n, max_n + 1):
-            if ln <= n:
-                out.append(w)
-                break
-            ext([w[i : i + n] for i in range(ln - n + 1)])
-    return out
-
-
-def word_ngrams(toks: list[str], min_n: int, max_n: int) -> list[str]:
-    """sklearn's word n-grams of a token list (same multiset)."""
-    if max_n == 1:
-        return toks
-    out = list(toks) if min_n == 1 else []
-    for n in range(max(min_n, 2), max_n + 1):
-        out.extend([" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)])
-    return out
-
-
-def _hash_l2(docs: list[list[str]], n_features: int) -> sp.csr_matrix:
-    """Hashed term counts (MurmurHash3, seed 0, absolute value = HashingVectorizer's index)
-    of n-gram lists, L2-normalised rows, float32."""
-    if _hashing_transform is not None:
-        indices, indptr, values = _hashing_transform(
-            [zip(d, repeat(1)) for d in docs],
-            n_features,
-            np.float32,
-            False,
-            0,
-        )
-        x = sp.csr_matrix((values, indices, indptr), dtype=np.float32, shape=(len(docs), n_features))
-    else:  # pragma: no cover - other sklearn versions
-        x = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=False, dtype=np.float32).transform(docs)
-    x.sum_duplicates()
-    sq = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float64).ravel())
-    sq[sq == 0] = 1.0
-    x.data /= np.repeat(sq, np.diff(x.indptr)).astype(np.float32)
-    return x
 
 
 @lru_cache(maxsize=8)
@@ -180,4 +120,3 @@ def _vecs(f: Featurizer) -> tuple[HashingVectorizer, HashingVectorizer]:
         dtype=np.float32,
     )
     return cv, wv
-

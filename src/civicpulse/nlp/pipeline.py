@@ -18,7 +18,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,28 @@ def enrich_texts(
     texts = list(texts)
     if not texts:
         return []
+    # Social posts repeat (shares, copy-paste campaigns): enrich each distinct (text, lang)
+    # once and give the duplicates their own copies of the result.
+    keys = [(t, langs[i] if langs else None) if isinstance(t, str) else (i, None) for i, t in enumerate(texts)]
+    first: dict[Any, int] = {}
+    firsts: list[int] = []
+    slot = []
+    for i, k in enumerate(keys):
+        j = first.get(k)
+        if j is None:
+            j = first[k] = len(firsts)
+            firsts.append(i)
+        slot.append(j)
+    if len(firsts) < len(texts):
+        uniq = [texts[i] for i in firsts]
+        ulangs = [langs[i] for i in firsts] if langs else None
+        res = enrich_texts(uniq, with_embeddings, langs=ulangs, model_dir=model_dir, finder=finder, workers=workers)
+        seen = [False] * len(res)
+        out_d: list[Enrichment] = []
+        for j in slot:
+            out_d.append(_copy(res[j]) if seen[j] else res[j])
+            seen[j] = True
+        return out_d
     embeddings = None
     if with_embeddings:
         from civicpulse.nlp.embed import embed
@@ -174,6 +196,17 @@ def enrich_texts(
     for f in futures:
         out.extend(f.result())
     return out
+
+
+def _copy(e: Enrichment) -> Enrichment:
+    return replace(
+        e,
+        tokens=list(e.tokens),
+        entities=[dict(d) for d in e.entities],
+        keyphrases=list(e.keyphrases),
+        embedding=None if e.embedding is None else e.embedding.copy(),
+        model_versions=dict(e.model_versions),
+    )
 
 
 def shutdown_pool() -> None:

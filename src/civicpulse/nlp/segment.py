@@ -64,7 +64,7 @@ def _vi_tokenizer() -> Callable[[str], str]:
     return ViTokenizer.tokenize  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)  # Thai runs repeat a lot across posts
 def _thai_words(run: str) -> tuple[str, ...]:
     return tuple(w for w in _thai_tokenizer()(run) if w.strip())
 

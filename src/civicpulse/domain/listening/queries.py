@@ -99,6 +99,9 @@ class SearchResult:
     total_capped: bool = False  # more than ``count_cap`` matches: show the total as "10,000+"
 
 
+#: With ``count_cap``: broader SQLite queries are ranked among their newest RANK_WINDOW matches only.
+RANK_WINDOW = 2_000
+
 _FILTER_COLUMNS = {
     "lang": "items.lang",
     "source": "sources.platform",
@@ -170,8 +173,9 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
     """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL).
 
     ``count_cap`` bounds the work of broad queries: at most ``count_cap + 1`` matches are counted (the result
-    then has ``total == count_cap`` and ``total_capped``) and, on SQLite, only the newest ``count_cap``
-    matches are ranked (BM25 over a few hundred thousand matches takes seconds; see docs/benchmarks.md).
+    then has ``total == count_cap`` and ``total_capped``) and, on SQLite, a query with more than
+    :data:`RANK_WINDOW` full-text matches is ranked among its newest ``RANK_WINDOW`` matches only (BM25 and
+    the join cost ~2.5 µs per match: seconds for a very common word over 1M items; see docs/benchmarks.md).
     """
     f = f or SearchFilters()
     dialect = session.get_bind().dialect.name
@@ -212,11 +216,13 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
         known = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT :cap)"),
                                 {**params, "cap": count_cap + 1}).scalar() or 0
         capped = known > count_cap
-        if capped and match is not None and dialect == "sqlite":
-            params["floor"] = session.execute(text(
+        if match is not None and dialect == "sqlite":
+            floor = session.execute(text(
                 "SELECT rowid FROM item_fts WHERE item_fts MATCH :m ORDER BY rowid DESC LIMIT 1 OFFSET :k"),
-                {"m": match, "k": count_cap - 1}).scalar() or 0
-            window = " AND item_fts.rowid >= :floor"
+                {"m": match, "k": RANK_WINDOW - 1}).scalar()
+            if floor is not None:  # a broad query: rank its newest RANK_WINDOW full-text matches only
+                params["floor"] = floor
+                window = " AND item_fts.rowid >= :floor"
     head, tail = f"SELECT items.id, {score} AS score {base}", f" ORDER BY {order} LIMIT :lim OFFSET :off"
     rows = session.execute(text(head + window + tail), {**params, "lim": limit, "off": offset}).all()
     if window and len(rows) < limit:  # the filters keep too few of the newest matches: rank them all

@@ -37,7 +37,7 @@ class CorrectionOut(BaseModel):
 
 
 @router.post("/items/{item_id}/labels", response_model=CorrectionOut, summary="Correct a model's label on an item")
-def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor), s: Session = Depends(db_session)):
+def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
     return CorrectionOut.model_validate(services.correct_label(s, actor, item_id, data.task, data.label))
 
 

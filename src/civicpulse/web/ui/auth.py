@@ -69,7 +69,7 @@ def send_invitation(request: Request, user: User, raw: str) -> None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/", s: Session = Depends(db_session), ctx: WebContext = Depends(ui_context)):
+def login_form(request: Request, next: str = "/", s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
     if ctx.actor is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _page_with_session(request, s, ctx, "login.html", next=safe_next(next))
@@ -81,7 +81,7 @@ def login(
     email: str = Form("", max_length=254),
     password: str = Form("", max_length=1000),
     next: str = Form("/", max_length=2000),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
     ctx: WebContext = Depends(ui_context),
 ):
     cfg = settings(request)
@@ -100,7 +100,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, s: Session = Depends(db_session), ctx: WebContext = Depends(ui_context)):
+def logout(request: Request, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
     if ctx.web_session is not None and ctx.actor is not None:
         org.logout(s, ctx.actor, ctx.web_session)
     response = RedirectResponse("/login", status_code=303)
@@ -115,7 +115,7 @@ def switch_language(
     request: Request,
     lang: str = Form(..., max_length=5),
     next: str = Form("/", max_length=2000),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
     ctx: WebContext = Depends(ui_context),
 ):
     if lang not in i18n.LANGUAGES:
@@ -132,12 +132,12 @@ def switch_language(
 
 
 @router.get("/password/forgot", response_class=HTMLResponse)
-def forgot_form(request: Request, s: Session = Depends(db_session), ctx: WebContext = Depends(ui_context)):
+def forgot_form(request: Request, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
     return _page_with_session(request, s, ctx, "password_forgot.html")
 
 
 @router.post("/password/forgot", response_class=HTMLResponse)
-def forgot(request: Request, email: str = Form(..., max_length=254), s: Session = Depends(db_session),
+def forgot(request: Request, email: str = Form(..., max_length=254), s: Session = Depends(db_session, scope="function"),
            ctx: WebContext = Depends(ui_context)):
     cfg = settings(request)
     found = org.request_password_reset(s, cfg, email, client_ip(request))
@@ -159,7 +159,7 @@ def forgot(request: Request, email: str = Form(..., max_length=254), s: Session 
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse)
-def reset_form(request: Request, token: str, s: Session = Depends(db_session), ctx: WebContext = Depends(ui_context)):
+def reset_form(request: Request, token: str, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
     return _page_with_session(request, s, ctx, "password_reset.html", token=token)
 
 
@@ -169,7 +169,7 @@ def reset(
     token: str,
     password: str = Form(..., max_length=1000),
     password2: str = Form(..., max_length=1000),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
     ctx: WebContext = Depends(ui_context),
 ):
     if password != password2:

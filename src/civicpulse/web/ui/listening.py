@@ -202,7 +202,7 @@ def search_page(
     until: str = Query("", max_length=10),
     page: int = Query(1, ge=1, le=10000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     tz = settings(request).default_timezone
@@ -236,7 +236,7 @@ def search_page(
 
 
 @router.get("/listening/items/{item_id}", response_class=HTMLResponse)
-def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     actor = actor_of(ctx)
     it = queries.item(s, actor, item_id)
     near = [x for x in queries.cluster_items(s, actor, it.dup_cluster_id) if x.id != it.id] if it.dup_cluster_id else []
@@ -265,7 +265,7 @@ def _topics_page(request: Request, s: Session, ctx: WebContext, *, errors: dict[
 
 
 @router.get("/listening/topics", response_class=HTMLResponse)
-def topics_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def topics_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     return _topics_page(request, s, ctx)
 
 
@@ -277,7 +277,7 @@ def topic_create(
     query: str = Form("", max_length=8000),
     description: str = Form("", max_length=4000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     values = dict(unit_id=unit_id, name=name, query=query, description=description)
     try:
@@ -296,7 +296,7 @@ def topic_create(
 
 
 @router.get("/listening/topics/{topic_id}/edit", response_class=HTMLResponse)
-def topic_edit(request: Request, topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def topic_edit(request: Request, topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     t = queries.topic(s, actor_of(ctx), topic_id)
     return render(request, "listening/topic_form.html", topic=t, errors={}, values={}, pointer=None)
 
@@ -310,7 +310,7 @@ def topic_update(
     query: str = Form("", max_length=8000),
     description: str = Form("", max_length=4000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     values = dict(name=name, query=query, description=description)
@@ -333,7 +333,7 @@ def topic_update(
 
 
 @router.post("/listening/topics/{topic_id}/delete")
-def topic_delete(topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def topic_delete(topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     services.delete_topic(s, actor_of(ctx), topic_id)
     s.commit()
     return RedirectResponse("/listening/topics", status_code=303)
@@ -430,7 +430,7 @@ def sources_page(
     rejected: str = Query("", max_length=20),
     failed: str = Query("", max_length=20),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     rows = queries.sources(s, actor)
@@ -475,7 +475,7 @@ def _source_new(request: Request, s: Session, ctx: WebContext, platform: str | N
 
 @router.get("/listening/sources/new", response_class=HTMLResponse)
 def source_new(request: Request, platform: str | None = Query(None, max_length=20), ctx: WebContext = Depends(signed_in),
-               s: Session = Depends(db_session)):
+               s: Session = Depends(db_session, scope="function")):
     return _source_new(request, s, ctx, platform)
 
 
@@ -489,7 +489,7 @@ def source_create(
     enabled: bool = Form(False),
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     known = {p["platform"] for p in _platforms()}
@@ -529,7 +529,7 @@ def _source_edit(request: Request, s: Session, ctx: WebContext, source_id: int, 
 
 @router.get("/listening/sources/{source_id}/edit", response_class=HTMLResponse)
 def source_edit(request: Request, source_id: int, ctx: WebContext = Depends(signed_in),
-                s: Session = Depends(db_session)):
+                s: Session = Depends(db_session, scope="function")):
     return _source_edit(request, s, ctx, source_id)
 
 
@@ -541,7 +541,7 @@ def source_update(
     interval_minutes: int = Form(15, ge=1, le=7 * 24 * 60),
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     src = queries.source(s, actor, source_id)
@@ -570,7 +570,7 @@ def source_update(
 
 @router.post("/listening/sources/{source_id}/enabled")
 def source_set_enabled(request: Request, source_id: int, enabled: bool = Form(...),
-                       ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+                       ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     services.update_source(s, actor_of(ctx), settings(request), source_id, SourceUpdate(enabled=enabled))
     s.commit()
     return RedirectResponse(f"/listening/sources#source-{source_id}", status_code=303)
@@ -578,7 +578,7 @@ def source_set_enabled(request: Request, source_id: int, enabled: bool = Form(..
 
 @router.post("/listening/sources/{source_id}/run")
 def source_run(request: Request, source_id: int, ctx: WebContext = Depends(signed_in),
-               s: Session = Depends(db_session)):
+               s: Session = Depends(db_session, scope="function")):
     s.commit()  # the fetch uses its own transactions
     try:
         stats = services.run_source(database(request), settings(request), source_id, actor=actor_of(ctx))
@@ -591,7 +591,7 @@ def source_run(request: Request, source_id: int, ctx: WebContext = Depends(signe
 
 
 @router.post("/listening/sources/{source_id}/delete")
-def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     services.delete_source(s, actor_of(ctx), source_id)
     s.commit()
     return RedirectResponse("/listening/sources", status_code=303)
@@ -599,7 +599,7 @@ def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Sessi
 
 @router.get("/listening/sources/{source_id}/rejects", response_class=HTMLResponse)
 def source_rejects(request: Request, source_id: int, page: int = Query(1, ge=1, le=100000),
-                   ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+                   ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     actor = actor_of(ctx)
     src = queries.source(s, actor, source_id)
     p = queries.rejects(s, actor, source_id=src.id, page=page, per_page=50)
@@ -669,7 +669,7 @@ def _preview_page(request: Request, s: Session, ctx: WebContext, upload_id: str,
 
 @router.get("/listening/import", response_class=HTMLResponse)
 def import_page(request: Request, unit_id: str = Query("", max_length=20), source: str = Query("", max_length=200),
-                ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+                ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     return _import_form(request, s, ctx, values={"unit_id": _int(unit_id), "source": source})
 
 
@@ -681,7 +681,7 @@ def import_preview(
     source: str = Form("", max_length=1000),
     format: str = Form("", max_length=10),  # noqa: A002
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     cfg = settings(request)
     org_queries.unit(s, actor_of(ctx), unit_id)  # an invisible unit is not found before anything is stored
@@ -712,7 +712,7 @@ def import_run(
     upload_id: str,
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     cfg = settings(request)
@@ -743,14 +743,14 @@ def import_run(
 
 
 @router.get("/listening/clusters", response_class=HTMLResponse)
-def clusters_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session)):
+def clusters_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
     rows = queries.clusters(s, actor_of(ctx), limit=50)
     return render(request, "listening/clusters.html", rows=rows)
 
 
 @router.get("/listening/clusters/{cluster_id}", response_class=HTMLResponse)
 def cluster_page(request: Request, cluster_id: int, ctx: WebContext = Depends(signed_in),
-                 s: Session = Depends(db_session)):
+                 s: Session = Depends(db_session, scope="function")):
     items = queries.cluster_items(s, actor_of(ctx), cluster_id)
     if not items:
         raise NotFound(_("This cluster was not found"))
@@ -761,6 +761,6 @@ def cluster_page(request: Request, cluster_id: int, ctx: WebContext = Depends(si
 
 @router.get("/listening/clusters/{cluster_id}/spread", response_class=HTMLResponse)
 def cluster_spread(request: Request, cluster_id: int, ctx: WebContext = Depends(signed_in),
-                   s: Session = Depends(db_session)):
+                   s: Session = Depends(db_session, scope="function")):
     c = api.cluster_detail(s, actor_of(ctx), cluster_id, settings(request).default_timezone)
     return render(request, "listening/_spread.html", c=c, bars=bars(c.days, width=200, height=36), small=True)

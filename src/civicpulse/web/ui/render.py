@@ -54,7 +54,7 @@ def pick_language(request: Request, ctx: WebContext) -> str:
     return i18n.negotiate(request.headers.get("accept-language"), settings(request).default_language)
 
 
-async def ui_context(request: Request, s: Session = Depends(db_session)) -> WebContext:
+async def ui_context(request: Request, s: Session = Depends(db_session, scope="function")) -> WebContext:
     """Every UI request: who is signed in, the language, and the CSRF check on every unsafe method."""
     ctx = load_web_context(request, s)
     if request.method in UNSAFE:
