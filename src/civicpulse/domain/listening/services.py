@@ -53,6 +53,11 @@ def _check_config(platform: str, config: dict[str, Any], secrets: dict[str, Any]
     from civicpulse.connectors.registry import platform_info
 
     fields = platform_info(platform).fields
+    secret_names = sorted(f.name for f in fields if f.secret and f.name in config)
+    if secret_names:
+        raise ValidationFailed(
+            f"{', '.join(secret_names)} must be given as a secret (stored encrypted), not as a plain setting",
+            details={"fields": secret_names})
     known = {f.name for f in fields}
     unknown = sorted(set(config) - known - {"licence"})
     if unknown:
@@ -218,6 +223,8 @@ def ingest(session: Session, source: Source, items: Iterable[FetchedItem], *, ba
         _ingest_chunk(session, source, chunk, stats, batch, now)
     if stats.inserted:
         source.items_count = (source.items_count or 0) + stats.inserted
+    if stats.inserted or stats.duplicates:
+        source.last_success_at = now  # for push sources (files, webhooks): when something last arrived
     return stats
 
 
