@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from civicpulse.config import Settings
 from civicpulse.db import migrate
@@ -236,19 +236,37 @@ def _sqlite_restorer(db: Database, live: Path, seed: Path):  # type: ignore[no-u
     dst.close()
     src.close()
 
+    # Test databases need no durability: no fsync for the app's connections nor for the restore. The
+    # backup API rewrites the live file page by page under a lock; the app's idle pooled connections see
+    # the restored content at their next transaction (SQLite notices the change), so no dispose is needed.
+    event.listen(db.engine, "connect", _no_fsync)
+    s = sqlite3.connect(seed, check_same_thread=False)
+    d = sqlite3.connect(live, check_same_thread=False)
+    d.execute("PRAGMA synchronous=OFF")
+
     def restore() -> None:
-        db.engine.dispose()
-        s = sqlite3.connect(seed)
-        d = sqlite3.connect(live)
         s.backup(d)
-        d.close()
-        s.close()
 
     return restore
 
 
+def _no_fsync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=OFF")
+    cur.close()
+
+
+def _pg_no_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO off")  # test data needs no durability: no WAL flush per commit
+    cur.close()
+    dbapi_conn.commit()
+
+
 def _pg_restorer(db: Database):  # type: ignore[no-untyped-def]
     import_all_models()
+    db.engine.dispose()
+    event.listen(db.engine, "connect", _pg_no_sync)
     tables = [t for t in Base.metadata.sorted_tables]
     saved: dict[str, list[dict[str, Any]]] = {}
     with db.engine.connect() as c:

@@ -18,7 +18,16 @@ import pytest
 from sqlalchemy import delete, select
 
 from civicpulse.domain.org.models import RoleAssignment, Unit, User
-from tests.org.support import HOME, ROLES, TARGETS, World, audit_after, covers, expected, max_audit_id, snapshot
+from tests.org.support import (
+    HOME,
+    ROLES,
+    TARGETS,
+    World,
+    audit_after,
+    expected,
+    max_audit_id,
+    snapshot,
+)
 
 
 @dataclasses.dataclass(frozen=True)

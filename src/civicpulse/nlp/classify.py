@@ -64,6 +64,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
+
+
 class Classifier:
     def __init__(self, task: str, weights: LinearWeights, version: str) -> None:
         self.task = task
@@ -73,6 +78,7 @@ class Classifier:
         self.featurizer = Featurizer.from_config(weights.features)
         self.fallback = FALLBACK.get(task, self.labels[0])
         self._coef_t = np.ascontiguousarray(weights.coef.T)  # (n_features, n_classes)
+        self._nb_coef_t = np.ascontiguousarray(weights.nb_coef.T) if weights.nb_coef is not None else None
 
     @property
     def has_e5(self) -> bool:
@@ -81,8 +87,21 @@ class Classifier:
     def features(self, prep: Prepared) -> sp.csr_matrix:
         return self.featurizer.transform(prep.norm, prep.tokens)
 
+    @property
+    def has_nb(self) -> bool:
+        return self.w.nb_coef is not None and self.w.fast_w is not None
+
     def fast_logits(self, x: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(x @ self._coef_t) + self.w.intercept
+        """Fast-path scores before the class offsets. v1: LR logits. v2: the LR and NB-LR
+        (binary features) heads blended in log-probability space."""
+        z = np.asarray(x @ self._coef_t) + self.w.intercept
+        if not self.has_nb:
+            return z
+        assert self.w.nb_coef is not None and self.w.nb_intercept is not None and self.w.fast_w is not None
+        xb = x.copy()
+        xb.data[:] = 1.0
+        znb = np.asarray(xb @ self._nb_coef_t) + self.w.nb_intercept
+        return self.w.fast_w[0] * _log_softmax(z) + self.w.fast_w[1] * _log_softmax(znb)  # type: ignore[no-any-return]
 
     def proba_from_features(
         self, x: sp.csr_matrix, embeddings: np.ndarray | None = None, empty: np.ndarray | None = None

@@ -184,6 +184,8 @@ def train(
     corrections: Path | None = typer.Option(None, "--corrections", help="JSONL of analyst corrections {text,label}"),
     out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
     with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
+    embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
+    version: str | None = typer.Option(None, "--version", help="version name (default: a timestamp)"),
 ) -> None:
     """Retrain, evaluate on validation, activate only if not worse; print the comparison."""
     from civicpulse.nlp import train as train_mod
@@ -203,7 +205,10 @@ def train(
                 stages[stage] = prog.add_task(stage, total=1.0)
             prog.update(stages[stage], completed=frac)
 
-        mv = train_mod.train(task, data_dir, corrections, out_dir, with_embeddings=with_embeddings, progress=cb)
+        mv = train_mod.train(
+            task, data_dir, corrections, out_dir, version=version, with_embeddings=with_embeddings,
+            embed_cache=embed_cache, progress=cb,
+        )
     con = Console()
     tbl = Table(title=f"{task}: new vs active (validation)")
     tbl.add_column("set")

@@ -3,7 +3,7 @@
 Layout of one version::
 
     <root>/<task>/<version>/model.npz   coef (float16), intercept, bias [, e5_coef, e5_intercept,
-                                        ens_w, ens_bias]
+                                        ens_w, ens_bias] [, nb_coef (float16), nb_intercept, fast_w]
     <root>/<task>/<version>/card.json   labels, feature config, scores, data, sha256 of model.npz
 
 Registries: the package ships ``civicpulse/nlp/models/registry.json``. Retrained versions go
@@ -78,6 +78,10 @@ class LinearWeights:
     e5_intercept: np.ndarray | None = None
     ens_w: np.ndarray | None = None
     ens_bias: np.ndarray | None = None
+    # v2 fast path: + NB-LR head on binary (presence) features, blended in log-prob space.
+    nb_coef: np.ndarray | None = None  # (n_classes, n_features)
+    nb_intercept: np.ndarray | None = None
+    fast_w: np.ndarray | None = None  # [w_lr, w_nb]
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
@@ -134,6 +138,9 @@ def load_weights(version_dir: Path) -> LinearWeights:
         e5_intercept=opt("e5_intercept"),
         ens_w=opt("ens_w"),
         ens_bias=opt("ens_bias"),
+        nb_coef=opt("nb_coef"),
+        nb_intercept=opt("nb_intercept"),
+        fast_w=opt("fast_w"),
         card=card,
         path=version_dir,
     )
@@ -146,10 +153,12 @@ def save_weights(version_dir: Path, w: LinearWeights, card: dict[str, Any]) -> d
         "intercept": w.intercept.astype(np.float32),
         "bias": w.bias.astype(np.float32),
     }
-    for k in ("e5_coef", "e5_intercept", "ens_w", "ens_bias"):
+    for k in ("e5_coef", "e5_intercept", "ens_w", "ens_bias", "nb_intercept", "fast_w"):
         v = getattr(w, k)
         if v is not None:
             arrays[k] = np.asarray(v, dtype=np.float32)
+    if w.nb_coef is not None:
+        arrays["nb_coef"] = w.nb_coef.astype(np.float16)
     npz_path = version_dir / "model.npz"
     np.savez_compressed(npz_path, **arrays)  # type: ignore[arg-type]
     card = dict(card)

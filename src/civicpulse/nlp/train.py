@@ -51,7 +51,9 @@ from civicpulse.nlp.model import (
 Progress = Callable[[str, float], None]
 
 HYPER: dict[str, dict[str, Any]] = {
-    "sentiment": {"C": 1.0, "own_weight": 3.0, "class_power": 0.3, "C_e5": 1.0},
+    # nb_C: + NB-LR head (v2); blend weights and class offsets are tuned on a held-out share
+    # (tune_share %) of the TRAINING rows, then both heads are refitted on all rows.
+    "sentiment": {"C": 1.0, "own_weight": 3.0, "class_power": 0.3, "C_e5": 1.0, "nb_C": 0.3, "tune_share": 15},
     "voice": {"C": 4.0, "own_weight": 4.0, "class_power": 0.5},
     "toxicity": {"C": 4.0, "own_weight": 4.0, "class_power": 0.7},
 }
@@ -101,6 +103,66 @@ def _fit_lr(x: Any, y: np.ndarray, sw: np.ndarray, C: float, max_iter: int = 300
     for c in missing:
         inter[c] = -20.0
     return coef, inter
+
+
+def _fit_nblr(x: Any, y: np.ndarray, sw: np.ndarray, C: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """NB-LR (Wang & Manning 2012, one-vs-rest): binary features scaled by the class's
+    log-count ratio r, then L2 logistic regression; returned folded as coef = w * r over the
+    binary features."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    b = x.copy().tocsr()
+    b.data[:] = 1.0
+    coef = np.zeros((k, b.shape[1]), np.float32)
+    inter = np.full(k, -20.0, np.float32)
+    for c in range(k):
+        yc = (y == c).astype(int)
+        if yc.sum() == 0 or yc.sum() == len(yc):
+            continue
+        p = np.asarray(b[yc == 1].sum(0)).ravel() + 1.0
+        q = np.asarray(b[yc == 0].sum(0)).ravel() + 1.0
+        r = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+        lr = LogisticRegression(C=C, solver="liblinear", max_iter=200)
+        lr.fit(b @ sp.diags(r), yc, sample_weight=sw)
+        coef[c] = lr.coef_[0] * r
+        inter[c] = lr.intercept_[0]
+    return coef, inter
+
+
+def _lsm(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
+
+
+def _binary(x: Any) -> Any:
+    b = x.copy()
+    b.data[:] = 1.0
+    return b
+
+
+def _tune_split(rows: Sequence[dict[str, Any]], share: int) -> np.ndarray:
+    """Deterministic held-out share of the training rows (md5 of the text) for tuning."""
+    import hashlib
+
+    return np.array(
+        [int(hashlib.md5(r["text"].encode("utf-8"), usedforsecurity=False).hexdigest(), 16) % 100 < share for r in rows]
+    )
+
+
+def _tune_blend(
+    lp_a: np.ndarray, lp_b: np.ndarray, gold: np.ndarray, grid: Sequence[float] = tuple(np.linspace(0.0, 1.0, 11))
+) -> tuple[float, np.ndarray, float]:
+    """Weight a of a*lp_a + (1-a)*lp_b and class offsets maximising (micro+macro)/2."""
+    k = lp_a.shape[1]
+    best: tuple[float, float, np.ndarray] = (-1.0, 1.0, np.zeros(k, np.float32))
+    for a in grid:
+        z = a * lp_a + (1 - a) * lp_b
+        b = tune_bias(z, gold, rounds=1)
+        sc = _objective(gold, (z + b).argmax(1), k)
+        if sc > best[0] + 1e-9:
+            best = (sc, float(a), b)
+    return best[1], best[2], best[0]
 
 
 def _objective(gold: np.ndarray, pred: np.ndarray, k: int) -> float:
@@ -263,41 +325,88 @@ def train(
     featurizer = Featurizer.from_config(fcfg)
     x = featurizer.transform(prep.norm, prep.tokens)
     y = np.array([labels.index(r["label"]) for r in rows])
-    progress("fit", 0.0)
-    coef, inter = _fit_lr(x, y, sw, hp["C"])
-    coef = coef.astype(np.float16).astype(np.float32)  # evaluate exactly what is saved
-    progress("fit", 1.0)
-
     valid_sets = datasets.load_task(task, data_dir, "valid")
     if not valid_sets:
         raise ValueError(f"no validation data for task {task!r} under {data_dir}")
     vprep = {name: prepare([r["text"] for r in rs], [r.get("lang") for r in rs]) for name, rs in valid_sets.items()}
     vx = {name: featurizer.transform(p.norm, p.tokens) for name, p in vprep.items()}
-    all_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in valid_sets])
     all_gold = np.concatenate([[labels.index(r["label"]) for r in rs] for rs in valid_sets.values()]).astype(int)
-    bias = tune_bias(all_logits, all_gold)
-    weights = LinearWeights(labels=labels, features=fcfg, coef=coef, intercept=inter, bias=bias)
-
-    # Optional e5 head.
+    cache = Path(embed_cache) if embed_cache else None
+    e_train: np.ndarray | None = None
     vemb: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
     if with_embeddings:
-        cache = Path(embed_cache) if embed_cache else None
         e_train = _embeddings(prep.norm, cache, progress, "embed train")
         for n, p in vprep.items():
             vemb[n] = _embeddings(p.norm, cache, progress, f"embed valid {n}")
-        e_coef, e_inter = _fit_lr(e_train, y, sw, hp.get("C_e5", 1.0), max_iter=1000)
-        weights.e5_coef, weights.e5_intercept = e_coef, e_inter
-        lp_fast = np.log(_softmax(all_logits) + 1e-9)
-        all_e = np.vstack([vemb[n] for n in valid_sets])  # type: ignore[misc]
-        lp_e5 = np.log(_softmax(all_e @ e_coef.T + e_inter) + 1e-9)
-        best: tuple[float, float, np.ndarray] = (-1.0, 0.5, np.zeros(len(labels), np.float32))
-        for a in np.linspace(0.2, 0.8, 13):
-            b = tune_bias(a * lp_fast + (1 - a) * lp_e5, all_gold, rounds=1)
-            s = _objective(all_gold, (a * lp_fast + (1 - a) * lp_e5 + b).argmax(1), len(labels))
-            if s > best[0]:
-                best = (s, float(a), b)
-        weights.ens_w = np.array([best[1], 1 - best[1]], np.float32)
-        weights.ens_bias = best[2]
+    tuning: dict[str, Any] = {}
+
+    if hp.get("nb_C"):
+        # v2: LR + NB-LR, blend weight / offsets (and the e5 blend) tuned on a held-out share
+        # of the training rows — the validation sets are only used for reporting / activation.
+        k = len(labels)
+        hold = _tune_split(rows, int(hp.get("tune_share", 15)))
+        fit_i, tune_i = np.flatnonzero(~hold), np.flatnonzero(hold)
+        progress("fit (tuning split)", 0.0)
+        c1, i1 = _fit_lr(x[fit_i], y[fit_i], sw[fit_i], hp["C"])
+        c2, i2 = _fit_nblr(x[fit_i], y[fit_i], sw[fit_i], hp["nb_C"], k)
+        xt = x[tune_i]
+        lp1 = _lsm(np.asarray(xt @ c1.T) + i1)
+        lp2 = _lsm(np.asarray(_binary(xt) @ c2.T) + i2)
+        a, bias, obj = _tune_blend(lp1, lp2, y[tune_i])
+        tuning = {"held_out_train_rows": int(len(tune_i)), "fast_w": [a, 1 - a], "fast_objective": round(obj, 4)}
+        ens: tuple[float, np.ndarray] | None = None
+        if e_train is not None:
+            ce, ie = _fit_lr(e_train[fit_i], y[fit_i], sw[fit_i], hp.get("C_e5", 1.0), max_iter=1000)
+            lpf = np.log(_softmax(a * lp1 + (1 - a) * lp2) + 1e-9)
+            lpe = np.log(_softmax(e_train[tune_i] @ ce.T + ie) + 1e-9)
+            ea, eb, eobj = _tune_blend(lpf, lpe, y[tune_i], tuple(np.linspace(0.2, 1.0, 9)))
+            ens = (ea, eb)
+            tuning["ens_w"] = [ea, 1 - ea]
+            tuning["ens_objective"] = round(eobj, 4)
+        progress("fit (tuning split)", 1.0)
+        progress("fit", 0.0)
+        coef, inter = _fit_lr(x, y, sw, hp["C"])
+        nb_coef, nb_inter = _fit_nblr(x, y, sw, hp["nb_C"], k)
+        progress("fit", 1.0)
+        weights = LinearWeights(
+            labels=labels,
+            features=fcfg,
+            coef=coef.astype(np.float16).astype(np.float32),
+            intercept=inter,
+            bias=bias,
+            nb_coef=nb_coef.astype(np.float16).astype(np.float32),
+            nb_intercept=nb_inter,
+            fast_w=np.array([a, 1 - a], np.float32),
+        )
+        if e_train is not None and ens is not None:
+            weights.e5_coef, weights.e5_intercept = _fit_lr(e_train, y, sw, hp.get("C_e5", 1.0), max_iter=1000)
+            weights.ens_w = np.array([ens[0], 1 - ens[0]], np.float32)
+            weights.ens_bias = ens[1]
+    else:
+        progress("fit", 0.0)
+        coef, inter = _fit_lr(x, y, sw, hp["C"])
+        coef = coef.astype(np.float16).astype(np.float32)  # evaluate exactly what is saved
+        progress("fit", 1.0)
+        all_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in valid_sets])
+        bias = tune_bias(all_logits, all_gold)
+        weights = LinearWeights(labels=labels, features=fcfg, coef=coef, intercept=inter, bias=bias)
+
+        # Optional e5 head.
+        if with_embeddings:
+            assert e_train is not None
+            e_coef, e_inter = _fit_lr(e_train, y, sw, hp.get("C_e5", 1.0), max_iter=1000)
+            weights.e5_coef, weights.e5_intercept = e_coef, e_inter
+            lp_fast = np.log(_softmax(all_logits) + 1e-9)
+            all_e = np.vstack([vemb[n] for n in valid_sets])  # type: ignore[misc]
+            lp_e5 = np.log(_softmax(all_e @ e_coef.T + e_inter) + 1e-9)
+            best: tuple[float, float, np.ndarray] = (-1.0, 0.5, np.zeros(len(labels), np.float32))
+            for a in np.linspace(0.2, 0.8, 13):
+                b = tune_bias(a * lp_fast + (1 - a) * lp_e5, all_gold, rounds=1)
+                s = _objective(all_gold, (a * lp_fast + (1 - a) * lp_e5 + b).argmax(1), len(labels))
+                if s > best[0]:
+                    best = (s, float(a), b)
+            weights.ens_w = np.array([best[1], 1 - best[1]], np.float32)
+            weights.ens_bias = best[2]
 
     clf = Classifier(task, weights, version or "new")
     valid_data = {n: (valid_sets[n], vprep[n], vemb[n]) for n in valid_sets}
@@ -330,11 +439,14 @@ def train(
         "version": ver,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model": "multinomial logistic regression on hashed char 1-4 + word 1-2 grams + cue-lexicon markers"
+        + (" ; + NB-LR head on binary features, blended in log-prob space" if hp.get("nb_C") else "")
         + (" ; + e5-small embedding head (ensemble)" if with_embeddings else ""),
         "training_data": {name: len(part) for name, part in datasets.load_task(task, data_dir, "train").items()}
         | {"corrections": len(corr)},
         "train_label_counts": dict(Counter(r["label"] for r in rows)),
         "hyper": hp,
+        "tuning": tuning
+        or {"class_offsets": "tuned on the validation sets (v1 procedure)"},
         "scores": scores,
         "train_seconds": round(time.time() - t0, 1),
         "python": platform.python_version(),

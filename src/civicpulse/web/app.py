@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                    "or holds a character that cannot be stored")
         if errors.wants_json(request):
             return JSONResponse(errors.error_body("validation_failed", message), status_code=422)
-        return render(request, "error.html", status_code=422, message=message, status=422)
+        return error_page(request, 422, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

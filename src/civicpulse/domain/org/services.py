@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 
 from civicpulse.config import Settings
 from civicpulse.db.base import utcnow
-from civicpulse.domain.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, RateLimited, ValidationFailed
+from civicpulse.domain.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from civicpulse.domain.org import audit
 from civicpulse.domain.org.models import (
     ApiToken,
@@ -24,7 +31,7 @@ from civicpulse.domain.org.permissions import Actor, grants_from, require
 from civicpulse.domain.org.schemas import RoleIn, TokenCreate, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from civicpulse.domain.org.security import hash_password, needs_rehash, new_secret, sha256, verify_password
 
-TOKEN_PREFIX = "cp"
+TOKEN_PREFIX = "cp"  # noqa: S105 - the public prefix of API tokens, not a secret
 
 
 # ---------------------------------------------------------------- actors

@@ -32,6 +32,7 @@ from civicpulse.domain.org import queries as org_queries
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.i18n import _
 from civicpulse.web.api import listening as api
+from civicpulse.config import Settings
 from civicpulse.web.deps import WebContext, database, db_session, settings
 from civicpulse.web.ui.render import actor_of, is_htmx, render, signed_in
 
@@ -242,7 +243,17 @@ def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_i
     near = [x for x in queries.cluster_items(s, actor, it.dup_cluster_id) if x.id != it.id] if it.dup_cluster_id else []
     unit = org_queries.unit(s, actor, it.unit_id)
     return render(request, "listening/item.html", it=it, near=near[:50], near_total=len(near), unit=unit,
-                  link=safe_url(it.url), platform=platform_label(it.source.platform))
+                  link=safe_url(it.url), platform=platform_label(it.source.platform),
+                  can_correct=actor.can("nlp.correct", unit), corrected=request.query_params.get("corrected") == "1",
+                  correction_labels=[(t, services.LABELS[t]) for t in ("sentiment", "voice", "toxicity")])
+
+
+@router.post("/listening/items/{item_id}/correct")
+def item_correct(request: Request, item_id: int, task: str = Form(..., max_length=20),
+                 label: str = Form(..., max_length=20), ctx: WebContext = Depends(signed_in),
+                 s: Session = Depends(db_session, scope="function")):
+    services.correct_label(s, actor_of(ctx), item_id, task, label)
+    return RedirectResponse(f"/listening/items/{item_id}?corrected=1", status_code=303)
 
 
 # ------------------------------------------------------------------ topics
@@ -764,3 +775,39 @@ def cluster_spread(request: Request, cluster_id: int, ctx: WebContext = Depends(
                    s: Session = Depends(db_session, scope="function")):
     c = api.cluster_detail(s, actor_of(ctx), cluster_id, settings(request).default_timezone)
     return render(request, "listening/_spread.html", c=c, bars=bars(c.days, width=200, height=36), small=True)
+
+
+# ------------------------------------------------------------------ model versions
+
+
+def _model_rows(cfg: Settings) -> list[dict[str, Any]]:
+    """Every version of the three models with its validation scores (fast path), newest first."""
+    from civicpulse.domain.listening.enrich import model_dir
+    from civicpulse.nlp.model import list_versions
+
+    rows: list[dict[str, Any]] = []
+    for task in ("sentiment", "voice", "toxicity"):
+        for v in reversed(list_versions(task, model_dir(cfg))):
+            card = v["card"]
+            scores = []
+            for split, sc in sorted((card.get("scores") or {}).get("fast", {}).items()):
+                if isinstance(sc, dict) and "micro_f1" in sc:
+                    scores.append({"split": split, "n": sc.get("n"), "micro": sc.get("micro_f1"),
+                                   "macro": sc.get("macro_f1")})
+            rows.append({"task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
+                         "created": card.get("created"), "model": card.get("model"), "scores": scores,
+                         "corrections": (card.get("training_data") or {}).get("corrections", 0)})
+    return rows
+
+
+@router.get("/listening/models", response_class=HTMLResponse)
+def models_page(request: Request, ctx: WebContext = Depends(signed_in),
+                s: Session = Depends(db_session, scope="function")):
+    from sqlalchemy import func, select
+
+    from civicpulse.domain.listening.models import LabelCorrection
+
+    actor = actor_of(ctx)
+    counts = dict(s.execute(select(LabelCorrection.task, func.count()).where(
+        actor.visible_filter(LabelCorrection.unit_path)).group_by(LabelCorrection.task)).all())
+    return render(request, "listening/models.html", rows=_model_rows(settings(request)), corrections=counts)
