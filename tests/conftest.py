@@ -62,12 +62,17 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _truncate_all(url: str) -> None:
+    """Empties every table between tests. DELETE with triggers off (replica role: no FK checks, no audit
+    append-only trigger) costs milliseconds, where TRUNCATE costs ~0.5 s per test; sequences restart at 1."""
     eng = create_engine(url)
     with eng.begin() as c:
         tables = [r[0] for r in c.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-        if tables:
-            c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        c.execute(text("SET LOCAL session_replication_role = replica"))
+        for t in tables:
+            c.execute(text(f'DELETE FROM "{t}"'))
+        for (seq,) in c.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname='public'")):
+            c.execute(text("SELECT setval(:s, 1, false)"), {"s": f'"{seq}"'})
     eng.dispose()
 
 

@@ -186,6 +186,7 @@ def train(
     with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
     embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
     version: str | None = typer.Option(None, "--version", help="version name (default: a timestamp)"),
+    nb_lr: float | None = typer.Option(None, "--nb-lr", help="add the NB-LR head with this C (e.g. 0.3)"),
 ) -> None:
     """Retrain, evaluate on validation, activate only if not worse; print the comparison."""
     from civicpulse.nlp import train as train_mod
@@ -207,7 +208,7 @@ def train(
 
         mv = train_mod.train(
             task, data_dir, corrections, out_dir, version=version, with_embeddings=with_embeddings,
-            embed_cache=embed_cache, progress=cb,
+            embed_cache=embed_cache, hyper={"nb_C": nb_lr} if nb_lr else None, progress=cb,
         )
     con = Console()
     tbl = Table(title=f"{task}: new vs active (validation)")

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from civicpulse.config import Settings
 from civicpulse.connectors.base import ConnectorError
 from civicpulse.domain.errors import DomainError, NotFound, ValidationFailed
 from civicpulse.domain.listening import queries, services
@@ -32,7 +33,6 @@ from civicpulse.domain.org import queries as org_queries
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.i18n import _
 from civicpulse.web.api import listening as api
-from civicpulse.config import Settings
 from civicpulse.web.deps import WebContext, database, db_session, settings
 from civicpulse.web.ui.render import actor_of, is_htmx, render, signed_in
 

@@ -90,11 +90,11 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "user": ctx.user if ctx else None,
         "actor": ctx.actor if ctx else None,
         "csrf_token": ctx.web_session.csrf_token if ctx and ctx.web_session else "",
-        "csrf_field": Markup(
-            f'<input type="hidden" name="csrf_token" value="{ctx.web_session.csrf_token}">'
-            if ctx and ctx.web_session
-            else ""
-        ),
+        "csrf_field": Markup('<input type="hidden" name="csrf_token" value="{}">').format(
+            ctx.web_session.csrf_token
+        )
+        if ctx and ctx.web_session
+        else "",
         "tz": settings(request).default_timezone,
     }
     base.update(context)

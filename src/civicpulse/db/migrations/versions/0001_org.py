@@ -1,7 +1,7 @@
 """org: units, users, roles, sessions, tokens, audit
 
 Revision ID: 0001_org
-Revises: 
+Revises:
 Create Date: 2026-11-23 12:19:02.843291
 """
 

@@ -12,7 +12,6 @@ from alembic import op
 
 import civicpulse.db.base
 
-
 revision = '0002_listening'
 down_revision = '0001_org'
 branch_labels = None

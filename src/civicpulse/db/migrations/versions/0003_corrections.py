@@ -12,7 +12,6 @@ from alembic import op
 
 import civicpulse.db.base
 
-
 revision = '0003_corrections'
 down_revision = '0002_listening'
 branch_labels = None

@@ -12,7 +12,6 @@ from alembic import op
 
 import civicpulse.db.base
 
-
 revision = '0004_plans'
 down_revision = '0003_corrections'
 branch_labels = None
