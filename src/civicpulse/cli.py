@@ -7,8 +7,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -526,7 +526,7 @@ def sources_run(as_json: bool = typer.Option(False, "--json")) -> None:
 
     settings = _settings()
     db = _db(settings)
-    results = []
+    results: list[dict[str, Any]] = []
     failed = 0
     try:
         due = services.due_sources(db)
@@ -614,7 +614,7 @@ def search(
         return
     console.print(f"{res.total} match(es)")
     for h in hits:
-        snippet = _re.sub(r"<mark>(.*?)</mark>", r"[bold yellow]\1[/bold yellow]", h["snippet"].replace("[", r"\["))
+        snippet = _re.sub(r"<mark>(.*?)</mark>", r"[bold yellow]\1[/bold yellow]", str(h["snippet"]).replace("[", r"\["))
         import html as _html
 
         console.print(f"[dim]#{h['id']} {h['published_at'] or ''} {h['lang'] or ''}[/dim]  {_html.unescape(snippet)}")
@@ -692,4 +692,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -177,8 +177,9 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
                 p = 1 - (1 - xs ** r) ** b
                 fp = np.trapezoid(p[xs <= threshold], xs[xs <= threshold])
                 fn = np.trapezoid(1 - p[xs >= threshold], xs[xs >= threshold])
-                if fp + fn < best_err:
-                    best, best_err = (b, r), fp + fn
+                err = float(fp + fn)
+                if err < best_err:
+                    best, best_err = (b, r), err
         return best
 
 
@@ -427,7 +428,7 @@ def cascade(cluster_items: Iterable[Any], *, bucket: str = "auto", tz: str = "As
 
     counts = Counter(floor(t) for t, _ in dated)
     start, end = floor(dated[0][0]), floor(dated[-1][0])
-    timeline = []
+    timeline: list[dict[str, Any]] = []
     cur = start
     while cur <= end and len(timeline) < 5000:
         timeline.append({"start": cur, "count": counts.get(cur, 0)})

@@ -391,10 +391,13 @@ def parse_time(value: Any, tz: str = "Asia/Bangkok") -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        d = value
-        if d.year > 2400:
-            d = _be_fix(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond, d.tzinfo)
-        return (d.replace(tzinfo=zone) if d.tzinfo is None else d).astimezone(dt.UTC)
+        dtv = value
+        if dtv.year > 2400:
+            dtv = _be_fix(
+                dtv.year, dtv.month, dtv.day, dtv.hour, dtv.minute, dtv.second, dtv.microsecond,
+                dtv.tzinfo,
+            )
+        return (dtv.replace(tzinfo=zone) if dtv.tzinfo is None else dtv).astimezone(dt.UTC)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -8,6 +8,7 @@ import html
 import re
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -168,16 +169,18 @@ def highlight(text_: str, terms: Sequence[str], width: int = 240) -> str:
     return prefix + "".join(out) + suffix
 
 
-def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = None, *, limit: int = 20,
-           offset: int = 0, count: bool = True, count_cap: int | None = None) -> SearchResult:
-    """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL).
+@dataclasses.dataclass
+class _SQL:
+    match: str | None
+    base: str
+    params: dict[str, Any]
+    score: str
+    order: str
 
-    ``count_cap`` bounds the work of broad queries: at most ``count_cap + 1`` matches are counted (the result
-    then has ``total == count_cap`` and ``total_capped``) and, on SQLite, a query with more than
-    :data:`RANK_WINDOW` full-text matches is ranked among its newest ``RANK_WINDOW`` matches only (BM25 and
-    the join cost ~2.5 µs per match: seconds for a very common word over 1M items; see docs/benchmarks.md).
-    """
-    f = f or SearchFilters()
+
+def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
+                unit_path: str | None = None) -> _SQL:
+    """The FROM/WHERE part shared by search and counts: full-text match, field filters, visibility."""
     dialect = session.get_bind().dialect.name
     match, filters = _compile(q, dialect)
     where, params = filters_to_sql(filters, _FILTER_COLUMNS)
@@ -211,6 +214,25 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
         score = "ts_rank_cd(items.index_tsv, to_tsquery('simple', :m))"
         order = f"{score} DESC, items.id DESC"
         params["m"] = match
+    if unit_path is not None:  # a unit and the units below it (paths hold only digits and slashes)
+        base += " AND items.unit_path LIKE :unit_prefix"
+        params["unit_prefix"] = unit_path + "%"
+    return _SQL(match, base, params, score, order)
+
+
+def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = None, *, limit: int = 20,
+           offset: int = 0, count: bool = True, count_cap: int | None = None) -> SearchResult:
+    """Full-text search over items the actor can see, ranked (BM25 on SQLite, ts_rank_cd on PostgreSQL).
+
+    ``count_cap`` bounds the work of broad queries: at most ``count_cap + 1`` matches are counted (the result
+    then has ``total == count_cap`` and ``total_capped``) and, on SQLite, a query with more than
+    :data:`RANK_WINDOW` full-text matches is ranked among its newest ``RANK_WINDOW`` matches only (BM25 and
+    the join cost ~2.5 µs per match: seconds for a very common word over 1M items; see docs/benchmarks.md).
+    """
+    f = f or SearchFilters()
+    dialect = session.get_bind().dialect.name
+    sql = _search_sql(session, actor, q, f)
+    match, base, params, score, order = sql.match, sql.base, sql.params, sql.score, sql.order
     capped, known, window = False, None, ""
     if count and count_cap is not None:
         known = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT :cap) AS capped"),
@@ -229,6 +251,7 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
         rows = session.execute(text(head + tail), {**params, "lim": limit, "off": offset}).all()
     total = len(rows) + offset
     if known is not None:
+        assert count_cap is not None  # known is only counted when count_cap is set
         total = count_cap if capped else known
     elif count and (len(rows) == limit or offset):
         total = session.execute(text(f"SELECT count(*) {base}"), params).scalar() or 0
@@ -239,17 +262,27 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
 
 
 def topic_counts(session: Session, actor: Actor, t: SavedTopic, *, days: int = 14) -> tuple[int, list[int]]:
-    """Matches of a saved topic: the total and a daily series (oldest first) for a sparkline."""
-    now = dt.datetime.now(dt.UTC)
-    start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    res = search(session, actor, t.query, SearchFilters(unit_id=None), limit=1, count=True)
-    series = []
-    for d in range(days):
-        day = start + dt.timedelta(days=d)
-        r = search(session, actor, t.query, SearchFilters(since=day, until=day + dt.timedelta(days=1)), limit=1,
-                   count=True)
-        series.append(r.total)
-    return res.total, series
+    """Matches of a saved topic among the items of its unit (and the units below it) that the reader can see:
+    the total and a daily series (oldest first, days in the unit's time zone) for a sparkline. Two queries."""
+    zone = ZoneInfo(t.unit.timezone or "Asia/Bangkok")
+    today = dt.datetime.now(zone).date()
+    first = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    sql = _search_sql(session, actor, t.query, SearchFilters(), unit_path=t.unit.path)
+    total = session.execute(text(f"SELECT count(*) {sql.base}"), sql.params).scalar() or 0
+    params = {**sql.params, "start": _sql_value(session, start)}
+    rows = session.execute(text(f"SELECT items.published_at {sql.base} AND items.published_at >= :start"),
+                           params).scalars().all()
+    series = [0] * days
+    for published in rows:
+        if isinstance(published, str):  # SQLite through a text() query: naive UTC text
+            published = dt.datetime.fromisoformat(published)
+        if published.tzinfo is None:
+            published = published.replace(tzinfo=dt.UTC)
+        i = (published.astimezone(zone).date() - first).days
+        if 0 <= i < days:
+            series[i] += 1
+    return total, series
 
 
 def clusters(session: Session, actor: Actor, *, limit: int = 50) -> list[tuple[DupCluster, Item]]:

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from civicpulse import crypto
@@ -465,7 +465,7 @@ def dedup_run(db, *, threshold: float = 0.7, progress: Callable[[int, int], None
     clusters = index.clusters(min_size=2)
     with db.session() as s:
         s.execute(update(Item).where(Item.dup_cluster_id.is_not(None)).values(dup_cluster_id=None))
-        s.execute(DupCluster.__table__.delete())
+        s.execute(delete(DupCluster).execution_options(synchronize_session=False))
         for members in clusters:
             meta = s.execute(select(func.min(Item.published_at), func.max(Item.published_at),
                                     func.count(func.distinct(Item.source_id))).where(Item.id.in_(members))).one()

@@ -103,7 +103,12 @@ class Actor:
         return self.filter_for_role(path_col, "viewer")
 
     def filter_for_role(
-        self, path_col: InstrumentedAttribute[str] | ColumnElement[str], min_role: str
+        self,
+        path_col: (
+            InstrumentedAttribute[str] | InstrumentedAttribute[str | None] | ColumnElement[str]
+            | ColumnElement[str | None]
+        ),
+        min_role: str,
     ) -> ColumnElement[bool]:
         if self.system:
             return path_col.is_not(None)

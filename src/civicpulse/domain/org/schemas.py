@@ -220,11 +220,15 @@ class UserOut(BaseModel):
     roles: list[RoleOut]
 
 
+def _default_token_scopes() -> list[Literal["read", "write"]]:
+    return ["read"]
+
+
 class TokenCreate(CleanInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Literal["read", "write"]] = Field(default_factory=lambda: ["read"], min_length=1)
+    scopes: list[Literal["read", "write"]] = Field(default_factory=_default_token_scopes, min_length=1)
     unit_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Limit the token to this unit's subtree")
     expires_in_days: int | None = Field(default=90, ge=1, le=366)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from civicpulse.config import Settings
@@ -304,7 +304,9 @@ def update_user(session: Session, actor: Actor, user_id: int, data: UserUpdate) 
         if value is not None:
             setattr(user, key, " ".join(value.split()) if key == "display_name" else value)
     if data.is_active is False:
-        session.execute(WebSession.__table__.delete().where(WebSession.user_id == user.id))
+        session.execute(
+            delete(WebSession).where(WebSession.user_id == user.id).execution_options(synchronize_session=False)
+        )
     session.flush()
     b, a = audit.diff(before, user.snapshot())
     if a:
@@ -442,7 +444,9 @@ def logout(session: Session, actor: Actor, ws: WebSession) -> None:
 
 def purge_expired_sessions(session: Session) -> int:
     now = utcnow()
-    res = session.execute(WebSession.__table__.delete().where(WebSession.expires_at <= now))
+    res = session.execute(
+        delete(WebSession).where(WebSession.expires_at <= now).execution_options(synchronize_session=False)
+    )
     return res.rowcount or 0  # type: ignore[attr-defined]
 
 
@@ -487,7 +491,9 @@ def reset_password(session: Session, settings: Settings, raw: str, new_password:
     user.password_changed_at = now
     user.failed_logins = 0
     user.locked_until = None
-    session.execute(WebSession.__table__.delete().where(WebSession.user_id == user.id))
+    session.execute(
+        delete(WebSession).where(WebSession.user_id == user.id).execution_options(synchronize_session=False)
+    )
     actor = actor_for(session, user, via="ui", ip=ip)
     uid, upath = _home(actor)
     audit.record(session, actor, "auth.password_reset", unit_id=uid, unit_path=upath, object_type="user", object_id=user.id)

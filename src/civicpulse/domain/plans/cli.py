@@ -76,7 +76,7 @@ def list_plans(
     for col in ("id", "unit", "title", "status", "version", "crisis", "period"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["id"]), r["unit"], r["title"], r["status"], str(r["version"]),
+        table.add_row(str(r["id"]), str(r["unit"]), str(r["title"]), str(r["status"]), str(r["version"]),
                       f"[red]{r['crisis']}[/red]" if r["crisis"] else "",
                       f"{r['start_date'] or '?'} – {r['end_date'] or '?'}")
     console.print(table)

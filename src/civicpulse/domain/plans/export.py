@@ -253,7 +253,7 @@ def _markdown(d: ExportData) -> str:
         out += [f"**{_('Approval shortcut')}:** {c.approval_shortcut}", ""]
     out += [f"## 9. {_('Public-communication checklist')}", ""]
     out += _md_table([_("Principle"), _("Score (0–3)"), _("Note")], [
-        [L(p_), _score(s, p_), (s.checklist.scores.get(p_).note if s.checklist.scores.get(p_) else "")]
+        [L(p_), _score(s, p_), (sc.note if (sc := s.checklist.scores.get(p_)) else "")]
         for p_ in PRINCIPLES])
     if s.checklist.scored_by:
         out += [f"{_('Scored by')} {s.checklist.scored_by}", ""]

@@ -33,6 +33,8 @@ from civicpulse.domain.plans.schemas import (
     CommentIn,
     CopyIn,
     CrisisIn,
+    Faq,
+    Message,
     PlanCreate,
     PlanUpdate,
     Sections,
@@ -183,6 +185,7 @@ def _approvals(actor: Actor, plan: Plan, old: dict[str, Any], new: Sections) -> 
                             f"({key} {item.id})")
                     item.approved_by, item.approved_at = actor.label, now
                 else:
+                    assert prev is not None  # an unchanged item (not changed) always has a previous version
                     item.approved_by, item.approved_at = prev.get("approved_by"), _parse_dt(prev.get("approved_at"))
             else:
                 item.approved_by, item.approved_at = None, None
@@ -221,7 +224,8 @@ def create_plan(session: Session, actor: Actor, data: PlanCreate) -> Plan:
     if any(m.approval == "approved" for m in sections.messages) or any(q.approval == "approved" for q in sections.faq):
         if not actor.can("plan.approve", unit):
             raise PermissionDenied(f"Only an approver of '{unit.code}' can approve key messages and FAQ answers")
-        for x in [*sections.messages, *sections.faq]:
+        approvable: list[Message | Faq] = [*sections.messages, *sections.faq]
+        for x in approvable:
             if x.approval == "approved":
                 x.approved_by, x.approved_at = actor.label, utcnow()
     if sections.checklist.scores:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -163,7 +164,6 @@ def ingest_out(stats: services.IngestStats) -> IngestOut:
 
 def day_counts(times: Sequence[dt.datetime | None], tz: str = "UTC", max_days: int = 400) -> list[DayCount]:
     """Items per (local) day from the first to the last known time; empty days included."""
-    from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz)
     days = sorted(t.astimezone(zone).date() for t in times if t is not None)
@@ -179,9 +179,9 @@ def day_counts(times: Sequence[dt.datetime | None], tz: str = "UTC", max_days: i
             for i in range((last - first).days + 1)]
 
 
-def topic_day_counts(series: list[int]) -> list[DayCount]:
-    """Labels for queries.topic_counts' series: UTC days, the last one being today."""
-    today = dt.datetime.now(dt.UTC).date()
+def topic_day_counts(series: list[int], tz: str) -> list[DayCount]:
+    """Labels for queries.topic_counts' series: days in the topic unit's time zone, the last one being today."""
+    today = dt.datetime.now(ZoneInfo(tz)).date()
     n = len(series)
     return [DayCount(day=today - dt.timedelta(days=n - 1 - i), count=c) for i, c in enumerate(series)]
 
@@ -545,7 +545,7 @@ def delete_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = 
 def topic_counts(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
     t = queries.topic(s, actor, topic_id)
     total, series = queries.topic_counts(s, actor, t)
-    return TopicCountsOut(topic_id=t.id, query=t.query, total=total, days=topic_day_counts(series))
+    return TopicCountsOut(topic_id=t.id, query=t.query, total=total, days=topic_day_counts(series, t.unit.timezone))
 
 
 # ------------------------------------------------------------------ near-duplicate clusters

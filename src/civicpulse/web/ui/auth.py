@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -47,7 +49,7 @@ def ensure_session(request: Request, s: Session, ctx: WebContext) -> str | None:
     return raw
 
 
-def _page_with_session(request: Request, s: Session, ctx: WebContext, template: str, **kw: object) -> Response:
+def _page_with_session(request: Request, s: Session, ctx: WebContext, template: str, **kw: Any) -> Response:
     raw = ensure_session(request, s, ctx)
     page = render(request, template, **kw)
     if raw:

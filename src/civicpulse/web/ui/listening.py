@@ -266,7 +266,7 @@ def _topics_page(request: Request, s: Session, ctx: WebContext, *, errors: dict[
     for t in queries.topics(s, actor):
         total, series = queries.topic_counts(s, actor, t)
         rows.append({"topic": t, "total": total, "series": series, "points": sparkline(series),
-                     "days": api.topic_day_counts(series), "can_manage": actor.can("listening.manage", t.unit)})
+                     "days": api.topic_day_counts(series, t.unit.timezone), "can_manage": actor.can("listening.manage", t.unit)})
     groups: dict[int, dict[str, Any]] = {}
     for r in rows:
         groups.setdefault(r["topic"].unit_id, {"unit": r["topic"].unit, "rows": []})["rows"].append(r)

@@ -31,6 +31,7 @@ from civicpulse.domain.plans.schemas import (
     SECTIONS,
     TACTIC_STATUSES,
     ApprovalIn,
+    Change,
     ChecklistIn,
     CommentIn,
     CopyIn,
@@ -171,6 +172,7 @@ def _parse_rows(form: Any, section: str, stored: dict[str, Any]) -> dict[str, An
             row: dict[str, Any] = {}
             filled = False
             for f, kind in fields:
+                v: Any  # the field's parsed value: its type depends on the field kind
                 if kind == "lang":
                     v = {lg: (form.get(f"{p}{f}_{lg}") or "").strip() for lg in ("vi", "th", "en")}
                     filled |= any(v.values())
@@ -503,7 +505,8 @@ def plan_history(request: Request, plan_id: int, a: int | None = None, b: int | 
         b = versions[0].number
     if versions and a is None:
         a = versions[1].number if len(versions) > 1 else versions[0].number
-    changes, text, error = [], "", None
+    changes: list[Change] = []
+    text, error = "", None
     if a and b and a != b:
         try:
             changes, text = queries.diff(s, actor, plan_id, a, b)
