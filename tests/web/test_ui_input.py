@@ -58,3 +58,21 @@ def test_huge_ids_in_pages_are_a_clean_error(w: World, path: str) -> None:
     r = w.clients["root-admin"].get(path.format(big=2**70), follow_redirects=False)
     assert 400 <= r.status_code < 500, (path, r.status_code)
     assert 'role="alert"' in r.text
+
+
+def test_admin_can_edit_own_top_unit_without_moving_it(client, org):  # type: ignore[no-untyped-def]
+    """admin@A cannot move A (that needs admin on R), so the form offers no parent field and still saves."""
+    import re
+
+    from tests.conftest import csrf_from, login
+
+    login(client, org.email("admin@A"))
+    page = client.get(f"/units/{org.units['A']}/edit")
+    assert page.status_code == 200
+    assert 'name="parent_id"' not in page.text
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    r = client.post(f"/units/{org.units['A']}/edit", data={
+        "csrf_token": csrf_from(page.text), "version": version, "kind": "department", "name_en": "Unit A renamed",
+        "timezone": "Asia/Bangkok", "default_language": "en"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "Unit A renamed" in client.get("/units").text
