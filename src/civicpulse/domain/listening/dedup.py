@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from civicpulse.domain.listening.query import Tokenizer, tokens_of
+from civicpulse.timeutil import as_utc
 
 __all__ = ["EMPTY", "NearDupIndex", "cascade", "dedup_tokens", "optimal_bands", "signatures"]
 
@@ -354,15 +355,6 @@ def _get(item: Any, *names: str) -> Any:
     return None
 
 
-def _utc(value: Any) -> dt.datetime | None:
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return None
 
 
 def cascade(cluster_items: Iterable[Any], *, bucket: str = "auto", tz: str = "Asia/Bangkok") -> dict[str, Any]:
@@ -380,7 +372,7 @@ def cascade(cluster_items: Iterable[Any], *, bucket: str = "auto", tz: str = "As
     ``authors`` (distinct count) and ``undated`` (items without a time).
     """
     items = list(cluster_items)
-    dated = [(t, i) for i, it in enumerate(items) if (t := _utc(_get(it, "published_at"))) is not None]
+    dated = [(t, i) for i, it in enumerate(items) if (t := as_utc(_get(it, "published_at"))) is not None]
     dated.sort(key=lambda x: (x[0], x[1]))
     sources: Counter[str] = Counter()
     src_first: dict[str, dt.datetime] = {}
@@ -391,7 +383,7 @@ def cascade(cluster_items: Iterable[Any], *, bucket: str = "auto", tz: str = "As
         a = _get(it, "author", "author_handle", "author_name")
         if a is not None:
             authors.add(str(a).lower().lstrip("@"))
-        when = _utc(_get(it, "published_at"))
+        when = as_utc(_get(it, "published_at"))
         if when is not None and (src not in src_first or when < src_first[src]):
             src_first[src] = when
     first = items[dated[0][1]] if dated else (items[0] if items else None)

@@ -26,6 +26,7 @@ from civicpulse.domain.listening.query import (
 from civicpulse.domain.org.models import Unit
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.domain.org.queries import Page, paginate
+from civicpulse.timeutil import as_utc
 
 
 def sources(session: Session, actor: Actor, *, unit_id: int | None = None) -> list[Source]:
@@ -274,11 +275,10 @@ def topic_counts(session: Session, actor: Actor, t: SavedTopic, *, days: int = 1
     rows = session.execute(text(f"SELECT items.published_at {sql.base} AND items.published_at >= :start"),
                            params).scalars().all()
     series = [0] * days
-    for published in rows:
-        if isinstance(published, str):  # SQLite through a text() query: naive UTC text
-            published = dt.datetime.fromisoformat(published)
-        if published.tzinfo is None:
-            published = published.replace(tzinfo=dt.UTC)
+    for value in rows:
+        published = as_utc(value)  # SQLite through a text() query gives naive UTC text
+        if published is None:
+            continue
         i = (published.astimezone(zone).date() - first).days
         if 0 <= i < days:
             series[i] += 1

@@ -48,6 +48,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from civicpulse.timeutil import as_utc
+
 __all__ = [
     "FIELDS",
     "FTS5_TOKENIZE",
@@ -873,24 +875,11 @@ def _eval(r: _RNode, toks: Sequence[str], tokset: frozenset[str]) -> bool:
     return all(_eval(c, toks, tokset) for c in r.pos) and not any(_eval(c, toks, tokset) for c in r.neg)
 
 
-def _as_utc(value: Any) -> dt.datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(0, 0), tzinfo=dt.UTC)
-    return None
 
 
 def _filter_ok(f: Filter, item: Mapping[str, Any], tz: str) -> bool:
     if f.op in ("ge", "lt"):
-        when = _as_utc(item.get("published_at"))
+        when = as_utc(item.get("published_at"))
         if when is None:
             return f.negate
         hit = when >= f.boundary(tz) if f.op == "ge" else when < f.boundary(tz)
