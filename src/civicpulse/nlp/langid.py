@@ -13,6 +13,8 @@ Empty text, emoji-only, digits-only or punctuation-only input → ``("other", 0.
 
 from __future__ import annotations
 
+import os
+
 import re
 import threading
 from collections.abc import Sequence
@@ -124,6 +126,19 @@ def detect(text: object) -> tuple[str, float]:
     return detect_batch([text])[0]
 
 
+_rayon_pid: int | None = None
+
+
+def _parallel_ok() -> bool:
+    """lingua's parallel API uses a Rust (rayon) thread pool that does not survive ``fork``:
+    a forked worker (pipeline process pool) that inherits an initialised pool hangs forever on
+    its first parallel call. Only the process that first used it may use it again."""
+    global _rayon_pid
+    if _rayon_pid is None:
+        _rayon_pid = os.getpid()
+    return _rayon_pid == os.getpid()
+
+
 def detect_batch(texts: Sequence[object], normalized: bool = False) -> list[tuple[str, float]]:
     """Batched :func:`detect`; lingua runs in parallel over the texts that need it."""
     out: list[tuple[str, float] | None] = []
@@ -143,7 +158,7 @@ def detect_batch(texts: Sequence[object], normalized: bool = False) -> list[tupl
     if pending:
         det = _detector()
         with _lock:
-            if len(pending_texts) > 8:
+            if len(pending_texts) > 8 and _parallel_ok():
                 vals = det.compute_language_confidence_values_in_parallel(pending_texts)
             else:
                 vals = [det.compute_language_confidence_values(t) for t in pending_texts]

@@ -5,7 +5,9 @@ Routes stay thin: parse the form, call a service (which checks permission and au
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -84,29 +86,38 @@ def unit_new(request: Request, parent: int | None = None, ctx: WebContext = Depe
     return _unit_form(request, s, ctx, parent_id=parent)
 
 
+@dataclasses.dataclass
+class UnitForm:
+    """The fields of the unit form, shared by create and edit."""
+
+    kind: str = Form("department", max_length=40)
+    name_vi: str = Form("", max_length=1000)
+    name_th: str = Form("", max_length=1000)
+    name_en: str = Form("", max_length=1000)
+    contact_email: str = Form("", max_length=1000)
+    contact_phone: str = Form("", max_length=100)
+    timezone: str = Form("Asia/Bangkok", max_length=100)
+    default_language: str = Form("en", max_length=5)
+
+    def fields(self) -> dict[str, Any]:
+        return dict(kind=self.kind, names=_names(self.name_vi, self.name_th, self.name_en),
+                    contact_email=self.contact_email.strip() or None,
+                    contact_phone=self.contact_phone.strip() or None, timezone=self.timezone,
+                    default_language=self.default_language)
+
+
 @router.post("/units/new", response_class=HTMLResponse)
 def unit_create(
     request: Request,
     code: str = Form("", max_length=200),
     parent_id: int = Form(...),
-    kind: str = Form("department", max_length=40),
-    name_vi: str = Form("", max_length=1000),
-    name_th: str = Form("", max_length=1000),
-    name_en: str = Form("", max_length=1000),
-    contact_email: str = Form("", max_length=1000),
-    contact_phone: str = Form("", max_length=100),
-    timezone: str = Form("Asia/Bangkok", max_length=100),
-    default_language: str = Form("en", max_length=5),
+    form: UnitForm = Depends(),
     ctx: WebContext = Depends(signed_in),
     s: Session = Depends(db_session, scope="function"),
 ):
-    values = dict(code=code, parent_id=parent_id, kind=kind, name_vi=name_vi, name_th=name_th, name_en=name_en,
-                  contact_email=contact_email, contact_phone=contact_phone, timezone=timezone,
-                  default_language=default_language)
+    values = dict(code=code, parent_id=parent_id, **dataclasses.asdict(form))
     try:
-        data = UnitCreate(code=code.strip(), parent_id=parent_id, kind=kind, names=_names(name_vi, name_th, name_en),
-                          contact_email=contact_email.strip() or None, contact_phone=contact_phone.strip() or None,
-                          timezone=timezone, default_language=default_language)  # type: ignore[arg-type]
+        data = UnitCreate(code=code.strip(), parent_id=parent_id, **form.fields())
         unit = services.create_unit(s, actor_of(ctx), data)
     except ValidationError as exc:
         return _unit_form(request, s, ctx, parent_id=parent_id, errors=_errors(exc), values=values, status_code=422)
@@ -131,26 +142,17 @@ def unit_update(
     unit_id: int,
     version: int = Form(...),
     parent_id: int | None = Form(None),
-    kind: str = Form("department", max_length=40),
-    name_vi: str = Form("", max_length=1000),
-    name_th: str = Form("", max_length=1000),
-    name_en: str = Form("", max_length=1000),
-    contact_email: str = Form("", max_length=1000),
-    contact_phone: str = Form("", max_length=100),
-    timezone: str = Form("Asia/Bangkok", max_length=100),
-    default_language: str = Form("en", max_length=5),
+    form: UnitForm = Depends(),
     ctx: WebContext = Depends(signed_in),
     s: Session = Depends(db_session, scope="function"),
 ):
     actor = actor_of(ctx)
     unit = queries.unit(s, actor, unit_id)
-    fields = dict(kind=kind, names=_names(name_vi, name_th, name_en), contact_email=contact_email.strip() or None,
-                  contact_phone=contact_phone.strip() or None, timezone=timezone,
-                  default_language=default_language, version=version)
+    fields = {**form.fields(), "version": version}
     if unit.parent_id is not None and parent_id is not None:
         fields["parent_id"] = parent_id
     try:
-        services.update_unit(s, actor, unit_id, UnitUpdate(**fields))  # type: ignore[arg-type]
+        services.update_unit(s, actor, unit_id, UnitUpdate(**fields))
     except ValidationError as exc:
         return _unit_form(request, s, ctx, unit=unit, parent_id=parent_id, errors=_errors(exc), status_code=422)
     except DomainError as exc:
