@@ -64,3 +64,16 @@ def test_nb_head_blend_and_roundtrip(tmp_path):
     a, b, _ = _tune_blend(_log_softmax(z1), _log_softmax(z2), y)
     assert 0.0 <= a <= 1.0 and b.shape == (4,)
     assert isinstance(sp.csr_matrix(x), sp.csr_matrix)
+
+
+def test_pool_path_matches_in_process():
+    from civicpulse.nlp.pipeline import PARALLEL_MIN, shutdown_pool
+
+    texts = [f"ถนนเส้นที่ {i} น้ำท่วมมาก แย่มาก" if i % 2 else f"Đường số {i} ngập quá" for i in range(PARALLEL_MIN + 10)]
+    try:
+        pooled = enrich_texts(texts, workers=2)
+    finally:
+        shutdown_pool()
+    local = enrich_texts(texts[:50], workers=1)
+    assert len(pooled) == len(texts)
+    assert [e.to_dict() for e in pooled[:50]] == [e.to_dict() for e in local]

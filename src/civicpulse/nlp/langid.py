@@ -14,7 +14,6 @@ Empty text, emoji-only, digits-only or punctuation-only input → ``("other", 0.
 from __future__ import annotations
 
 import os
-
 import re
 import threading
 from collections.abc import Sequence

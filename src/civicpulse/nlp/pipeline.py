@@ -112,6 +112,15 @@ def _enrich_chunk(
 _worker_args: dict[str, Any] = {}
 
 
+def _worker_init(model_dir: str | Path | None, finder: EntityFinder | None) -> None:
+    """Runs once in each pool worker: load models / tokenizers before the first chunk."""
+    _worker_args.clear()
+    _worker_args.update({"model_dir": model_dir, "finder": finder})
+    _classifiers(model_dir)
+    (finder or default_finder()).find("warm up")
+    prepare(["warm up ทดสอบ", "khởi động"])
+
+
 def _worker_run(texts: list[object], langs: list[str | None] | None) -> list[Enrichment]:
     return _enrich_chunk(texts, _worker_args.get("model_dir"), _worker_args.get("finder"), None, langs)
 
@@ -120,19 +129,42 @@ _pool: ProcessPoolExecutor | None = None
 _pool_key: tuple[Any, ...] | None = None
 
 
+def _picklable(obj: object) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+        return True
+    except Exception:
+        return False
+
+
 def _get_pool(workers: int, model_dir: str | Path | None, finder: EntityFinder | None) -> ProcessPoolExecutor:
+    """A warm pool, kept across calls. Workers come from a ``forkserver`` (a clean process
+    without the parent's threads): plain ``fork`` of a parent whose native libraries already
+    run threads (lingua/rayon, BLAS) occasionally left a worker dead-locked at start. A custom,
+    unpicklable ``finder`` still uses ``fork`` (it cannot be sent to a fresh process)."""
     global _pool, _pool_key
     key = (workers, str(model_dir), id(finder))
     if _pool is None or _pool_key != key:
         if _pool is not None:
             _pool.shutdown(cancel_futures=True)
-        # Load everything in the parent first so forked workers inherit it (copy-on-write).
-        _classifiers(model_dir)
-        (finder or default_finder()).find("warm up")
-        prepare(["warm up ทดสอบ", "khởi động"])
-        _worker_args.clear()
-        _worker_args.update({"model_dir": model_dir, "finder": finder})
-        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+        methods = mp.get_all_start_methods()
+        if "forkserver" in methods and (finder is None or _picklable(finder)):
+            _pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=mp.get_context("forkserver"),
+                initializer=_worker_init,
+                initargs=(model_dir, finder),
+            )
+        else:
+            # Load everything in the parent first so forked workers inherit it (copy-on-write).
+            _classifiers(model_dir)
+            (finder or default_finder()).find("warm up")
+            prepare(["warm up ทดสอบ", "khởi động"])
+            _worker_args.clear()
+            _worker_args.update({"model_dir": model_dir, "finder": finder})
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
         _pool_key = key
     return _pool
 
@@ -183,7 +215,12 @@ def enrich_texts(
         embeddings = embed(texts)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    use_pool = workers > 1 and len(texts) >= PARALLEL_MIN and embeddings is None and "fork" in mp.get_all_start_methods()
+    use_pool = (
+        workers > 1
+        and len(texts) >= PARALLEL_MIN
+        and embeddings is None
+        and bool({"fork", "forkserver"} & set(mp.get_all_start_methods()))
+    )
     if not use_pool:
         return _enrich_chunk(texts, model_dir, finder, embeddings, langs)
     pool = _get_pool(workers, model_dir, finder)
