@@ -339,7 +339,7 @@ def main() -> None:
         print(f"\npeak RSS {peak_rss_mb():,.0f} MB; database {src.stat().st_size / 1e9:.2f} GB")
         res["runs"] = runs
         res["db_gb"] = src.stat().st_size / 1e9
-        save_results("search", args.n, res)
+        save_results("search-capped" if args.capped_only else "search", args.n, res)
     finally:
         cleanup(d, args.keep)
 

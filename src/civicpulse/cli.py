@@ -599,7 +599,8 @@ def search(
     db = _db(settings)
     try:
         with db.session() as s:
-            res = queries.search(s, Actor.system_actor("cli", via="cli"), query, limit=limit)
+            res = queries.search(s, Actor.system_actor("cli", via="cli"), query, limit=limit,
+                                 count_cap=queries.SEARCH_COUNT_CAP)
             hits = [{"id": h.item.id, "score": round(h.score, 4), "lang": h.item.lang, "source_id": h.item.source_id,
                      "published_at": h.item.published_at.isoformat() if h.item.published_at else None,
                      "author": h.item.author_handle, "url": h.item.url, "text": h.item.text[:500],
@@ -610,9 +611,9 @@ def search(
     finally:
         db.dispose()
     if as_json:
-        print(json.dumps({"query": query, "total": res.total, "hits": hits}, ensure_ascii=False))
+        print(json.dumps({"query": query, "total": res.total, "total_capped": res.total_capped, "hits": hits}, ensure_ascii=False))
         return
-    console.print(f"{res.total} match(es)")
+    console.print(f"{res.total:,}{'+' if res.total_capped else ''} match(es)")
     for h in hits:
         snippet = _re.sub(r"<mark>(.*?)</mark>", r"[bold yellow]\1[/bold yellow]", str(h["snippet"]).replace("[", r"\["))
         import html as _html

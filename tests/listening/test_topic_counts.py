@@ -35,3 +35,29 @@ def test_counts_are_scoped_to_the_topic_unit_and_bucketed_by_local_day(db, cfg, 
             assert total == 3, "B's items are outside the topic's unit and must not be counted"
             assert sum(series) == 3 and len(series) == 14
             assert series[-1] == 1 and series[-2] == 1 and series[-3] == 1
+
+
+def test_search_for_a_person_with_roles_on_two_separate_units(db, cfg, org):
+    """The visibility condition (an OR over the person's units) must not leak past the other conditions."""
+    from civicpulse.domain.org.schemas import RoleIn
+
+    sysactor = Actor.system_actor()
+    now = dt.datetime.now(dt.UTC)
+    with db.session() as s:
+        for unit in ("A1", "B", "R"):
+            src, _ = services.create_source(s, sysactor, cfg, SourceCreate(unit_id=org.units[unit], name="f",
+                                                                          platform="file"))
+            services.ingest(s, src, [
+                FetchedItem(external_id="th", text=f"น้ำท่วมที่หน่วย {unit}", published_at=now),
+                FetchedItem(external_id="en", text=f"flood report from unit {unit}", published_at=now)])
+        # the viewer of A gets a second, separate role on B
+        org_services.assign_role(s, sysactor, org.users["viewer@A"],
+                                 RoleIn(unit_id=org.units["B"], role="viewer", include_subtree=False))
+    enrich_pending(db, cfg)
+    with db.session() as s:
+        viewer = org_services.actor_for(s, s.get(User, org.users["viewer@A"]), via="ui")
+        res = queries.search(s, viewer, "น้ำท่วม", limit=50)
+        assert sorted(h.item.unit_id for h in res.hits) == sorted([org.units["A1"], org.units["B"]])
+        res = queries.search(s, viewer, "flood lang:en", limit=50)
+        assert {h.item.unit_id for h in res.hits} == {org.units["A1"], org.units["B"]}
+        assert all(h.item.lang == "en" for h in res.hits) and res.total == 2

@@ -104,6 +104,9 @@ class SearchResult:
 #: With ``count_cap``: broader SQLite queries are ranked among their newest RANK_WINDOW matches only.
 RANK_WINDOW = 2_000
 
+# Interactive searches count at most this many matches and show "1,000+" beyond (see docs/benchmarks.md).
+SEARCH_COUNT_CAP = 1000
+
 _FILTER_COLUMNS = {
     "lang": "items.lang",
     "source": "sources.platform",
@@ -201,7 +204,7 @@ def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
         if value is not None:
             extra.append(f"{col} = :{key}")
             params[key] = value
-    cond = " AND ".join([where, vis_sql, *extra])
+    cond = " AND ".join(f"({c})" for c in [where, vis_sql, *extra])
     joins = "JOIN sources ON sources.id = items.source_id JOIN units ON units.id = items.unit_id"
     if match is None:
         base = f"FROM items {joins} WHERE {cond}"
@@ -248,7 +251,8 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
                 window = " AND item_fts.rowid >= :floor"
     head, tail = f"SELECT items.id, {score} AS score {base}", f" ORDER BY {order} LIMIT :lim OFFSET :off"
     rows = session.execute(text(head + window + tail), {**params, "lim": limit, "off": offset}).all()
-    if window and len(rows) < limit:  # the filters keep too few of the newest matches: rank them all
+    if window and len(rows) < limit and (known is None or capped or offset + len(rows) < known):
+        # the filters keep too few of the newest matches (and the count says there are more): rank them all
         rows = session.execute(text(head + tail), {**params, "lim": limit, "off": offset}).all()
     total = len(rows) + offset
     if known is not None:

@@ -138,6 +138,7 @@ class SearchHit(BaseModel):
 class SearchOut(BaseModel):
     query: str
     total: int
+    total_capped: bool = Field(default=False, description="True when there are more than `total` matches")
     hits: list[SearchHit]
 
 

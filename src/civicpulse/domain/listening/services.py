@@ -31,6 +31,7 @@ MAX_TEXT = 100_000
 BATCH = 500
 _WS = re.compile(r"\s+")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # ------------------------------------------------------------------ sources
@@ -165,7 +166,8 @@ class IngestStats:
 
 def clean_text(text: str) -> str:
     """NFC, no control characters or lone surrogates; the text is otherwise stored as given."""
-    text = text.encode("utf-8", "replace").decode("utf-8") if any(0xD800 <= ord(c) <= 0xDFFF for c in text) else text
+    if _SURROGATE.search(text):
+        text = text.encode("utf-8", "replace").decode("utf-8")
     return _CTRL.sub("", unicodedata.normalize("NFC", text)).strip()
 
 

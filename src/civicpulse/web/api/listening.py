@@ -486,8 +486,9 @@ def search_items(
     s: Session = Depends(db_session, scope="function"),
 ):
     page, per_page = paging
-    r = queries.search(s, actor, q, f, limit=per_page, offset=(page - 1) * per_page)
-    return SearchPageOut(query=r.query, total=r.total, page=page, per_page=per_page,
+    r = queries.search(s, actor, q, f, limit=per_page, offset=(page - 1) * per_page,
+                       count_cap=queries.SEARCH_COUNT_CAP)
+    return SearchPageOut(query=r.query, total=r.total, total_capped=r.total_capped, page=page, per_page=per_page,
                          hits=[SearchHit(item=ItemOut.model_validate(h.item), snippet=h.snippet, score=h.score)
                                for h in r.hits])
 

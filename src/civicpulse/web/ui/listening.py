@@ -218,7 +218,8 @@ def search_page(
     result, error, pointer = None, None, None
     if q.strip():
         try:
-            result = queries.search(s, actor, q, f, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+            result = queries.search(s, actor, q, f, limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+                                    count_cap=queries.SEARCH_COUNT_CAP)
         except ValidationFailed as exc:
             error, pointer = exc.message, exc.details.get("pointer")
     pages = max(1, -(-result.total // PER_PAGE)) if result else 1
