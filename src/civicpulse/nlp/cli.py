@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,9 +33,46 @@ def _check_task(task: str, allowed: tuple[str, ...]) -> str:
 
 
 def _model_dir(model_dir: Path | None) -> Path | None:
+    """The writable model dir: given, else $CIVICPULSE_NLP_MODEL_DIR, else `<data dir>/models` (what the app reads)."""
+    from civicpulse.config import get_settings
     from civicpulse.nlp.model import default_model_dir
 
-    return model_dir if model_dir is not None else default_model_dir()
+    if model_dir is not None:
+        return model_dir
+    return default_model_dir() or get_settings().data_dir / "models"
+
+
+def _db_corrections(task: str) -> list[dict[str, str]]:
+    """Analysts' corrections stored in the civicpulse database, when there is one."""
+    from civicpulse.config import get_settings
+    from civicpulse.db import migrate
+
+    settings = get_settings()
+    try:
+        if migrate.current(settings) is None:
+            return []
+    except Exception:  # noqa: BLE001 - no database here: train from the shipped data only
+        return []
+    from civicpulse.db.session import Database
+    from civicpulse.domain.listening.services import corrections_for_training
+
+    db = Database(settings)
+    try:
+        with db.session() as s:
+            return corrections_for_training(s, task)
+    finally:
+        db.dispose()
+
+
+def _shared_data() -> Path:
+    """The shared training corpora: $CIVICPULSE_SHARED_DATA, else ../shared/data beside the checkout."""
+    env = os.environ.get("CIVICPULSE_SHARED_DATA")
+    if env:
+        return Path(env)
+    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"):
+        if cand.is_dir():
+            return cand
+    return Path("/work/shared/data")
 
 
 def _predict_batch(task: str, texts: list[str], model_dir: Path | None) -> list[dict[str, Any]]:
@@ -180,8 +218,9 @@ def evaluate(
 @nlp_app.command()
 def train(
     task: str = typer.Option(..., "--task", "-t"),
-    data_dir: Path = typer.Option(Path("/work/shared/data"), "--data-dir", help="shared data dir (wisesight/, thaigov/)"),
-    corrections: Path | None = typer.Option(None, "--corrections", help="JSONL of analyst corrections {text,label}"),
+    data_dir: Path = typer.Option(None, "--data-dir", help="shared data dir (wisesight/, thaigov/); default ../shared/data"),
+    corrections: Path | None = typer.Option(None, "--corrections", help="JSONL of extra corrections {text,label}"),
+    from_db: bool = typer.Option(True, "--from-db/--no-db", help="also use the analysts' corrections in the database"),
     out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
     with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
     embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
@@ -193,9 +232,17 @@ def train(
 
     _check_task(task, TASKS_TRAIN)
     out_dir = _model_dir(out)
-    if out_dir is None:
-        _err().print("[red]--out DIR (or CIVICPULSE_NLP_MODEL_DIR) is required: the package dir may be read-only[/red]")
-        raise typer.Exit(2)
+    assert out_dir is not None
+    data_dir = data_dir or _shared_data()
+    rows: list[dict[str, Any]] = []
+    if corrections is not None:
+        from civicpulse.nlp.train import load_corrections
+
+        rows.extend(load_corrections(corrections))
+    if from_db:
+        db_rows = _db_corrections(task)
+        rows.extend(db_rows)
+        _err().print(f"{len(db_rows)} correction(s) from the database")
     stages: dict[str, Any] = {}
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err()
@@ -207,7 +254,7 @@ def train(
             prog.update(stages[stage], completed=frac)
 
         mv = train_mod.train(
-            task, data_dir, corrections, out_dir, version=version, with_embeddings=with_embeddings,
+            task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
             embed_cache=embed_cache, hyper={"nb_C": nb_lr} if nb_lr else None, progress=cb,
         )
     con = Console()
