@@ -34,11 +34,15 @@ def client_ip(request: Request) -> str | None:
 def db_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on error.
 
-    Always declare it as ``Depends(db_session, scope="function")`` so the commit happens BEFORE the
-    response is sent (a client following a redirect must see its own write).
+    Routes take it as ``s: Session = DB`` (below): the "function" scope commits BEFORE the response
+    is sent, so a client following a redirect sees its own write.
     """
     with database(request).session() as s:
         yield s
+
+
+# The one way routes ask for the request's transaction (see db_session).
+DB = Depends(db_session, scope="function")
 
 
 @dataclasses.dataclass
@@ -74,7 +78,7 @@ def check_csrf(request: Request, ws: WebSession | None, form_token: str | None) 
         raise PermissionDenied("The form has expired or did not come from civicpulse (CSRF check failed). Reload the page and try again.")
 
 
-async def api_actor(request: Request, s: Session = Depends(db_session, scope="function")) -> Actor:
+async def api_actor(request: Request, s: Session = DB) -> Actor:
     """API callers authenticate with a personal token (Bearer) or, from the browser, the session cookie."""
     auth = request.headers.get("authorization", "")
     if auth:

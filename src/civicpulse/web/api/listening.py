@@ -46,7 +46,7 @@ from civicpulse.domain.listening.schemas import (
 )
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.web.api.common import ERRORS, ErrorOut, PageOut, page_params
-from civicpulse.web.deps import api_actor, database, db_session, settings
+from civicpulse.web.deps import DB, api_actor, database, settings
 from civicpulse.web.errors import error_body
 
 router = APIRouter(responses=ERRORS)
@@ -306,7 +306,7 @@ def list_sources(
     unit_id: int | None = None,
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     page, per_page = paging
     rows = queries.sources(s, actor, unit_id=unit_id)
@@ -317,21 +317,21 @@ def list_sources(
 @router.post("/sources", response_model=SourceCreated, status_code=201, tags=["listening: sources"],
              summary="Add a source (a webhook source's token is returned once, here)")
 def create_source(data: SourceCreate, request: Request, actor: Actor = Depends(api_actor),
-                  s: Session = Depends(db_session, scope="function")):
+                  s: Session = DB):
     src, token = services.create_source(s, actor, settings(request), data)
     s.commit()  # committed before answering, so that the caller's next request sees it
     return source_out(src, SourceCreated, webhook_token=token)
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, tags=["listening: sources"])
-def get_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     return source_out(queries.source(s, actor, source_id))
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut, tags=["listening: sources"],
               summary="Change a source (secrets given here are merged with the stored ones)")
 def update_source(source_id: int, data: SourceUpdate, request: Request, actor: Actor = Depends(api_actor),
-                  s: Session = Depends(db_session, scope="function")):
+                  s: Session = DB):
     src = services.update_source(s, actor, settings(request), source_id, data)
     s.commit()
     return source_out(src)
@@ -339,7 +339,7 @@ def update_source(source_id: int, data: SourceUpdate, request: Request, actor: A
 
 @router.delete("/sources/{source_id}", status_code=204, tags=["listening: sources"],
                summary="Delete a source that has collected nothing (disable it otherwise)")
-def delete_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def delete_source(source_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     services.delete_source(s, actor, source_id)
     s.commit()
     return Response(status_code=204)
@@ -348,7 +348,7 @@ def delete_source(source_id: int, actor: Actor = Depends(api_actor), s: Session 
 @router.post("/sources/{source_id}/run", response_model=IngestOut, tags=["listening: sources"],
              summary="Collect from the source now",
              responses={502: {"model": ErrorOut, "description": "The platform refused or could not be reached"}})
-def run_source(source_id: int, request: Request, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def run_source(source_id: int, request: Request, actor: Actor = Depends(api_actor), s: Session = DB):
     s.commit()  # the fetch uses its own transactions: do not hold this one open meanwhile
     try:
         stats = services.run_source(database(request), settings(request), source_id, actor=actor)
@@ -360,7 +360,7 @@ def run_source(source_id: int, request: Request, actor: Actor = Depends(api_acto
 @router.get("/sources/{source_id}/rejects", response_model=PageOut[RejectOut], tags=["listening: sources"],
             summary="Items of this source that could not be stored, with the reason (newest first)")
 def source_rejects(source_id: int, paging: tuple[int, int] = Depends(page_params), actor: Actor = Depends(api_actor),
-                   s: Session = Depends(db_session, scope="function")):
+                   s: Session = DB):
     src = queries.source(s, actor, source_id)
     p = queries.rejects(s, actor, source_id=src.id, page=paging[0], per_page=paging[1])
     return PageOut[RejectOut](items=[RejectOut.model_validate(r) for r in p.items], total=p.total, page=p.page,
@@ -370,7 +370,7 @@ def source_rejects(source_id: int, paging: tuple[int, int] = Depends(page_params
 # ------------------------------------------------------------------ ingest
 
 
-def webhook_source(request: Request, s: Session = Depends(db_session, scope="function")) -> Source:
+def webhook_source(request: Request, s: Session = DB) -> Source:
     """The webhook source whose own token (``Authorization: Bearer cpw_…``) came with the request."""
     from civicpulse.domain.errors import NotAuthenticated
 
@@ -405,7 +405,7 @@ _WEBHOOK_BODY = {
                          "All or nothing: if any item is invalid, nothing is stored and the answer is 422.",
              openapi_extra={"requestBody": _WEBHOOK_BODY})
 def ingest_webhook(src: Source = Depends(webhook_source), payload: Any = Depends(json_body),
-                   s: Session = Depends(db_session, scope="function")):
+                   s: Session = DB):
     try:
         if isinstance(payload, dict) and "items" in payload:
             items = ItemsIn.model_validate(payload).items
@@ -436,7 +436,7 @@ def ingest_file(
     format: Literal["csv", "jsonl", "json", "xlsx"] | None = Form(None),  # noqa: A002
     tz: str | None = Form(None, max_length=60, description="Time zone of times written without one"),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     cfg = settings(request)
     columns = parse_mapping(mapping)
@@ -483,7 +483,7 @@ def search_items(
     f: queries.SearchFilters = Depends(search_filters),
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     page, per_page = paging
     r = queries.search(s, actor, q, f, limit=per_page, offset=(page - 1) * per_page,
@@ -494,7 +494,7 @@ def search_items(
 
 
 @router.get("/items/{item_id}", response_model=ItemDetailOut, tags=["listening: items"])
-def get_item(item_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_item(item_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     it: Item = queries.item(s, actor, item_id)
     return ItemDetailOut.model_validate(it)
 
@@ -504,7 +504,7 @@ def get_item(item_id: int, actor: Actor = Depends(api_actor), s: Session = Depen
 
 @router.get("/topics", response_model=PageOut[TopicOut], tags=["listening: topics"])
 def list_topics(unit_id: int | None = None, paging: tuple[int, int] = Depends(page_params),
-                actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+                actor: Actor = Depends(api_actor), s: Session = DB):
     page, per_page = paging
     rows = queries.topics(s, actor, unit_id=unit_id)
     chunk = rows[(page - 1) * per_page: page * per_page]
@@ -514,28 +514,28 @@ def list_topics(unit_id: int | None = None, paging: tuple[int, int] = Depends(pa
 
 @router.post("/topics", response_model=TopicOut, status_code=201, tags=["listening: topics"],
              summary="Save a topic (its query is checked; a syntax error answers 422 with details.column)")
-def create_topic(data: TopicCreate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def create_topic(data: TopicCreate, actor: Actor = Depends(api_actor), s: Session = DB):
     t = services.create_topic(s, actor, data)
     s.commit()
     return TopicOut.model_validate(t)
 
 
 @router.get("/topics/{topic_id}", response_model=TopicOut, tags=["listening: topics"])
-def get_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     return TopicOut.model_validate(queries.topic(s, actor, topic_id))
 
 
 @router.patch("/topics/{topic_id}", response_model=TopicOut, tags=["listening: topics"],
               summary="Change a topic (send the version you read to avoid overwriting someone else's change)")
 def update_topic(topic_id: int, data: TopicUpdate, actor: Actor = Depends(api_actor),
-                 s: Session = Depends(db_session, scope="function")):
+                 s: Session = DB):
     t = services.update_topic(s, actor, topic_id, data)
     s.commit()
     return TopicOut.model_validate(t)
 
 
 @router.delete("/topics/{topic_id}", status_code=204, tags=["listening: topics"])
-def delete_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def delete_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     services.delete_topic(s, actor, topic_id)
     s.commit()
     return Response(status_code=204)
@@ -543,7 +543,7 @@ def delete_topic(topic_id: int, actor: Actor = Depends(api_actor), s: Session = 
 
 @router.get("/topics/{topic_id}/counts", response_model=TopicCountsOut, tags=["listening: topics"],
             summary="How many items match the topic: in total and per day over the last 14 days (UTC days)")
-def topic_counts(topic_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def topic_counts(topic_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     t = queries.topic(s, actor, topic_id)
     total, series = queries.topic_counts(s, actor, t)
     return TopicCountsOut(topic_id=t.id, query=t.query, total=total, days=topic_day_counts(series, t.unit.timezone))
@@ -557,7 +557,7 @@ MAX_CLUSTERS = 1000
 @router.get("/clusters", response_model=PageOut[ClusterOut], tags=["listening: clusters"],
             summary="Near-duplicate clusters, largest first")
 def list_clusters(paging: tuple[int, int] = Depends(page_params), actor: Actor = Depends(api_actor),
-                  s: Session = Depends(db_session, scope="function")):
+                  s: Session = DB):
     page, per_page = paging
     rows = queries.clusters(s, actor, limit=MAX_CLUSTERS)
     chunk = rows[(page - 1) * per_page: page * per_page]
@@ -569,5 +569,5 @@ def list_clusters(paging: tuple[int, int] = Depends(page_params), actor: Actor =
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterDetailOut, tags=["listening: clusters"],
             summary="One cluster: its items (oldest first), first seen, sources, items per day (UTC)")
-def get_cluster(cluster_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_cluster(cluster_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     return cluster_detail(s, actor, cluster_id)

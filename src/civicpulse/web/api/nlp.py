@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from civicpulse.domain.listening import services
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.web.api.common import ERRORS
-from civicpulse.web.deps import api_actor, db_session, settings
+from civicpulse.web.deps import DB, api_actor, settings
 
 router = APIRouter(responses=ERRORS, tags=["nlp"])
 
@@ -37,7 +37,7 @@ class CorrectionOut(BaseModel):
 
 
 @router.post("/items/{item_id}/labels", response_model=CorrectionOut, summary="Correct a model's label on an item")
-def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor), s: Session = DB):
     return CorrectionOut.model_validate(services.correct_label(s, actor, item_id, data.task, data.label))
 
 

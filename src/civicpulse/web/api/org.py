@@ -25,7 +25,7 @@ from civicpulse.domain.org.schemas import (
     UserUpdate,
 )
 from civicpulse.web.api.common import ERRORS, PageOut, page_params
-from civicpulse.web.deps import api_actor, db_session, settings
+from civicpulse.web.deps import DB, api_actor, settings
 
 router = APIRouter(responses=ERRORS)
 
@@ -44,29 +44,29 @@ def list_units(
     q: str | None = Query(None, max_length=200),
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     p = queries.units(s, actor, q=q, page=paging[0], per_page=paging[1])
     return PageOut[UnitOut](items=[UnitOut.model_validate(u) for u in p.items], total=p.total, page=p.page, per_page=p.per_page)
 
 
 @router.post("/units", response_model=UnitOut, status_code=201, tags=["units"])
-def create_unit(data: UnitCreate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def create_unit(data: UnitCreate, actor: Actor = Depends(api_actor), s: Session = DB):
     return UnitOut.model_validate(services.create_unit(s, actor, data))
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut, tags=["units"])
-def get_unit(unit_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_unit(unit_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     return UnitOut.model_validate(queries.unit(s, actor, unit_id))
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut, tags=["units"])
-def update_unit(unit_id: int, data: UnitUpdate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def update_unit(unit_id: int, data: UnitUpdate, actor: Actor = Depends(api_actor), s: Session = DB):
     return UnitOut.model_validate(services.update_unit(s, actor, unit_id, data))
 
 
 @router.delete("/units/{unit_id}", status_code=204, tags=["units"])
-def delete_unit(unit_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def delete_unit(unit_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     services.delete_unit(s, actor, unit_id)
     return Response(status_code=204)
 
@@ -80,7 +80,7 @@ def list_users(
     unit_id: int | None = None,
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     p = queries.users(s, actor, q=q, unit_id=unit_id, page=paging[0], per_page=paging[1])
     return PageOut[UserOut](items=[_user_out(actor, u) for u in p.items], total=p.total, page=p.page, per_page=p.per_page)
@@ -88,7 +88,7 @@ def list_users(
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
 def create_user(
-    data: UserCreate, request: Request, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")
+    data: UserCreate, request: Request, actor: Actor = Depends(api_actor), s: Session = DB
 ):
     from civicpulse.web.ui.auth import send_invitation
 
@@ -100,22 +100,22 @@ def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["users"])
-def get_user(user_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def get_user(user_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     return _user_out(actor, queries.user(s, actor, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"])
-def update_user(user_id: int, data: UserUpdate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def update_user(user_id: int, data: UserUpdate, actor: Actor = Depends(api_actor), s: Session = DB):
     return _user_out(actor, services.update_user(s, actor, user_id, data))
 
 
 @router.post("/users/{user_id}/roles", response_model=RoleOut, status_code=201, tags=["users"])
-def add_role(user_id: int, data: RoleIn, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def add_role(user_id: int, data: RoleIn, actor: Actor = Depends(api_actor), s: Session = DB):
     return RoleOut.model_validate(services.assign_role(s, actor, user_id, data))
 
 
 @router.delete("/users/{user_id}/roles/{role_id}", status_code=204, tags=["users"])
-def remove_role(user_id: int, role_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def remove_role(user_id: int, role_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     services.revoke_role(s, actor, user_id, role_id)
     return Response(status_code=204)
 
@@ -145,7 +145,7 @@ def list_audit(
     f: queries.AuditFilter = Depends(_audit_filter),
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     p = queries.audit(s, actor, f, page=paging[0], per_page=paging[1])
     return PageOut[AuditOut](items=[AuditOut.model_validate(e) for e in p.items], total=p.total, page=p.page, per_page=p.per_page)
@@ -181,24 +181,24 @@ def audit_csv_response(request: Request, actor: Actor, f: queries.AuditFilter) -
 
 
 @router.get("/me", response_model=UserOut, tags=["me"])
-def me(actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def me(actor: Actor = Depends(api_actor), s: Session = DB):
     assert actor.user_id is not None
     return _user_out(actor, queries.user(s, actor, actor.user_id))
 
 
 @router.get("/me/tokens", response_model=list[TokenOut], tags=["me"])
-def my_tokens(actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def my_tokens(actor: Actor = Depends(api_actor), s: Session = DB):
     return [TokenOut.model_validate(t) for t in queries.tokens(s, actor)]
 
 
 @router.post("/me/tokens", response_model=TokenCreated, status_code=201, tags=["me"],
              summary="Create a personal token (only from a signed-in browser session)")
-def create_token(data: TokenCreate, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def create_token(data: TokenCreate, actor: Actor = Depends(api_actor), s: Session = DB):
     raw, token = services.create_token(s, actor, data)
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=raw)
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204, tags=["me"])
-def revoke_token(token_id: int, actor: Actor = Depends(api_actor), s: Session = Depends(db_session, scope="function")):
+def revoke_token(token_id: int, actor: Actor = Depends(api_actor), s: Session = DB):
     services.revoke_token(s, actor, token_id)
     return Response(status_code=204)

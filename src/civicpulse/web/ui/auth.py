@@ -14,7 +14,7 @@ from civicpulse.domain.org import services as org
 from civicpulse.domain.org.models import User
 from civicpulse.i18n import _
 from civicpulse.mail import MailError, send_mail
-from civicpulse.web.deps import WebContext, client_ip, db_session, settings
+from civicpulse.web.deps import DB, WebContext, client_ip, settings
 from civicpulse.web.ui.render import render, safe_next, ui_context
 
 router = APIRouter(include_in_schema=False)
@@ -71,7 +71,7 @@ def send_invitation(request: Request, user: User, raw: str) -> None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/", s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
+def login_form(request: Request, next: str = "/", s: Session = DB, ctx: WebContext = Depends(ui_context)):
     if ctx.actor is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _page_with_session(request, s, ctx, "login.html", next=safe_next(next))
@@ -83,7 +83,7 @@ def login(
     email: str = Form("", max_length=254),
     password: str = Form("", max_length=1000),
     next: str = Form("/", max_length=2000),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
     ctx: WebContext = Depends(ui_context),
 ):
     cfg = settings(request)
@@ -102,7 +102,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
+def logout(request: Request, s: Session = DB, ctx: WebContext = Depends(ui_context)):
     if ctx.web_session is not None and ctx.actor is not None:
         org.logout(s, ctx.actor, ctx.web_session)
     response = RedirectResponse("/login", status_code=303)
@@ -117,7 +117,7 @@ def switch_language(
     request: Request,
     lang: str = Form(..., max_length=5),
     next: str = Form("/", max_length=2000),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
     ctx: WebContext = Depends(ui_context),
 ):
     if lang not in i18n.LANGUAGES:
@@ -134,12 +134,12 @@ def switch_language(
 
 
 @router.get("/password/forgot", response_class=HTMLResponse)
-def forgot_form(request: Request, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
+def forgot_form(request: Request, s: Session = DB, ctx: WebContext = Depends(ui_context)):
     return _page_with_session(request, s, ctx, "password_forgot.html")
 
 
 @router.post("/password/forgot", response_class=HTMLResponse)
-def forgot(request: Request, email: str = Form(..., max_length=254), s: Session = Depends(db_session, scope="function"),
+def forgot(request: Request, email: str = Form(..., max_length=254), s: Session = DB,
            ctx: WebContext = Depends(ui_context)):
     cfg = settings(request)
     found = org.request_password_reset(s, cfg, email, client_ip(request))
@@ -161,7 +161,7 @@ def forgot(request: Request, email: str = Form(..., max_length=254), s: Session 
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse)
-def reset_form(request: Request, token: str, s: Session = Depends(db_session, scope="function"), ctx: WebContext = Depends(ui_context)):
+def reset_form(request: Request, token: str, s: Session = DB, ctx: WebContext = Depends(ui_context)):
     return _page_with_session(request, s, ctx, "password_reset.html", token=token)
 
 
@@ -171,7 +171,7 @@ def reset(
     token: str,
     password: str = Form(..., max_length=1000),
     password2: str = Form(..., max_length=1000),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
     ctx: WebContext = Depends(ui_context),
 ):
     if password != password2:

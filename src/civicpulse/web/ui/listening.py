@@ -33,7 +33,7 @@ from civicpulse.domain.org import queries as org_queries
 from civicpulse.domain.org.permissions import Actor
 from civicpulse.i18n import _
 from civicpulse.web.api import listening as api
-from civicpulse.web.deps import WebContext, database, db_session, settings
+from civicpulse.web.deps import DB, WebContext, database, settings
 from civicpulse.web.ui.render import actor_of, is_htmx, render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -203,7 +203,7 @@ def search_page(
     until: str = Query("", max_length=10),
     page: int = Query(1, ge=1, le=10000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     tz = settings(request).default_timezone
@@ -238,7 +238,7 @@ def search_page(
 
 
 @router.get("/listening/items/{item_id}", response_class=HTMLResponse)
-def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     it = queries.item(s, actor, item_id)
     near = [x for x in queries.cluster_items(s, actor, it.dup_cluster_id) if x.id != it.id] if it.dup_cluster_id else []
@@ -252,7 +252,7 @@ def item_page(request: Request, item_id: int, ctx: WebContext = Depends(signed_i
 @router.post("/listening/items/{item_id}/correct")
 def item_correct(request: Request, item_id: int, task: str = Form(..., max_length=20),
                  label: str = Form(..., max_length=20), ctx: WebContext = Depends(signed_in),
-                 s: Session = Depends(db_session, scope="function")):
+                 s: Session = DB):
     services.correct_label(s, actor_of(ctx), item_id, task, label)
     return RedirectResponse(f"/listening/items/{item_id}?corrected=1", status_code=303)
 
@@ -277,7 +277,7 @@ def _topics_page(request: Request, s: Session, ctx: WebContext, *, errors: dict[
 
 
 @router.get("/listening/topics", response_class=HTMLResponse)
-def topics_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def topics_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     return _topics_page(request, s, ctx)
 
 
@@ -289,7 +289,7 @@ def topic_create(
     query: str = Form("", max_length=8000),
     description: str = Form("", max_length=4000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     values = dict(unit_id=unit_id, name=name, query=query, description=description)
     try:
@@ -308,7 +308,7 @@ def topic_create(
 
 
 @router.get("/listening/topics/{topic_id}/edit", response_class=HTMLResponse)
-def topic_edit(request: Request, topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def topic_edit(request: Request, topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     t = queries.topic(s, actor_of(ctx), topic_id)
     return render(request, "listening/topic_form.html", topic=t, errors={}, values={}, pointer=None)
 
@@ -322,7 +322,7 @@ def topic_update(
     query: str = Form("", max_length=8000),
     description: str = Form("", max_length=4000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     values = dict(name=name, query=query, description=description)
@@ -345,7 +345,7 @@ def topic_update(
 
 
 @router.post("/listening/topics/{topic_id}/delete")
-def topic_delete(topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def topic_delete(topic_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     services.delete_topic(s, actor_of(ctx), topic_id)
     s.commit()
     return RedirectResponse("/listening/topics", status_code=303)
@@ -442,7 +442,7 @@ def sources_page(
     rejected: str = Query("", max_length=20),
     failed: str = Query("", max_length=20),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     rows = queries.sources(s, actor)
@@ -487,7 +487,7 @@ def _source_new(request: Request, s: Session, ctx: WebContext, platform: str | N
 
 @router.get("/listening/sources/new", response_class=HTMLResponse)
 def source_new(request: Request, platform: str | None = Query(None, max_length=20), ctx: WebContext = Depends(signed_in),
-               s: Session = Depends(db_session, scope="function")):
+               s: Session = DB):
     return _source_new(request, s, ctx, platform)
 
 
@@ -501,7 +501,7 @@ def source_create(
     enabled: bool = Form(False),
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     known = {p["platform"] for p in _platforms()}
@@ -541,7 +541,7 @@ def _source_edit(request: Request, s: Session, ctx: WebContext, source_id: int, 
 
 @router.get("/listening/sources/{source_id}/edit", response_class=HTMLResponse)
 def source_edit(request: Request, source_id: int, ctx: WebContext = Depends(signed_in),
-                s: Session = Depends(db_session, scope="function")):
+                s: Session = DB):
     return _source_edit(request, s, ctx, source_id)
 
 
@@ -553,7 +553,7 @@ def source_update(
     interval_minutes: int = Form(15, ge=1, le=7 * 24 * 60),
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     src = queries.source(s, actor, source_id)
@@ -582,7 +582,7 @@ def source_update(
 
 @router.post("/listening/sources/{source_id}/enabled")
 def source_set_enabled(request: Request, source_id: int, enabled: bool = Form(...),
-                       ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                       ctx: WebContext = Depends(signed_in), s: Session = DB):
     services.update_source(s, actor_of(ctx), settings(request), source_id, SourceUpdate(enabled=enabled))
     s.commit()
     return RedirectResponse(f"/listening/sources#source-{source_id}", status_code=303)
@@ -590,7 +590,7 @@ def source_set_enabled(request: Request, source_id: int, enabled: bool = Form(..
 
 @router.post("/listening/sources/{source_id}/run")
 def source_run(request: Request, source_id: int, ctx: WebContext = Depends(signed_in),
-               s: Session = Depends(db_session, scope="function")):
+               s: Session = DB):
     s.commit()  # the fetch uses its own transactions
     try:
         stats = services.run_source(database(request), settings(request), source_id, actor=actor_of(ctx))
@@ -603,7 +603,7 @@ def source_run(request: Request, source_id: int, ctx: WebContext = Depends(signe
 
 
 @router.post("/listening/sources/{source_id}/delete")
-def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     services.delete_source(s, actor_of(ctx), source_id)
     s.commit()
     return RedirectResponse("/listening/sources", status_code=303)
@@ -611,7 +611,7 @@ def source_delete(source_id: int, ctx: WebContext = Depends(signed_in), s: Sessi
 
 @router.get("/listening/sources/{source_id}/rejects", response_class=HTMLResponse)
 def source_rejects(request: Request, source_id: int, page: int = Query(1, ge=1, le=100000),
-                   ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                   ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     src = queries.source(s, actor, source_id)
     p = queries.rejects(s, actor, source_id=src.id, page=page, per_page=50)
@@ -681,7 +681,7 @@ def _preview_page(request: Request, s: Session, ctx: WebContext, upload_id: str,
 
 @router.get("/listening/import", response_class=HTMLResponse)
 def import_page(request: Request, unit_id: str = Query("", max_length=20), source: str = Query("", max_length=200),
-                ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                ctx: WebContext = Depends(signed_in), s: Session = DB):
     return _import_form(request, s, ctx, values={"unit_id": _int(unit_id), "source": source})
 
 
@@ -693,7 +693,7 @@ def import_preview(
     source: str = Form("", max_length=1000),
     format: str = Form("", max_length=10),  # noqa: A002
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     cfg = settings(request)
     org_queries.unit(s, actor_of(ctx), unit_id)  # an invisible unit is not found before anything is stored
@@ -724,7 +724,7 @@ def import_run(
     upload_id: str,
     form: FormData = Depends(form_data),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     cfg = settings(request)
@@ -755,14 +755,14 @@ def import_run(
 
 
 @router.get("/listening/clusters", response_class=HTMLResponse)
-def clusters_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def clusters_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     rows = queries.clusters(s, actor_of(ctx), limit=50)
     return render(request, "listening/clusters.html", rows=rows)
 
 
 @router.get("/listening/clusters/{cluster_id}", response_class=HTMLResponse)
 def cluster_page(request: Request, cluster_id: int, ctx: WebContext = Depends(signed_in),
-                 s: Session = Depends(db_session, scope="function")):
+                 s: Session = DB):
     items = queries.cluster_items(s, actor_of(ctx), cluster_id)
     if not items:
         raise NotFound(_("This cluster was not found"))
@@ -773,7 +773,7 @@ def cluster_page(request: Request, cluster_id: int, ctx: WebContext = Depends(si
 
 @router.get("/listening/clusters/{cluster_id}/spread", response_class=HTMLResponse)
 def cluster_spread(request: Request, cluster_id: int, ctx: WebContext = Depends(signed_in),
-                   s: Session = Depends(db_session, scope="function")):
+                   s: Session = DB):
     c = api.cluster_detail(s, actor_of(ctx), cluster_id, settings(request).default_timezone)
     return render(request, "listening/_spread.html", c=c, bars=bars(c.days, width=200, height=36), small=True)
 
@@ -803,7 +803,7 @@ def _model_rows(cfg: Settings) -> list[dict[str, Any]]:
 
 @router.get("/listening/models", response_class=HTMLResponse)
 def models_page(request: Request, ctx: WebContext = Depends(signed_in),
-                s: Session = Depends(db_session, scope="function")):
+                s: Session = DB):
     from sqlalchemy import func, select
 
     from civicpulse.domain.listening.models import LabelCorrection

@@ -21,7 +21,7 @@ from civicpulse.domain.org.models import ROLES, UNIT_KINDS, AuditEntry
 from civicpulse.domain.org.permissions import require
 from civicpulse.domain.org.schemas import RoleIn, TokenCreate, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from civicpulse.i18n import _
-from civicpulse.web.deps import WebContext, db_session, settings
+from civicpulse.web.deps import DB, WebContext, settings
 from civicpulse.web.ui.auth import send_invitation
 from civicpulse.web.ui.render import actor_of, render, signed_in
 
@@ -44,7 +44,7 @@ def _names(name_vi: str, name_th: str, name_en: str) -> dict[str, str]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def dashboard(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     units = queries.all_units(s, actor)
     people = queries.users(s, actor, per_page=1).total
@@ -66,7 +66,7 @@ def dashboard(request: Request, ctx: WebContext = Depends(signed_in), s: Session
 
 
 @router.get("/units", response_class=HTMLResponse)
-def units_tree(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def units_tree(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     return render(request, "units.html", tree=queries.tree(s, actor_of(ctx)))
 
 
@@ -80,7 +80,7 @@ def _unit_form(request: Request, s: Session, ctx: WebContext, *, unit=None, pare
 
 @router.get("/units/new", response_class=HTMLResponse)
 def unit_new(request: Request, parent: int | None = None, ctx: WebContext = Depends(signed_in),
-             s: Session = Depends(db_session, scope="function")):
+             s: Session = DB):
     if parent is not None:  # the same answer as posting the form: 404 when hidden, 403 when not an admin there
         require(actor_of(ctx), "unit.create_child", queries.unit(s, actor_of(ctx), parent))
     return _unit_form(request, s, ctx, parent_id=parent)
@@ -113,7 +113,7 @@ def unit_create(
     parent_id: int = Form(...),
     form: UnitForm = Depends(),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     values = dict(code=code, parent_id=parent_id, **dataclasses.asdict(form))
     try:
@@ -130,7 +130,7 @@ def unit_create(
 
 
 @router.get("/units/{unit_id}/edit", response_class=HTMLResponse)
-def unit_edit(request: Request, unit_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def unit_edit(request: Request, unit_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     unit = queries.unit(s, actor_of(ctx), unit_id)
     require(actor_of(ctx), "unit.update", unit)  # no edit form for a unit the person may not change
     return _unit_form(request, s, ctx, unit=unit, parent_id=unit.parent_id)
@@ -144,7 +144,7 @@ def unit_update(
     parent_id: int | None = Form(None),
     form: UnitForm = Depends(),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     unit = queries.unit(s, actor, unit_id)
@@ -166,7 +166,7 @@ def unit_update(
 
 
 @router.post("/units/{unit_id}/delete")
-def unit_delete(request: Request, unit_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def unit_delete(request: Request, unit_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     services.delete_unit(s, actor_of(ctx), unit_id)
     return RedirectResponse("/units", status_code=303)
 
@@ -181,7 +181,7 @@ def users_list(
     unit_id: int | None = None,
     page: int = Query(1, ge=1),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     p = queries.users(s, actor, q=q, unit_id=unit_id, page=page, per_page=50)
@@ -198,7 +198,7 @@ def _user_form(request: Request, s: Session, ctx: WebContext, *, errors=None, va
 
 
 @router.get("/users/new", response_class=HTMLResponse)
-def user_new(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def user_new(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     return _user_form(request, s, ctx)
 
 
@@ -213,7 +213,7 @@ def user_create(
     include_subtree: bool = Form(False),
     password: str = Form("", max_length=1000),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     values = dict(email=email, display_name=display_name, language=language, unit_id=unit_id, role=role,
                   include_subtree=include_subtree)
@@ -236,7 +236,7 @@ def user_create(
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_detail(request: Request, user_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function"),
+def user_detail(request: Request, user_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB,
                 error: str | None = None):
     actor = actor_of(ctx)
     u = queries.user(s, actor, user_id)
@@ -253,7 +253,7 @@ def user_add_role(
     role: str = Form(..., max_length=20),
     include_subtree: bool = Form(False),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     try:
         data = RoleIn(unit_id=unit_id, role=role, include_subtree=include_subtree)  # type: ignore[arg-type]
@@ -270,14 +270,14 @@ def user_add_role(
 
 @router.post("/users/{user_id}/roles/{role_id}/delete")
 def user_remove_role(request: Request, user_id: int, role_id: int, ctx: WebContext = Depends(signed_in),
-                     s: Session = Depends(db_session, scope="function")):
+                     s: Session = DB):
     services.revoke_role(s, actor_of(ctx), user_id, role_id)
     return RedirectResponse(f"/users/{user_id}", status_code=303)
 
 
 @router.post("/users/{user_id}/active")
 def user_set_active(request: Request, user_id: int, active: bool = Form(...), ctx: WebContext = Depends(signed_in),
-                    s: Session = Depends(db_session, scope="function")):
+                    s: Session = DB):
     services.update_user(s, actor_of(ctx), user_id, UserUpdate(is_active=active))
     return RedirectResponse(f"/users/{user_id}", status_code=303)
 
@@ -314,7 +314,7 @@ def audit_log(
     until: str | None = Query(None, max_length=30),
     page: int = Query(1, ge=1),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     f = _ui_audit_filter(action, actor_q, unit_id, since, until)
@@ -349,7 +349,7 @@ def audit_export(
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-def tokens_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def tokens_page(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     return render(request, "tokens.html", tokens=queries.tokens(s, actor), units=queries.all_units(s, actor),
                   new_token=None, errors={})
@@ -363,7 +363,7 @@ def tokens_create(
     unit_id: str = Form("", max_length=20),
     expires_in_days: int = Form(90),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     try:
@@ -378,6 +378,6 @@ def tokens_create(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def tokens_revoke(request: Request, token_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def tokens_revoke(request: Request, token_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     services.revoke_token(s, actor_of(ctx), token_id)
     return RedirectResponse("/tokens", status_code=303)

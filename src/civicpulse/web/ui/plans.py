@@ -43,7 +43,7 @@ from civicpulse.domain.plans.schemas import (
 )
 from civicpulse.i18n import _
 from civicpulse.web.api.plans import export_response, ics_response
-from civicpulse.web.deps import WebContext, db_session, settings
+from civicpulse.web.deps import DB, WebContext, settings
 from civicpulse.web.ui.render import actor_of, render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -246,7 +246,7 @@ def plans_list(
     unit_id: str | None = Query(None, max_length=20),
     page: int = Query(1, ge=1),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     uid = int(unit_id) if unit_id and unit_id.isdigit() else None
@@ -275,7 +275,7 @@ def plan_create(
     start_date: str = Form("", max_length=20),
     end_date: str = Form("", max_length=20),
     ctx: WebContext = Depends(signed_in),
-    s: Session = Depends(db_session, scope="function"),
+    s: Session = DB,
 ):
     actor = actor_of(ctx)
     values = dict(unit_id=unit_id, title=title, policy=policy, template=template, language=language,
@@ -297,7 +297,7 @@ def plan_create(
 
 @router.post("/plans/notifications/{notification_id}/read")
 def notification_read(request: Request, notification_id: int, ctx: WebContext = Depends(signed_in),
-                      s: Session = Depends(db_session, scope="function")):
+                      s: Session = DB):
     services.mark_notification_read(s, actor_of(ctx), notification_id)
     return RedirectResponse("/plans", status_code=303)
 
@@ -306,7 +306,7 @@ def notification_read(request: Request, notification_id: int, ctx: WebContext = 
 
 
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
-def plan_page(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def plan_page(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     return plan_detail(request, plan_id, ctx, s)
 
 
@@ -355,7 +355,7 @@ def _or_error(request: Request, plan_id: int, ctx: WebContext, s: Session, fn: A
 @router.post("/plans/{plan_id}/transition")
 def plan_transition(request: Request, plan_id: int, to: str = Form(..., max_length=20),
                     version: int | None = Form(None), note: str = Form("", max_length=500),
-                    ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                    ctx: WebContext = Depends(signed_in), s: Session = DB):
     return _or_error(request, plan_id, ctx, s, lambda: services.transition(
         s, actor_of(ctx), plan_id, TransitionIn(to=to, version=version, note=note or None)))  # type: ignore[arg-type]
 
@@ -363,7 +363,7 @@ def plan_transition(request: Request, plan_id: int, to: str = Form(..., max_leng
 @router.post("/plans/{plan_id}/crisis")
 def plan_crisis(request: Request, plan_id: int, active: bool = Form(...), phase: str = Form("", max_length=20),
                 note: str = Form("", max_length=1000), ctx: WebContext = Depends(signed_in),
-                s: Session = Depends(db_session, scope="function")):
+                s: Session = DB):
     return _or_error(request, plan_id, ctx, s, lambda: services.set_crisis(
         s, actor_of(ctx), settings(request), plan_id,
         CrisisIn(active=active, phase=phase or None, note=note or None)), "crisis")  # type: ignore[arg-type]
@@ -372,7 +372,7 @@ def plan_crisis(request: Request, plan_id: int, active: bool = Form(...), phase:
 @router.post("/plans/{plan_id}/approval")
 def plan_approval(request: Request, plan_id: int, kind: str = Form("message", max_length=10),
                   item_id: str = Form(..., max_length=40), approval: str = Form(..., max_length=10),
-                  ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                  ctx: WebContext = Depends(signed_in), s: Session = DB):
     return _or_error(request, plan_id, ctx, s, lambda: services.set_approval(
         s, actor_of(ctx), plan_id, ApprovalIn(kind=kind, item_id=item_id, approval=approval)),  # type: ignore[arg-type]
         "messages" if kind == "message" else "faq")
@@ -380,7 +380,7 @@ def plan_approval(request: Request, plan_id: int, kind: str = Form("message", ma
 
 @router.post("/plans/{plan_id}/checklist")
 async def plan_checklist(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in),
-                         s: Session = Depends(db_session, scope="function")):
+                         s: Session = DB):
     form = await request.form()
 
     def run() -> None:
@@ -395,7 +395,7 @@ async def plan_checklist(request: Request, plan_id: int, ctx: WebContext = Depen
 
 @router.post("/plans/{plan_id}/copy")
 def plan_copy(request: Request, plan_id: int, unit_id: int = Form(...), ctx: WebContext = Depends(signed_in),
-              s: Session = Depends(db_session, scope="function")):
+              s: Session = DB):
     result: dict[str, int] = {}
 
     def run() -> None:
@@ -408,21 +408,21 @@ def plan_copy(request: Request, plan_id: int, unit_id: int = Form(...), ctx: Web
 @router.post("/plans/{plan_id}/comments")
 def plan_comment(request: Request, plan_id: int, section: str = Form("general", max_length=30),
                  body: str = Form("", max_length=5000), ctx: WebContext = Depends(signed_in),
-                 s: Session = Depends(db_session, scope="function")):
+                 s: Session = DB):
     return _or_error(request, plan_id, ctx, s, lambda: services.add_comment(
         s, actor_of(ctx), plan_id, CommentIn(section=section, body=body)), f"sec-{section}")
 
 
 @router.post("/plans/{plan_id}/comments/{comment_id}/resolve")
 def plan_comment_resolve(request: Request, plan_id: int, comment_id: int, ctx: WebContext = Depends(signed_in),
-                         s: Session = Depends(db_session, scope="function")):
+                         s: Session = DB):
     c = services.resolve_comment(s, actor_of(ctx), plan_id, comment_id)
     return _back(plan_id, f"sec-{c.section}")
 
 
 @router.post("/plans/{plan_id}/delete")
 def plan_delete(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in),
-                s: Session = Depends(db_session, scope="function")):
+                s: Session = DB):
     services.delete_plan(s, actor_of(ctx), plan_id)
     return RedirectResponse("/plans", status_code=303)
 
@@ -445,7 +445,7 @@ def _section_form(request: Request, s: Session, actor: Any, plan: Any, section: 
 
 @router.get("/plans/{plan_id}/edit/{section}", response_class=HTMLResponse)
 def plan_edit(request: Request, plan_id: int, section: str, ctx: WebContext = Depends(signed_in),
-              s: Session = Depends(db_session, scope="function")):
+              s: Session = DB):
     actor = actor_of(ctx)
     plan = services.plan_for(s, actor, plan_id, "plan.edit")
     if section not in _editable_sections(actor, plan):
@@ -456,7 +456,7 @@ def plan_edit(request: Request, plan_id: int, section: str, ctx: WebContext = De
 
 @router.post("/plans/{plan_id}/edit/{section}", response_class=HTMLResponse)
 async def plan_save(request: Request, plan_id: int, section: str, ctx: WebContext = Depends(signed_in),
-                    s: Session = Depends(db_session, scope="function")):
+                    s: Session = DB):
     actor = actor_of(ctx)
     plan = services.plan_for(s, actor, plan_id, "plan.edit")
     form = await request.form()
@@ -497,7 +497,7 @@ async def plan_save(request: Request, plan_id: int, section: str, ctx: WebContex
 
 @router.get("/plans/{plan_id}/history", response_class=HTMLResponse)
 def plan_history(request: Request, plan_id: int, a: int | None = None, b: int | None = None,
-                 ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                 ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     plan = queries.plan(s, actor, plan_id)
     versions = queries.versions(s, actor, plan_id)
@@ -519,12 +519,12 @@ def plan_history(request: Request, plan_id: int, a: int | None = None, b: int | 
 
 @router.get("/plans/{plan_id}/export.{fmt}")
 def plan_export(request: Request, plan_id: int, fmt: str, lang: str | None = Query(None, max_length=2),
-                ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+                ctx: WebContext = Depends(signed_in), s: Session = DB):
     actor = actor_of(ctx)
     return export_response(s, actor, queries.plan(s, actor, plan_id), fmt, lang)
 
 
 @router.get("/plans/{plan_id}/tactics.ics")
-def plan_ics(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in), s: Session = Depends(db_session, scope="function")):
+def plan_ics(request: Request, plan_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
     return ics_response(request, s, queries.plan(s, actor_of(ctx), plan_id))
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from civicpulse import i18n
 from civicpulse.domain.org.permissions import Actor
-from civicpulse.web.deps import UNSAFE, WebContext, check_csrf, db_session, load_web_context, settings
+from civicpulse.web.deps import DB, UNSAFE, WebContext, check_csrf, load_web_context, settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(
@@ -54,7 +54,7 @@ def pick_language(request: Request, ctx: WebContext) -> str:
     return i18n.negotiate(request.headers.get("accept-language"), settings(request).default_language)
 
 
-async def ui_context(request: Request, s: Session = Depends(db_session, scope="function")) -> WebContext:
+async def ui_context(request: Request, s: Session = DB) -> WebContext:
     """Every UI request: who is signed in, the language, and the CSRF check on every unsafe method."""
     ctx = load_web_context(request, s)
     if request.method in UNSAFE:
