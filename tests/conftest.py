@@ -182,3 +182,37 @@ def token_for(db: Database):  # type: ignore[no-untyped-def]
         return raw
 
     return make
+
+
+class SmtpInbox:
+    """What a real local SMTP server (aiosmtpd) received: a list of (recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        from email import message_from_bytes
+
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def to(self, address: str) -> list:
+        return [m for rcpt, m in self.messages if address in rcpt]
+
+
+@pytest.fixture
+def smtp(cfg: Settings) -> Iterator[SmtpInbox]:
+    """A real SMTP server on a free local port; ``cfg`` is pointed at it."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    cfg.smtp_host, cfg.smtp_port = "127.0.0.1", port
+    yield inbox
+    controller.stop()

@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import socket
-from email import message_from_bytes
 
-import pytest
 from sqlalchemy import select
 
 from civicpulse.domain.org.models import AuditEntry, Unit
 from tests.plans.conftest import H
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(cfg):  # type: ignore[no-untyped-def]
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    cfg.smtp_host, cfg.smtp_port = "127.0.0.1", port
-    yield inbox
-    controller.stop()
 
 
 def test_crisis_mode_notifies_the_network(client, db, org, make_plan, token_for, smtp):  # type: ignore[no-untyped-def]

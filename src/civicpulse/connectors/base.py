@@ -83,6 +83,48 @@ class RateLimit:
     note: str = ""
 
 
+@dataclasses.dataclass(slots=True)
+class MediaRef:
+    """A file attached to a post (stored by civicpulse; connectors upload it the platform's way)."""
+
+    path: str  # local file path
+    mime: str  # e.g. image/jpeg, video/mp4, application/pdf
+    size: int = 0  # bytes
+    alt_text: str = ""  # required for images (accessibility)
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class PublishRequest:
+    """One variant of a post, ready for one channel.
+
+    ``idempotency_key`` is stable for the variant across retries and worker restarts. Connectors pass it
+    to the platform where the API supports one (e.g. Mastodon's ``Idempotency-Key`` header) and use it in
+    :meth:`Connector.lookup` to find a post whose outcome is unknown (crash, timeout) before posting again.
+    """
+
+    idempotency_key: str
+    text: str
+    title: str | None = None  # website, email newsletter, YouTube
+    link: str | None = None
+    media: list[MediaRef] = dataclasses.field(default_factory=list)
+    language: str | None = None
+    reply_to: str | None = None  # platform id of the post/comment this answers
+    scheduled_at: dt.datetime | None = None  # for platforms that schedule natively (not used by default)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True)
+class Published:
+    """What the platform answered: its id and public address of the post."""
+
+    external_id: str
+    url: str | None = None
+    published_at: dt.datetime | None = None
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
 class Connector:
     """Base class: subclasses set ``platform`` and implement what they support."""
 
@@ -96,6 +138,20 @@ class Connector:
     # listening
     def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
         raise NotImplementedError(f"{self.platform} cannot collect items")
+
+    # publishing
+    #: True when :meth:`lookup` can find a post by its idempotency key (reconciliation after a crash).
+    can_lookup: ClassVar[bool] = False
+
+    def publish(self, request: PublishRequest) -> Published:
+        raise NotImplementedError(f"{self.platform} cannot publish")
+
+    def lookup(self, request: PublishRequest) -> Published | None:
+        """The post made earlier for ``request.idempotency_key``, or None if the platform has none."""
+        raise NotImplementedError(f"{self.platform} cannot look a post up")
+
+    def delete(self, external_id: str) -> None:
+        raise NotImplementedError(f"{self.platform} cannot delete posts")
 
     # both directions
     def health(self) -> Health:

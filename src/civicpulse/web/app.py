@@ -19,11 +19,13 @@ from civicpulse.domain.errors import DomainError
 from civicpulse.web import errors
 from civicpulse.web.api.listening import router as listening_api
 from civicpulse.web.api.nlp import router as nlp_api
+from civicpulse.web.api.notifications import router as notifications_api
 from civicpulse.web.api.org import router as org_api
 from civicpulse.web.api.plans import router as plans_api
 from civicpulse.web.deps import load_web_context
 from civicpulse.web.ui.auth import router as auth_ui
 from civicpulse.web.ui.listening import router as listening_ui
+from civicpulse.web.ui.notifications import router as notifications_ui
 from civicpulse.web.ui.pages import router as pages_ui
 from civicpulse.web.ui.plans import router as plans_ui
 from civicpulse.web.ui.render import LoginRequired, is_htmx, pick_language, render
@@ -101,10 +103,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(org_api, prefix="/api/v1")
     app.include_router(listening_api, prefix="/api/v1")
     app.include_router(nlp_api, prefix="/api/v1")
+    app.include_router(notifications_api, prefix="/api/v1")
     app.include_router(plans_api, prefix="/api/v1")
     app.include_router(auth_ui)
     app.include_router(pages_ui)
     app.include_router(listening_ui)
+    app.include_router(notifications_ui)
     app.include_router(plans_ui)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

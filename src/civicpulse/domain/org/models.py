@@ -219,3 +219,40 @@ class AuditEntry(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+
+class Notification(Base):
+    """An in-app message to the people of one unit (and its email copy to the unit's contact address).
+
+    Every area raises them through :func:`civicpulse.domain.org.notifications.notify`: alerts, publishing
+    failures, campaign kits, crisis switches. Read state is per person (:class:`NotificationRead`).
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    # set: a personal notification (only this person sees it); unset: everyone with a role on the unit
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)  # e.g. alert, post_failed, campaign_kit
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(500))
+    object_type: Mapped[str | None] = mapped_column(String(60))
+    object_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    email_to: Mapped[str | None] = mapped_column(String(254))
+    email_status: Mapped[str | None] = mapped_column(String(20))  # sent | failed | None (no email)
+    email_error: Mapped[str | None] = mapped_column(Text)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class NotificationRead(Base):
+    __tablename__ = "notification_reads"
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    read_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -411,6 +411,11 @@ def _notify(session: Session, settings: Settings | None, plan: Plan, kind: str, 
                 log.warning("plan notification email failed", unit=u.code, error=str(exc))
         session.add(n)
         out.append(n)
+    if units:  # the bell in the header too (the email went out above)
+        from civicpulse.domain.org.notifications import notify
+
+        notify(session, None, units=units, kind=f"plan_{kind}", title=subject, body=body,
+               link=f"/plans/{plan.id}", email=False, object_type="plan", object_id=plan.id)
     return out
 
 

@@ -1,0 +1,1 @@
+"""Early warning: emerging issues, alert rules and their lifecycle, and (in ``claims``) the rumour registry."""
