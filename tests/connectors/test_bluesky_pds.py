@@ -4,7 +4,7 @@ Needs ``CIVICPULSE_BSKY_PDS_DIR`` pointing at a folder prepared with::
 
     tests/fakes/bsky_pds.sh install "$CIVICPULSE_BSKY_PDS_DIR"
 
-The fixture starts it (``tests/fakes/bsky_pds.sh start DIR``) for the session. Without it the
+The ``pds_url`` fixture (``fakes.fixtures``) starts it (``tests/fakes/bsky_pds.sh start DIR``) once per session. Without it the
 tests fail when ``CI`` is set and are skipped otherwise.
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,26 +19,8 @@ import pytest
 
 from civicpulse.connectors.base import ConnectorError
 from civicpulse.connectors.bluesky import BlueskyConnector
-from fakes.bsky_pds import installed, running_pds
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def pds_url() -> Iterator[str]:
-    peer = os.environ.get("CIVICPULSE_BSKY_PDS_DIR", "")
-    problem = None
-    if not peer:
-        problem = "CIVICPULSE_BSKY_PDS_DIR is not set"
-    elif not installed(peer):
-        problem = f"CIVICPULSE_BSKY_PDS_DIR={peer} has no installed PDS"
-    if problem:
-        how = "run `tests/fakes/bsky_pds.sh install DIR` and set CIVICPULSE_BSKY_PDS_DIR=DIR"
-        if os.environ.get("CI"):
-            pytest.fail(f"Bluesky PDS tests need a real PDS in CI: {problem}; {how}.", pytrace=False)
-        pytest.skip(f"no local Bluesky PDS: {problem} ({how})")
-    with running_pds(peer) as url:
-        yield url
 
 
 class Account:

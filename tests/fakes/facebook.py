@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from fakes.multipart import form
 from fakes.server import FakeServer, Reply, Request
 
 
@@ -19,6 +20,12 @@ def graph_error(code: int, message: str, *, subcode: int | None = None, type_: s
     return Reply(status, {"error": err}, headers or {})
 
 
+POLICY_BLOCK = graph_error(368, "It looks like you were misusing this feature by going too fast. You've been "
+                                "blocked from using it.", type_="OAuthException", status=400)
+RATE_LIMIT = graph_error(32, "Page request limit reached", type_="OAuthException", status=400,
+                         headers={"x-business-use-case-usage": json.dumps({"1234567890": [{
+                             "type": "pages", "call_count": 100, "total_cputime": 10, "total_time": 10,
+                             "estimated_time_to_regain_access": 5}]})})
 EXPIRED = graph_error(190, "Error validating access token: Session has expired on Thursday, 01-May-25 04:00:00 "
                            "PDT. The current time is Thursday, 01-May-25 05:00:00 PDT.", subcode=463)
 
@@ -37,6 +44,14 @@ class FakeGraph(FakeServer):
         self.add("GET", rf"{v}/(?P<post>\d+_\d+)/comments", self._comments)
         self.add("GET", rf"{v}/debug_token", self._debug)
         self.add("GET", rf"{v}/me", self._me)
+        # publishing
+        self.photos: dict[str, dict[str, Any]] = {}
+        self.scopes = ["pages_read_engagement", "pages_read_user_content"]  # granted to the Page token
+        self.add("POST", rf"{v}/(?P<page>\d+)/feed", self._feed)
+        self.add("POST", rf"{v}/(?P<page>\d+)/photos", self._photos)
+        self.add("POST", rf"{v}/(?P<page>\d+)/videos", self._videos)
+        self.add("GET", rf"{v}/(?P<post>\d+_\d+)", self._get_post)
+        self.add("DELETE", rf"{v}/(?P<post>\d+_\d+)", self._delete_post)
 
     def _stamp(self) -> str:
         self.n += 1
@@ -136,7 +151,7 @@ class FakeGraph(FakeServer):
         return Reply(200, {"data": {"app_id": "555", "type": "PAGE", "application": "civicpulse",
                                     "data_access_expires_at": 1_770_000_000, "expires_at": self.tokens[tok],
                                     "is_valid": True, "issued_at": 1_740_000_000, "profile_id": self.page["id"],
-                                    "scopes": ["pages_read_engagement", "pages_read_user_content"],
+                                    "scopes": list(self.scopes),
                                     "user_id": "42"}})
 
     def _me(self, req: Request) -> Reply:
@@ -144,6 +159,112 @@ class FakeGraph(FakeServer):
         if denied:
             return denied
         return Reply(200, dict(self.page))
+
+    # -- publishing --------------------------------------------------------------------------------
+    def _args(self, req: Request) -> dict[str, Any]:
+        fields, files = form(req)
+        return {**{k: v[0] for k, v in req.query.items()}, **fields, "_files": files}
+
+    def _publish_gate(self, req: Request, args: dict[str, Any]) -> Reply | None:
+        token = args.get("access_token") or req.bearer
+        if not token:
+            return graph_error(104, "An access token is required to request this resource.")
+        if token not in self.tokens:
+            return graph_error(190, "Invalid OAuth access token - Cannot parse access token")
+        assert req.match is not None
+        if "page" in req.match.groupdict() and req.match["page"] != self.page["id"]:
+            return graph_error(100, "Unsupported post request.", subcode=33, type_="GraphMethodException")
+        return None
+
+    def _new_post(self, message: str, **extra: Any) -> dict[str, Any]:
+        if any(p.get("message") == message and message for p in self.posts):
+            raise _Duplicate
+        self.n += 1
+        pid = f"{self.page['id']}_{100 + self.n}"
+        post: dict[str, Any] = {"id": pid, "message": message,
+                                "created_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                                "permalink_url": f"https://www.facebook.com/{self.page['id']}/posts/{100 + self.n}",
+                                "from": dict(self.page), "status_type": "mobile_status_update",
+                                "reactions": {"data": [], "summary": {"total_count": 0}},
+                                "comments": {"data": [], "summary": {"total_count": 0}}, **extra}
+        self.posts.append(post)
+        self.comments[pid] = []
+        return post
+
+    def _feed(self, req: Request) -> Reply:
+        args = self._args(req)
+        denied = self._publish_gate(req, args)
+        if denied:
+            return denied
+        message = str(args.get("message") or "")
+        attached = [json.loads(v)["media_fbid"] for k, v in sorted(args.items()) if k.startswith("attached_media[")]
+        if not message and not args.get("link") and not attached:
+            return graph_error(100, "(#100) Missing message or attachment", type_="OAuthException")
+        if any(a not in self.photos for a in attached):
+            return graph_error(100, "(#100) Invalid media_fbid", type_="OAuthException")
+        try:
+            post = self._new_post(message, link=args.get("link"), attached=attached)
+        except _Duplicate:
+            return graph_error(506, "Duplicate status message", type_="OAuthException")
+        return Reply(200, {"id": post["id"]})
+
+    def _photos(self, req: Request) -> Reply:
+        args = self._args(req)
+        denied = self._publish_gate(req, args)
+        if denied:
+            return denied
+        files = args["_files"]
+        if "source" not in files and not args.get("url"):
+            return graph_error(324, "(#324) Requires upload file", type_="OAuthException")
+        self.n += 1
+        photo_id = str(500_000 + self.n)
+        self.photos[photo_id] = {"id": photo_id, "alt_text_custom": args.get("alt_text_custom"),
+                                 "size": len(files["source"].data) if "source" in files else 0}
+        if args.get("published", "true") == "false":
+            return Reply(200, {"id": photo_id})
+        try:
+            post = self._new_post(str(args.get("message") or ""), attached=[photo_id])
+        except _Duplicate:
+            return graph_error(506, "Duplicate status message", type_="OAuthException")
+        return Reply(200, {"id": photo_id, "post_id": post["id"]})
+
+    def _videos(self, req: Request) -> Reply:
+        args = self._args(req)
+        denied = self._publish_gate(req, args)
+        if denied:
+            return denied
+        self.n += 1
+        video_id = str(700_000 + self.n)
+        self._new_post(str(args.get("description") or ""), video=video_id)
+        return Reply(200, {"id": video_id})
+
+    def _get_post(self, req: Request) -> Reply:
+        args = self._args(req)
+        denied = self._publish_gate(req, args)
+        if denied:
+            return denied
+        assert req.match is not None
+        post = next((p for p in self.posts if p["id"] == req.match["post"]), None)
+        if post is None:
+            return graph_error(100, "Unsupported get request.", subcode=33, type_="GraphMethodException")
+        want = set((args.get("fields") or "id").split(",")) | {"id"}
+        return Reply(200, {k: v for k, v in post.items() if k in want})
+
+    def _delete_post(self, req: Request) -> Reply:
+        args = self._args(req)
+        denied = self._publish_gate(req, args)
+        if denied:
+            return denied
+        assert req.match is not None
+        before = len(self.posts)
+        self.posts = [p for p in self.posts if p["id"] != req.match["post"]]
+        if len(self.posts) == before:
+            return graph_error(100, "Unsupported delete request.", subcode=33, type_="GraphMethodException")
+        return Reply(200, {"success": True})
+
+
+class _Duplicate(Exception):
+    pass
 
 
 def _split_fields(fields: str) -> list[str]:

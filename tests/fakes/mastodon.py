@@ -4,8 +4,11 @@ X-RateLimit-* headers, account lookup, instance info, and documented error bodie
 from __future__ import annotations
 
 import datetime as dt
+import html as htmllib
+import re
 from typing import Any
 
+from fakes.multipart import form
 from fakes.server import FakeServer, Reply, Request
 
 
@@ -32,6 +35,19 @@ class FakeMastodon(FakeServer):
         self.add("GET", r"/api/v1/instance", lambda r: Reply(200, {"uri": "social.example", "title": "Social Example",
                                                                     "version": self.version}))
         self.add("GET", r"/api/v1/apps/verify_credentials", self._verify)
+        # publishing
+        self.token_accounts: dict[str, dict[str, Any]] = {}  # user token -> account that posts
+        self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.scheduled: dict[str, dict[str, Any]] = {}
+        self.processing_polls = 0  # answer 202 to uploads and this many polls before the media is ready
+        self.max_chars = 500
+        self.add("GET", r"/api/v1/accounts/verify_credentials", self._me)
+        self.add("POST", r"/api/v1/statuses", self._create_status)
+        self.add("DELETE", r"/api/v1/statuses/(?P<id>\d+)", self._delete_status)
+        self.add("DELETE", r"/api/v1/scheduled_statuses/(?P<id>\d+)", self._delete_scheduled)
+        self.add("POST", r"/api/v2/media", self._upload)
+        self.add("GET", r"/api/v1/media/(?P<id>\d+)", self._media)
 
     # -- seeding ---------------------------------------------------------------------------
     def add_account(self, username: str, *, display_name: str = "", followers: int = 0,
@@ -141,3 +157,117 @@ class FakeMastodon(FakeServer):
     def too_many() -> Reply:
         return Reply(429, {"error": "Too many requests"}, {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
                                                           "X-RateLimit-Reset": "2025-05-01T12:05:00.000Z"})
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def user_token(self, token: str, username: str = "pr_office") -> dict[str, Any]:
+        """Let ``token`` post as ``username`` (created if needed)."""
+        account = self.accounts.get(username) or self.add_account(username, display_name="PR Office")
+        self.tokens.add(token)
+        self.token_accounts[token] = account
+        return account
+
+    def own_statuses(self, token: str) -> list[dict[str, Any]]:
+        acct = self.token_accounts[token]
+        return [s for s in self.statuses if s["account"]["id"] == acct["id"]]
+
+    def _user(self, req: Request) -> dict[str, Any] | Reply:
+        token = req.bearer
+        if token is None or token not in self.tokens:
+            return Reply(401, {"error": "The access token is invalid"})
+        account = self.token_accounts.get(token)
+        if account is None:
+            return Reply(422, {"error": "This method requires an authenticated user"})
+        return account
+
+    def _me(self, req: Request) -> Reply:
+        account = self._user(req)
+        return account if isinstance(account, Reply) else Reply(200, account, self._headers())
+
+    def _create_status(self, req: Request) -> Reply:
+        account = self._user(req)
+        if isinstance(account, Reply):
+            return account
+        key = req.headers.get("idempotency-key")
+        if key and (req.bearer or "", key) in self.idempotency:
+            return Reply(200, self.idempotency[(req.bearer or "", key)], self._headers())
+        body = req.json() or {}
+        text = str(body.get("status") or "")
+        counted = re.sub(r"https?://\S+", "x" * 23, text)
+        if len(counted) > self.max_chars:
+            return Reply(422, {"error": f"Validation failed: Text character limit of {self.max_chars} exceeded"})
+        media_ids = [str(m) for m in body.get("media_ids") or []]
+        if any(m not in self.media or not self.media[m]["url"] for m in media_ids):
+            return Reply(422, {"error": "Validation failed: Media attachments are still being processed"})
+        if body.get("scheduled_at"):
+            when = dt.datetime.fromisoformat(str(body["scheduled_at"]).replace("Z", "+00:00"))
+            if when - dt.datetime.now(dt.UTC) < dt.timedelta(minutes=5):
+                return Reply(422, {"error": "Validation failed: Scheduled at The scheduled date must be at least "
+                                            "5 minutes in the future"})
+            self.next_id += 1000
+            sched = {"id": str(self.next_id), "scheduled_at": body["scheduled_at"], "params": body,
+                     "media_attachments": []}
+            self.scheduled[sched["id"]] = sched
+            if key:
+                self.idempotency[(req.bearer or "", key)] = sched
+            return Reply(200, sched, self._headers())
+        content = "".join(f"<p>{htmllib.escape(p).replace(chr(10), '<br />')}</p>" for p in text.split("\n\n"))
+        status = self.post(account, content, language=str(body.get("language") or "en"),
+                           in_reply_to_id=body.get("in_reply_to_id"))
+        status["created_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        status["visibility"] = body.get("visibility", "public")
+        status["media_attachments"] = [self.media[m] for m in media_ids]
+        public = {k: v for k, v in status.items() if not k.startswith("_")}
+        if key:
+            self.idempotency[(req.bearer or "", key)] = public
+        return Reply(200, public, self._headers())
+
+    def _delete_status(self, req: Request) -> Reply:
+        account = self._user(req)
+        if isinstance(account, Reply):
+            return account
+        assert req.match is not None
+        found = [s for s in self.statuses if s["id"] == req.match["id"] and s["account"]["id"] == account["id"]]
+        if not found:
+            return Reply(404, {"error": "Record not found"})
+        self.statuses.remove(found[0])
+        return Reply(200, {k: v for k, v in found[0].items() if not k.startswith("_")})
+
+    def _delete_scheduled(self, req: Request) -> Reply:
+        account = self._user(req)
+        if isinstance(account, Reply):
+            return account
+        assert req.match is not None
+        if self.scheduled.pop(req.match["id"], None) is None:
+            return Reply(404, {"error": "Record not found"})
+        return Reply(200, {})
+
+    def _upload(self, req: Request) -> Reply:
+        account = self._user(req)
+        if isinstance(account, Reply):
+            return account
+        fields, files = form(req)
+        if "file" not in files:
+            return Reply(422, {"error": "Validation failed: File can't be blank"})
+        self.next_id += 1
+        mid = str(self.next_id)
+        f = files["file"]
+        ready = self.processing_polls == 0
+        item = {"id": mid, "type": f.content_type.split("/")[0], "description": fields.get("description"),
+                "url": f"https://files.social.example/{mid}" if ready else None, "size": len(f.data),
+                "_polls": self.processing_polls}
+        self.media[mid] = item
+        return Reply(200 if ready else 202, {k: v for k, v in item.items() if not k.startswith("_")})
+
+    def _media(self, req: Request) -> Reply:
+        account = self._user(req)
+        if isinstance(account, Reply):
+            return account
+        assert req.match is not None
+        item = self.media.get(req.match["id"])
+        if item is None:
+            return Reply(404, {"error": "Record not found"})
+        if item["_polls"] > 0:
+            item["_polls"] -= 1
+            return Reply(206, {k: v for k, v in item.items() if not k.startswith("_")})
+        item["url"] = f"https://files.social.example/{item['id']}"
+        return Reply(200, {k: v for k, v in item.items() if not k.startswith("_")})

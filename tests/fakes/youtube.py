@@ -4,9 +4,18 @@ with pageToken paging, quota accounting and Google-style error bodies."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
+from urllib.parse import parse_qs
 
+from fakes.multipart import parts
 from fakes.server import FakeServer, Reply, Request
+
+AUTH_ERROR = Reply(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials. Expected "
+                                   "OAuth 2 access token, login cookie or other valid authentication credential.",
+                                   "errors": [{"message": "Invalid Credentials", "domain": "global",
+                                               "reason": "authError", "location": "Authorization",
+                                               "locationType": "header"}], "status": "UNAUTHENTICATED"}})
 
 
 def google_error(code: int, reason: str, message: str) -> Reply:
@@ -32,6 +41,15 @@ class FakeYouTube(FakeServer):
         self.add("GET", rf"{self.PREFIX}/comments", self._comments)
         self.add("GET", rf"{self.PREFIX}/videos", self._videos)
         self.add("GET", rf"{self.PREFIX}/channels", self._channels)
+        # publishing (OAuth bearer tokens)
+        self.oauth_tokens = {"yt-oauth": "UCmine"}  # access token -> channel id
+        self.refresh_tokens = {"yt-refresh": "UCmine"}
+        self.client = ("yt-client", "yt-secret")
+        self.uploaded: list[dict[str, Any]] = []  # newest last
+        self.add("POST", r"/upload/youtube/v3/videos", self._insert)
+        self.add("DELETE", rf"{self.PREFIX}/videos", self._delete_video)
+        self.add("GET", rf"{self.PREFIX}/playlistItems", self._playlist)
+        self.add("POST", r"/token", self._token)
 
     @property
     def base_url(self) -> str:
@@ -133,6 +151,8 @@ class FakeYouTube(FakeServer):
         return self._page(req, list(self.replies.get(req.arg("parentId") or "", [])), "youtube#commentListResponse")
 
     def _videos(self, req: Request) -> Reply:
+        if req.bearer is not None:
+            return self._my_videos(req)
         denied = self._gate(req)
         if denied:
             return denied
@@ -141,9 +161,99 @@ class FakeYouTube(FakeServer):
                                                                             for i in ids]})
 
     def _channels(self, req: Request) -> Reply:
+        if req.bearer is not None or req.arg("mine"):
+            return self._my_channel(req)
         denied = self._gate(req)
         if denied:
             return denied
         ids = [i for i in (req.arg("id") or "").split(",") if i in set(self.videos.values())]
         return Reply(200, {"kind": "youtube#channelListResponse", "items": [{"kind": "youtube#channel", "id": i}
                                                                               for i in ids]})
+
+    # -- publishing ----------------------------------------------------------------------------------
+    def _oauth(self, req: Request, cost: int) -> str | Reply:
+        channel = self.oauth_tokens.get(req.bearer or "")
+        if channel is None:
+            return AUTH_ERROR
+        if self.quota_used + cost > self.quota_limit:
+            return google_error(403, "quotaExceeded", "The request cannot be completed because you have exceeded "
+                                "your quota.")
+        self.quota_used += cost
+        return channel
+
+    def _my_channel(self, req: Request) -> Reply:
+        channel = self._oauth(req, 1)
+        if isinstance(channel, Reply):
+            return channel
+        return Reply(200, {"kind": "youtube#channelListResponse", "items": [{
+            "kind": "youtube#channel", "id": channel, "snippet": {"title": "Provincial PR Office"},
+            "contentDetails": {"relatedPlaylists": {"uploads": "UU" + channel[2:]}}}]})
+
+    def _my_videos(self, req: Request) -> Reply:
+        channel = self._oauth(req, 1)
+        if isinstance(channel, Reply):
+            return channel
+        ids = set((req.arg("id") or "").split(","))
+        return Reply(200, {"kind": "youtube#videoListResponse",
+                           "items": [v for v in self.uploaded if v["id"] in ids]})
+
+    def _playlist(self, req: Request) -> Reply:
+        channel = self._oauth(req, 1)
+        if isinstance(channel, Reply):
+            return channel
+        if req.arg("playlistId") != "UU" + channel[2:]:
+            return google_error(404, "playlistNotFound", "The playlist identified with the request's playlistId "
+                                "parameter cannot be found.")
+        rows = [{"kind": "youtube#playlistItem", "id": f"PI{v['id']}", "contentDetails": {"videoId": v["id"]}}
+                for v in reversed(self.uploaded)]
+        return self._page(req, rows, "youtube#playlistItemListResponse")
+
+    def _insert(self, req: Request) -> Reply:
+        channel = self._oauth(req, 1600)
+        if isinstance(channel, Reply):
+            return channel
+        if req.arg("uploadType") != "multipart" or not req.headers.get("content-type", "").startswith(
+                "multipart/related"):
+            return google_error(400, "badContent", "Media type is not supported.")
+        found = parts(req)
+        if len(found) != 2 or found[0].content_type != "application/json" or not found[1].content_type.startswith(
+                "video/"):
+            return google_error(400, "invalidMetadata", "The request metadata is invalid.")
+        meta = json.loads(found[0].data)
+        snippet, status = meta.get("snippet") or {}, meta.get("status") or {}
+        if not snippet.get("title") or len(snippet["title"]) > 100:
+            return google_error(400, "invalidTitle", "The request metadata specifies an invalid video title.")
+        if len(str(snippet.get("description", "")).encode()) > 5000:
+            return google_error(400, "invalidDescription", "The request metadata specifies an invalid video "
+                                "description.")
+        self.n += 1
+        vid = f"vid{self.n:08d}"
+        video = {"kind": "youtube#video", "id": vid,
+                 "snippet": {**snippet, "channelId": channel,
+                             "publishedAt": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+                 "status": {"uploadStatus": "uploaded", **status}, "_bytes": len(found[1].data)}
+        self.uploaded.append(video)
+        self.videos[vid] = channel
+        return Reply(200, {k: v for k, v in video.items() if not k.startswith("_")})
+
+    def _delete_video(self, req: Request) -> Reply:
+        channel = self._oauth(req, 50)
+        if isinstance(channel, Reply):
+            return channel
+        before = len(self.uploaded)
+        self.uploaded = [v for v in self.uploaded if v["id"] != req.arg("id")]
+        if len(self.uploaded) == before:
+            return google_error(404, "videoNotFound", "The video that you are trying to delete cannot be found.")
+        return Reply(204, b"")
+
+    def _token(self, req: Request) -> Reply:
+        form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+        if (form.get("client_id"), form.get("client_secret")) != self.client:
+            return Reply(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
+        channel = self.refresh_tokens.get(form.get("refresh_token", ""))
+        if channel is None:
+            return Reply(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+        token = f"yt-oauth-{len(self.oauth_tokens) + 1}"
+        self.oauth_tokens[token] = channel
+        return Reply(200, {"access_token": token, "expires_in": 3599, "scope": "https://www.googleapis.com/auth/youtube",
+                           "token_type": "Bearer"})

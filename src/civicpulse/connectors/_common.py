@@ -62,11 +62,12 @@ class HttpConnector(Connector):
         raise NotImplementedError
 
     def request(self, method: str, url: str, *, params: Any = None, headers: Mapping[str, str] | None = None,
-                json: Any = None, cost: float = 1.0, label: str | None = None) -> Response:
+                json: Any = None, cost: float = 1.0, label: str | None = None, data: Any = None,
+                files: Any = None, content: bytes | None = None) -> Response:
         """Rate-limited request; HTTP errors raise :class:`ConnectorError` via :meth:`map_error`."""
         self.limiter.acquire(cost)
-        resp = self.http.request(method, url, params=params, headers=headers, json=json,
-                                 label=label or self.service)
+        resp = self.http.request(method, url, params=params, headers=headers, json=json, data=data, files=files,
+                                 content=content, label=label or self.service)
         self.note_rate_headers(resp)
         if resp.status >= 400:
             err = self.map_error(resp)

@@ -142,6 +142,10 @@ class Connector:
     # publishing
     #: True when :meth:`lookup` can find a post by its idempotency key (reconciliation after a crash).
     can_lookup: ClassVar[bool] = False
+    #: True when publishing again with the same ``idempotency_key`` cannot create a second post, because the
+    #: platform (or receiver) deduplicates on it (Mastodon ``Idempotency-Key``, LINE ``X-Line-Retry-Key``,
+    #: the signed webhook's ``Idempotency-Key``). A request whose outcome is unknown may then simply be retried.
+    idempotent_retry: ClassVar[bool] = False
 
     def publish(self, request: PublishRequest) -> Published:
         raise NotImplementedError(f"{self.platform} cannot publish")

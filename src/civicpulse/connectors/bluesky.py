@@ -33,8 +33,19 @@ import datetime as dt
 import json
 from typing import Any, ClassVar
 
+import regex
+
 from civicpulse.connectors._common import HttpConnector, as_int, newest_first, parse_time, ts_key
-from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
+from civicpulse.connectors._publish import PublishingMixin, compose_text, is_image, read_media
+from civicpulse.connectors.base import (
+    ConnectorError,
+    FetchedItem,
+    FetchResult,
+    Health,
+    Published,
+    PublishRequest,
+    RateLimit,
+)
 from civicpulse.connectors.http import Response, header_int, map_http_error, parse_reset
 
 DEFAULT_APPVIEW = "https://public.api.bsky.app"
@@ -296,3 +307,182 @@ def _is_repost(entry: dict[str, Any]) -> bool:
 def _sum(*values: Any) -> int | None:
     nums = [as_int(v) for v in values if as_int(v) is not None]
     return sum(nums) if nums else None  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------- publishing
+
+FACET = "app.bsky.richtext.facet"
+_LINK_RE = regex.compile(r"(?:(?<=^)|(?<=[\s(]))(https?://[^\s<>\"]+)", regex.IGNORECASE)
+_MENTION_RE = regex.compile(r"(?:(?<=^)|(?<=[\s(]))@([a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?\.[a-zA-Z][a-zA-Z0-9-]*)")
+_TAG_RE = regex.compile(r"(?:(?<=^)|(?<=\s))[#＃]((?!\ufe0f)[^\s\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2]*"
+                        r"[^\d\s\p{P}\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2]+"
+                        r"[^\s\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2]*)")
+_TRAILING_PUNCT = ".,;:!?)]}'\"\u201d\u2019"
+#: the record field that carries the idempotency key, so a look-up can find the post (lexicons are open:
+#: extra fields are kept and ignored by apps)
+KEY_FIELD = "civicpulseKey"
+
+
+def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
+    b = len(text[:start].encode("utf-8"))
+    return {"byteStart": b, "byteEnd": b + len(text[start:end].encode("utf-8"))}
+
+
+def facets(text: str, resolve: Any = None) -> list[dict[str, Any]]:
+    """Rich-text facets for links, mentions and hashtags, indexed by UTF-8 byte offsets.
+
+    ``resolve(handle) -> did | None`` turns a mention into a DID; unresolvable mentions stay plain text.
+    """
+    out: list[dict[str, Any]] = []
+    for m in _LINK_RE.finditer(text):
+        start, end = m.span(1)
+        while end > start and text[end - 1] in _TRAILING_PUNCT:
+            end -= 1
+        uri = text[start:end]
+        out.append({"index": _byte_span(text, start, end), "features": [{"$type": f"{FACET}#link", "uri": uri}]})
+    for m in _MENTION_RE.finditer(text):
+        handle = m.group(1).lower()
+        did = resolve(handle) if resolve else None
+        if did:
+            out.append({"index": _byte_span(text, m.start(), m.end(1)),
+                        "features": [{"$type": f"{FACET}#mention", "did": did}]})
+    for m in _TAG_RE.finditer(text):
+        tag = m.group(1)
+        stripped = regex.sub(r"\p{P}+$", "", tag)  # as the official client does: no trailing punctuation
+        if not stripped or len(regex.findall(r"\X", stripped)) > 64:
+            continue
+        end = m.start(1) + len(stripped)
+        out.append({"index": _byte_span(text, m.start(), end), "features": [{"$type": f"{FACET}#tag", "tag": stripped}]})
+    out.sort(key=lambda f: f["index"]["byteStart"])
+    return out
+
+
+class BlueskyPublisher(PublishingMixin, BlueskyConnector):
+    """Posts to one Bluesky account on its PDS (AT Protocol).
+
+    * sign-in: ``com.atproto.server.createSession`` with the handle and an app password; the session is
+      renewed once when a call answers ``ExpiredToken``.
+    * images: ``com.atproto.repo.uploadBlob`` (raw bytes, ≤ 1,000,000 bytes each, up to 4) embedded as
+      ``app.bsky.embed.images`` with alt text and ``aspectRatio``.
+    * post: ``com.atproto.repo.createRecord`` of an ``app.bsky.feed.post`` with ``text``, ``createdAt``,
+      ``langs``, ``facets`` (links, mentions resolved with ``com.atproto.identity.resolveHandle``, hashtags; UTF-8
+      byte offsets), ``reply`` (root/parent strong refs read with ``getRecord``) and the idempotency key in
+      the ``civicpulseKey`` field.
+    * look-up: ``com.atproto.repo.listRecords`` (newest 50) and match ``civicpulseKey``.
+    * delete: ``com.atproto.repo.deleteRecord``.
+    * health: ``createSession``.
+
+    Rate limits are the PDS write points: a create costs 3 points, a delete 1; 5000 points per hour and
+    35,000 per day per account. Config keys: ``pds_url`` (default ``https://bsky.social``), ``identifier``
+    (handle), ``app_password`` (secret), ``timeout``, ``allow_private``.
+    """
+
+    can_lookup: ClassVar[bool] = True
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (
+        RateLimit(5000, 3600.0, "PDS write points: 5000 per hour per account (create = 3, delete = 1)"),
+        RateLimit(35_000, 86_400.0, "PDS write points: 35,000 per day per account"),
+    )
+    CREATE_COST: ClassVar[float] = 3.0
+    DELETE_COST: ClassVar[float] = 1.0
+
+    def __init__(self, config: dict[str, Any], **kw: Any) -> None:
+        PublishingMixin.__init__(self, config, **kw)
+        if not config.get("identifier") or not config.get("app_password"):
+            raise ValueError("bluesky publishing needs config['identifier'] and config['app_password']")
+        self.pds_url = str(config.get("pds_url") or DEFAULT_PDS).rstrip("/")
+        self.base_url = self.pds_url
+        self._access = None
+        self._session = {}
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._access}"} if self._access else {}
+
+    def can_refresh(self) -> bool:
+        return True
+
+    def refresh_credentials(self) -> None:
+        self._access = None
+        self._login()
+
+    def _did(self) -> str:
+        if self._access is None:
+            self._login()
+        return str(self._session["did"])
+
+    def _x(self, method: str, nsid: str, *, cost: float = 0.0, **kw: Any) -> Any:
+        self._did()
+        return self.send_json(method, f"{self.pds_url}/xrpc/{nsid}", cost=cost, **kw)
+
+    def _resolve(self, handle: str) -> str | None:
+        try:
+            return self._x("GET", "com.atproto.identity.resolveHandle", params={"handle": handle}).get("did")
+        except ConnectorError as exc:
+            if exc.kind in ("permanent",):
+                return None
+            raise
+
+    def _strong_ref(self, uri: str) -> tuple[dict[str, str], dict[str, str]]:
+        did, collection, rkey = at_uri_parts(uri)
+        rec = self._x("GET", "com.atproto.repo.getRecord", params={"repo": did, "collection": collection, "rkey": rkey})
+        parent = {"uri": rec["uri"], "cid": rec["cid"]}
+        root = ((rec.get("value") or {}).get("reply") or {}).get("root") or parent
+        return {"uri": root["uri"], "cid": root["cid"]}, parent
+
+    def record(self, request: PublishRequest) -> dict[str, Any]:
+        text = compose_text(request)
+        now = self._now().astimezone(dt.UTC)
+        rec: dict[str, Any] = {"$type": POST_COLLECTION, "text": text,
+                               "createdAt": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+                               KEY_FIELD: request.idempotency_key}
+        found = facets(text, self._resolve)
+        if found:
+            rec["facets"] = found
+        if request.language:
+            rec["langs"] = [request.language]
+        if request.reply_to:
+            root, parent = self._strong_ref(request.reply_to)
+            rec["reply"] = {"root": root, "parent": parent}
+        images = []
+        for m in request.media:
+            if not is_image(m):
+                raise ConnectorError("permanent", f"Bluesky posts from civicpulse take images only; "
+                                     f"{m.path.rsplit('/', 1)[-1]} is {m.mime}.")
+            blob = self._x("POST", "com.atproto.repo.uploadBlob", content=read_media(m, self.service),
+                           headers={"Content-Type": m.mime})["blob"]
+            img: dict[str, Any] = {"alt": m.alt_text, "image": blob}
+            if m.width and m.height:
+                img["aspectRatio"] = {"width": m.width, "height": m.height}
+            images.append(img)
+        if images:
+            rec["embed"] = {"$type": "app.bsky.embed.images", "images": images}
+        return rec
+
+    def publish(self, request: PublishRequest) -> Published:
+        rec = self.record(request)
+        body = self._x("POST", "com.atproto.repo.createRecord", cost=self.CREATE_COST,
+                       json={"repo": self._did(), "collection": POST_COLLECTION, "record": rec})
+        return Published(external_id=body["uri"], url=web_url(body["uri"]), published_at=parse_time(rec["createdAt"]),
+                         raw={"uri": body["uri"], "cid": body.get("cid"), "record": rec})
+
+    def lookup(self, request: PublishRequest) -> Published | None:
+        body = self._x("GET", "com.atproto.repo.listRecords",
+                       params={"repo": self._did(), "collection": POST_COLLECTION, "limit": 50})
+        for rec in body.get("records") or []:
+            value = rec.get("value") or {}
+            if value.get(KEY_FIELD) == request.idempotency_key:
+                return Published(external_id=rec["uri"], url=web_url(rec["uri"]),
+                                 published_at=parse_time(value.get("createdAt")), raw=rec)
+        return None
+
+    def delete(self, external_id: str) -> None:
+        did, collection, rkey = at_uri_parts(external_id)
+        self._x("POST", "com.atproto.repo.deleteRecord", cost=self.DELETE_COST,
+                json={"repo": did, "collection": collection, "rkey": rkey})
+
+    health = PublishingMixin.health
+
+    def check(self) -> tuple[str, Any, dict[str, Any]]:
+        self._access = None
+        self._login()
+        return (f"Signed in to {self.pds_url} as {self._session.get('handle')}.", None,
+                {"did": self._session.get("did"), "session_expires_at": str(jwt_expiry(self._access) or "")})

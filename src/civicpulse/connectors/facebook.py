@@ -30,7 +30,24 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from civicpulse.connectors._common import HttpConnector, as_int, newest_first, parse_time, ts_key
-from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
+from civicpulse.connectors._publish import (
+    PublishingMixin,
+    compose_text,
+    is_video,
+    normal_text,
+    publish_error,
+    read_media,
+)
+from civicpulse.connectors.base import (
+    ConnectorError,
+    FetchedItem,
+    FetchResult,
+    Health,
+    MediaRef,
+    Published,
+    PublishRequest,
+    RateLimit,
+)
 from civicpulse.connectors.http import Response, map_http_error
 
 DEFAULT_BASE = "https://graph.facebook.com"
@@ -225,3 +242,130 @@ def _buc_wait(resp: Response) -> float | None:
                for entries in usage.values() if isinstance(entries, list) for entry in entries if isinstance(entry, dict)]
     best = max(minutes, default=0)
     return best * 60.0 if best else None
+
+
+class FacebookPublisher(PublishingMixin, FacebookConnector):
+    """Publishes on a Facebook Page with a Page access token (``pages_manage_posts``, ``pages_read_engagement``).
+
+    * text / link: ``POST /{page-id}/feed`` (form ``message``, ``link``, ``published=true``) → ``{"id"}``
+    * one image: ``POST /{page-id}/photos`` (multipart ``source``, ``message``, ``alt_text_custom``) →
+      ``{"id", "post_id"}``; several images: each uploaded with ``published=false``, then ``/feed`` with
+      ``attached_media[i]={"media_fbid": id}``; a video: ``POST /{page-id}/videos`` (``source``, ``description``).
+    * the public address: ``GET /{post-id}?fields=permalink_url,created_time``.
+    * look-up: ``GET /{page-id}/posts?fields=id,message,created_time,permalink_url&since=…`` and match the
+      exact message inside the look-up window. A publish refused as a duplicate (code 506) is answered with
+      the post found that way, so a repeat never shows twice.
+    * delete: ``DELETE /{post-id}``. Health: ``debug_token`` (validity, expiry) then ``/me``.
+
+    Errors (Graph error object ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``):
+    190 → auth (463/467 expired, 460 password changed), 10/200–299 → auth (missing permission),
+    4/17/32/613 → rate_limited, 368 → permanent (blocked by Facebook's policies), 506 → duplicate,
+    1/2 → transient.
+    """
+
+    can_lookup: ClassVar[bool] = True
+
+    def __init__(self, config: dict[str, Any], **kw: Any) -> None:
+        PublishingMixin.__init__(self, config, **kw)
+        if not config.get("page_id") or not config.get("access_token"):
+            raise ValueError("facebook publishing needs config['page_id'] and config['access_token']")
+        self.mode = "posts"
+        base = str(config.get("base_url") or DEFAULT_BASE).rstrip("/")
+        self.root = f"{base}/{config.get('graph_version') or DEFAULT_VERSION}"
+        self.limit = 50
+        self.page_id = str(config["page_id"])
+
+    def map_error(self, resp: Response) -> ConnectorError:
+        body = resp.json()
+        info: dict[str, Any] = (body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict)
+                                else {})
+        code, said = as_int(info.get("code")), info.get("message")
+        if code == 368:
+            return publish_error("permanent", "Facebook blocked this post because it looks abusive or against its "
+                                 "Community Standards. Change the text or link, or appeal in Meta Business Suite.",
+                                 said=said, status=resp.status)
+        if code == 506:
+            return publish_error("permanent", "Facebook refused the post as a duplicate of a recent one.",
+                                 said=said, status=resp.status)
+        if code == 10 or (code is not None and 200 <= code <= 299):
+            return publish_error("auth", "The Page token lacks the permission to publish. Reconnect the Page and "
+                                 "grant pages_manage_posts and pages_read_engagement.", said=said, status=resp.status)
+        return FacebookConnector.map_error(self, resp)
+
+    def _form(self, **values: Any) -> dict[str, str]:
+        out = {k: str(v) for k, v in values.items() if v is not None}
+        out["access_token"] = str(self.config["access_token"])
+        return out
+
+    def _photo(self, m: MediaRef, *, message: str | None, published: bool) -> dict[str, Any]:
+        files = {"source": (m.path.rsplit("/", 1)[-1], read_media(m, self.service), m.mime)}
+        data = self._form(message=message, published="true" if published else "false",
+                          alt_text_custom=m.alt_text or None)
+        return self.send_json("POST", f"{self.root}/{self.page_id}/photos", data=data, files=files)
+
+    def publish(self, request: PublishRequest) -> Published:
+        try:
+            post_id = self._publish(request)
+        except ConnectorError as exc:
+            if exc.platform_message and "duplicate" in exc.platform_message.lower():
+                found = self.lookup(request)
+                if found is not None:
+                    return found
+            raise
+        return self._published(post_id)
+
+    def _publish(self, request: PublishRequest) -> str:
+        media = list(request.media)
+        message = request.text.strip()
+        videos = [m for m in media if is_video(m)]
+        if videos:
+            m = videos[0]
+            files = {"source": (m.path.rsplit("/", 1)[-1], read_media(m, self.service), m.mime)}
+            body = self.send_json("POST", f"{self.root}/{self.page_id}/videos", files=files,
+                                  data=self._form(description=compose_text(request), title=request.title))
+            return str(body.get("post_id") or f"{self.page_id}_{body['id']}")
+        if len(media) == 1:
+            body = self._photo(media[0], message=compose_text(request), published=True)
+            return str(body.get("post_id") or body["id"])
+        form = self._form(message=message, link=request.link, published="true")
+        for i, m in enumerate(media):
+            photo = self._photo(m, message=None, published=False)
+            form[f"attached_media[{i}]"] = json.dumps({"media_fbid": str(photo["id"])})
+        if media:
+            form["message"] = compose_text(request)
+            form.pop("link", None)
+        body = self.send_json("POST", f"{self.root}/{self.page_id}/feed", data=form)
+        return str(body["id"])
+
+    def _published(self, post_id: str) -> Published:
+        try:
+            info = self.send_json("GET", f"{self.root}/{quote(post_id, safe='')}",
+                                  params=self._form(fields="permalink_url,created_time"))
+        except ConnectorError:
+            info = {}
+        return Published(external_id=post_id, url=info.get("permalink_url") or f"https://www.facebook.com/{post_id}",
+                         published_at=parse_time(info.get("created_time")) or self._now(), raw=info)
+
+    def lookup(self, request: PublishRequest) -> Published | None:
+        body = self.send_json("GET", f"{self.root}/{self.page_id}/posts",
+                              params=self._form(fields="id,message,created_time,permalink_url", limit=50,
+                                                since=int(self.since().timestamp())))
+        wanted = {normal_text(request.text), normal_text(compose_text(request))}
+        for post in body.get("data") or []:
+            if normal_text(post.get("message")) in wanted:
+                return Published(external_id=str(post["id"]), url=post.get("permalink_url"),
+                                 published_at=parse_time(post.get("created_time")), raw=post)
+        return None
+
+    def delete(self, external_id: str) -> None:
+        self.send_json("DELETE", f"{self.root}/{quote(external_id, safe='')}", params=self._form())
+
+    def health(self) -> Health:
+        """The listening check (``debug_token`` validity and expiry, ``/me``) plus the publishing permission."""
+        h = FacebookConnector.health(self)
+        scopes = h.details.get("scopes")
+        if h.ok and isinstance(scopes, list) and "pages_manage_posts" not in scopes:
+            return Health(ok=False, message="The Facebook Page token works but may not publish: it lacks the "
+                          "pages_manage_posts permission. Reconnect the Page and allow managing posts.",
+                          checked_at=h.checked_at, token_expires_at=h.token_expires_at, details=h.details)
+        return h

@@ -141,7 +141,8 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
                 headers: Mapping[str, str] | None = None, json: Any = None, data: Any = None,
-                label: str = "The server", max_bytes: int | None = None) -> Response:
+                label: str = "The server", max_bytes: int | None = None, files: Any = None,
+                content: bytes | None = None) -> Response:
         """Send a request, following up to ``max_redirects`` redirects with an SSRF check on each.
 
         ``label`` names the thing for error messages ("The feed", "The Mastodon server").
@@ -155,7 +156,7 @@ class HttpClient:
         redirects: list[str] = []
         hdrs = dict(headers or {})
         current = httpx.URL(url, params=_clean_params(params)) if params else httpx.URL(url)
-        body_json, body_data = json, data
+        body_json, body_data, body_files, body_content = json, data, files, content
         for _hop in range(self.max_redirects + 1):
             check_url(str(current), allow_private=self.allow_private, resolver=self.resolver)
             remaining = self.deadline - (self._clock() - start)
@@ -166,7 +167,7 @@ class HttpClient:
                                     write=min(self.read_timeout, remaining), pool=min(self.connect_timeout, remaining))
             try:
                 req = self._client.build_request(method, current, headers=hdrs, json=body_json, data=body_data,
-                                                 timeout=timeout)
+                                                 files=body_files, content=body_content, timeout=timeout)
                 resp = self._client.send(req, stream=True)
             except SSRFRefused:
                 raise
@@ -183,7 +184,7 @@ class HttpClient:
                     nxt = current.join(location)
                     redirects.append(str(nxt))
                     if resp.status_code == 303 or (resp.status_code in (301, 302) and method.upper() == "POST"):
-                        method, body_json, body_data = "GET", None, None
+                        method, body_json, body_data, body_files, body_content = "GET", None, None, None, None
                     if nxt.host != current.host:
                         hdrs = {k: v for k, v in hdrs.items() if k.lower() not in ("authorization", "cookie")}
                     current = nxt

@@ -24,11 +24,22 @@ Rate limit: 300 requests per 5 minutes (documented default), and the server's
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from civicpulse.connectors._common import HttpConnector, as_int, html_to_text, parse_time
-from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
+from civicpulse.connectors._publish import PublishingMixin, compose_text, publish_error, read_media, same_text
+from civicpulse.connectors.base import (
+    ConnectorError,
+    FetchedItem,
+    FetchResult,
+    Health,
+    MediaRef,
+    Published,
+    PublishRequest,
+    RateLimit,
+)
 from civicpulse.connectors.http import Response, header_int, map_http_error, parse_reset
 
 
@@ -206,3 +217,121 @@ class MastodonConnector(HttpConnector):
         except ConnectorError as exc:
             return self._health_error(exc)
         return self._health(True, f"Connected to {title} (Mastodon {info.get('version', '?')}).", **details)
+
+
+class MastodonPublisher(PublishingMixin, MastodonConnector):
+    """Posts statuses to one Mastodon account.
+
+    * media: ``POST /api/v2/media`` (multipart ``file`` + ``description`` = alt text); a 202 answer
+      means "still processing", polled with ``GET /api/v1/media/:id`` until it has a ``url``.
+    * status: ``POST /api/v1/statuses`` ``{status, media_ids[], visibility, language, in_reply_to_id,
+      scheduled_at}`` with the ``Idempotency-Key`` header (the server returns the first status for a repeated
+      key for one hour: ``idempotent_retry`` is True). ``scheduled_at`` is sent only when it is at least
+      5 minutes ahead (Mastodon refuses earlier times); the answer is then a ScheduledStatus and the
+      external ID is ``scheduled:<id>``.
+    * look-up: ``GET /api/v1/accounts/verify_credentials`` → own ID, ``GET /api/v1/accounts/:id/statuses``
+      (40 newest) and match the exact text inside the look-up window.
+    * delete: ``DELETE /api/v1/statuses/:id`` (or ``/api/v1/scheduled_statuses/:id``).
+    * health: ``GET /api/v1/accounts/verify_credentials``.
+
+    Errors: ``{"error": "..."}``; 401 → auth, 422 (validation, e.g. "Text character limit of 500 exceeded")
+    → permanent, 429 → rate_limited (``X-RateLimit-Reset``), 5xx → transient.
+    Config keys: ``instance_url``, ``access_token`` (secret, scope ``write:statuses write:media read:accounts``),
+    ``visibility`` (default ``public``), ``timeout``, ``allow_private``.
+    """
+
+    can_lookup: ClassVar[bool] = True
+    idempotent_retry: ClassVar[bool] = True
+    min_schedule_ahead: ClassVar[dt.timedelta] = dt.timedelta(minutes=5)
+    media_poll: ClassVar[int] = 10
+
+    def __init__(self, config: dict[str, Any], **kw: Any) -> None:
+        PublishingMixin.__init__(self, config, **kw)
+        base = str(config.get("instance_url") or "").rstrip("/")
+        if not base:
+            raise ValueError("mastodon publishing needs config['instance_url']")
+        if not config.get("access_token"):
+            raise ValueError("mastodon publishing needs config['access_token']")
+        self.base = base
+        self._my_id: str | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        return self._headers
+
+    def map_error(self, resp: Response) -> ConnectorError:
+        err = MastodonConnector.map_error(self, resp)
+        if resp.status == 422 and err.kind == "permanent":
+            return publish_error("permanent", "Mastodon refused the post.", said=err.platform_message, status=422)
+        return err
+
+    def _upload(self, m: MediaRef) -> str:
+        files = {"file": (m.path.rsplit("/", 1)[-1], read_media(m, self.service), m.mime)}
+        data = {"description": m.alt_text} if m.alt_text else None
+        resp = self.send("POST", f"{self.base}/api/v2/media", files=files, data=data)
+        media = resp.json() or {}
+        tries = 0
+        # 202 from the upload / 206 from GET /api/v1/media/:id: still processing, no url yet.
+        while resp.status in (202, 206) and not media.get("url"):
+            if tries >= self.media_poll:
+                raise ConnectorError("transient", "Mastodon is still processing the attached file; we will try "
+                                     "again.")
+            tries += 1
+            self.wait(min(2.0 * tries, 10.0))
+            resp = self.send("GET", f"{self.base}/api/v1/media/{quote(str(media['id']), safe='')}")
+            media = resp.json() or {}
+        return str(media["id"])
+
+    def publish(self, request: PublishRequest) -> Published:
+        payload: dict[str, Any] = {"status": compose_text(request),
+                                   "visibility": str(self.config.get("visibility") or "public")}
+        if request.media:
+            payload["media_ids"] = [self._upload(m) for m in request.media]
+        if request.language:
+            payload["language"] = request.language
+        if request.reply_to:
+            payload["in_reply_to_id"] = request.reply_to
+        if request.options.get("spoiler_text"):
+            payload["spoiler_text"] = str(request.options["spoiler_text"])
+        scheduled = request.scheduled_at
+        if scheduled is not None and scheduled - self._now() >= self.min_schedule_ahead:
+            payload["scheduled_at"] = scheduled.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        body = self.send_json("POST", f"{self.base}/api/v1/statuses", json=payload,
+                              headers={"Idempotency-Key": request.idempotency_key})
+        if "scheduled_at" in body and "content" not in body:
+            return Published(external_id=f"scheduled:{body['id']}", published_at=parse_time(body["scheduled_at"]),
+                             raw=body)
+        return Published(external_id=str(body["id"]), url=body.get("url") or body.get("uri"),
+                         published_at=parse_time(body.get("created_at")), raw=body)
+
+    def _me(self) -> dict[str, Any]:
+        me = self.send_json("GET", f"{self.base}/api/v1/accounts/verify_credentials")
+        self._my_id = str(me["id"])
+        return me
+
+    def lookup(self, request: PublishRequest) -> Published | None:
+        if self._my_id is None:
+            self._me()
+        statuses = self.send_json("GET", f"{self.base}/api/v1/accounts/{self._my_id}/statuses",
+                                  params={"limit": 40, "exclude_reblogs": True})
+        want = compose_text(request)
+        for status in statuses or []:
+            when = parse_time(status.get("created_at"))
+            if when is not None and when < self.since():
+                continue
+            if same_text(html_to_text(status.get("content")), want):
+                return Published(external_id=str(status["id"]), url=status.get("url"), published_at=when,
+                                 raw=status)
+        return None
+
+    def delete(self, external_id: str) -> None:
+        if external_id.startswith("scheduled:"):
+            self.send("DELETE", f"{self.base}/api/v1/scheduled_statuses/{quote(external_id[10:], safe='')}")
+        else:
+            self.send("DELETE", f"{self.base}/api/v1/statuses/{quote(external_id, safe='')}")
+
+    health = PublishingMixin.health
+
+    def check(self) -> tuple[str, Any, dict[str, Any]]:
+        me = self._me()
+        return (f"Signed in to {self.base} as @{me.get('acct') or me.get('username')}.", None,
+                {"account_id": me.get("id")})

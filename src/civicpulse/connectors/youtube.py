@@ -22,11 +22,29 @@ threads older than the watermark are not revisited (a YouTube API limitation wit
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from civicpulse.connectors._common import HttpConnector, as_int, newest_first, parse_time, ts_key
-from civicpulse.connectors.base import ConnectorError, FetchedItem, FetchResult, Health, RateLimit
+from civicpulse.connectors._publish import (
+    PublishingMixin,
+    compose_text,
+    is_video,
+    key_tag,
+    oauth_refresh,
+    publish_error,
+    read_media,
+)
+from civicpulse.connectors.base import (
+    ConnectorError,
+    FetchedItem,
+    FetchResult,
+    Health,
+    Published,
+    PublishRequest,
+    RateLimit,
+)
 from civicpulse.connectors.http import Response, map_http_error
 
 DEFAULT_BASE = "https://www.googleapis.com/youtube/v3"
@@ -219,3 +237,141 @@ def _detail_reason(info: dict[str, Any]) -> str | None:
         if isinstance(detail, dict) and detail.get("reason"):
             return str(detail["reason"])
     return None
+
+
+class YouTubePublisher(PublishingMixin, YouTubeConnector):
+    """Uploads videos to a YouTube channel with an OAuth 2.0 token (scopes ``youtube.upload`` and ``youtube``).
+
+    * upload: ``POST {upload_url}/videos?uploadType=multipart&part=snippet,status`` with a ``multipart/related``
+      body: the JSON resource (``snippet.title`` ≤ 100, ``snippet.description`` ≤ 5000 bytes, ``tags``,
+      ``categoryId``, ``defaultLanguage``; ``status.privacyStatus``, ``publishAt`` for a native schedule,
+      ``selfDeclaredMadeForKids``) followed by the video bytes. Costs ``insert_cost`` quota units (1600 by
+      default, as documented for ``videos.insert``).
+    * the idempotency key travels as a tag (``cp<hash>``); look-up: ``channels.list?part=contentDetails&mine=true``
+      → uploads playlist, ``playlistItems.list`` (newest 25), ``videos.list?part=snippet`` and match the tag
+      (3 units).
+    * delete: ``videos.delete`` (50 units). Health: ``channels.list?part=id,snippet&mine=true`` (1 unit).
+    * community posts have no API, so text-only posts are refused with a clear reason.
+    * tokens live one hour; with ``refresh_token``, ``client_id`` and ``client_secret`` they are renewed at
+      ``token_url`` (default ``https://oauth2.googleapis.com/token``).
+
+    Errors ``{"error": {"code", "message", "errors": [{"reason"}]}}``: ``quotaExceeded`` → rate_limited until
+    midnight Pacific Time, ``uploadLimitExceeded`` → rate_limited (a day), 401/``authError`` → auth,
+    ``forbidden``/``insufficientPermissions`` → auth, other 4xx → permanent, 5xx → transient.
+    """
+
+    can_lookup: ClassVar[bool] = True
+    INSERT_COST: ClassVar[int] = 1600
+
+    def __init__(self, config: dict[str, Any], **kw: Any) -> None:
+        PublishingMixin.__init__(self, config, **kw)
+        if not config.get("access_token") and not config.get("refresh_token"):
+            raise ValueError("youtube publishing needs config['access_token'] (OAuth)")
+        self.base = str(config.get("base_url") or DEFAULT_BASE).rstrip("/")
+        self.upload_url = str(config.get("upload_url") or "https://www.googleapis.com/upload/youtube/v3").rstrip("/")
+        self.daily_quota = int(config.get("daily_quota", DAILY_QUOTA))
+        self.insert_cost = int(config.get("insert_cost", self.INSERT_COST))
+        self._quota = {"day": self._today(), "used": int(config.get("quota_used_today", 0))}
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.get('access_token') or ''}"}
+
+    def can_refresh(self) -> bool:
+        return all(self.config.get(k) for k in ("refresh_token", "client_id", "client_secret"))
+
+    def refresh_credentials(self) -> None:
+        oauth_refresh(self, str(self.config.get("token_url") or "https://oauth2.googleapis.com/token"),
+                      form={"grant_type": "refresh_token", "refresh_token": str(self.config["refresh_token"]),
+                            "client_id": str(self.config["client_id"]),
+                            "client_secret": str(self.config["client_secret"])})
+
+    def map_error(self, resp: Response) -> ConnectorError:
+        body = resp.json()
+        info: dict[str, Any] = (body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict)
+                                else {})
+        reasons = {str(e.get("reason")) for e in info.get("errors") or [] if isinstance(e, dict)}
+        said = info.get("message")
+        if "uploadLimitExceeded" in reasons:
+            return publish_error("rate_limited", "The YouTube channel reached its daily upload limit; the upload "
+                                 "resumes tomorrow.", said=said, status=resp.status, retry_after=self._seconds_to_reset())
+        if resp.status == 401 or reasons & {"authError", "unauthorized"}:
+            return publish_error("auth", "The YouTube sign-in has expired or was revoked. Reconnect the channel in "
+                                 "Settings → Channels.", said=said, status=resp.status)
+        if reasons & {"forbidden", "insufficientPermissions"}:
+            return publish_error("auth", "The YouTube account did not grant the permission to upload. Reconnect "
+                                 "the channel and allow managing videos.", said=said, status=resp.status)
+        return YouTubeConnector.map_error(self, resp)
+
+    def _api(self, method: str, resource: str, units: int, **kw: Any) -> Any:
+        if self._quota.get("day") != self._today():
+            self._quota = {"day": self._today(), "used": 0}
+        self._spend(units)
+        return self.send_json(method, f"{self.base}/{resource}", **kw)
+
+    def publish(self, request: PublishRequest) -> Published:
+        videos = [m for m in request.media if is_video(m)]
+        if not videos:
+            raise ConnectorError("permanent", "YouTube publishes videos only (community posts have no API); "
+                                 "attach one video.")
+        if not (request.title or "").strip():
+            raise ConnectorError("permanent", "A YouTube video needs a title.")
+        video = videos[0]
+        snippet: dict[str, Any] = {"title": request.title.strip()[:100],  # type: ignore[union-attr]
+                                   "description": compose_text(request),
+                                   "tags": [*request.options.get("tags", []), key_tag(request.idempotency_key)],
+                                   "categoryId": str(self.config.get("category_id") or "25")}
+        if request.language:
+            snippet["defaultLanguage"] = request.language
+        status: dict[str, Any] = {"privacyStatus": str(self.config.get("privacy_status") or "public"),
+                                  "selfDeclaredMadeForKids": False}
+        if request.scheduled_at is not None and request.scheduled_at > self._now():
+            status["privacyStatus"] = "private"
+            status["publishAt"] = request.scheduled_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        boundary = f"cp{key_tag(request.idempotency_key)}"
+        meta = json.dumps({"snippet": snippet, "status": status}).encode("utf-8")
+        content = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode() + meta
+                   + f"\r\n--{boundary}\r\nContent-Type: {video.mime}\r\n\r\n".encode()
+                   + read_media(video, self.service) + f"\r\n--{boundary}--\r\n".encode())
+        if self._quota.get("day") != self._today():
+            self._quota = {"day": self._today(), "used": 0}
+        self._spend(self.insert_cost)
+        body = self.send_json("POST", f"{self.upload_url}/videos", content=content,
+                              params={"uploadType": "multipart", "part": "snippet,status"},
+                              headers={"Content-Type": f"multipart/related; boundary={boundary}"})
+        return Published(external_id=str(body["id"]), url=f"https://www.youtube.com/watch?v={body['id']}",
+                         published_at=parse_time((body.get("snippet") or {}).get("publishedAt")) or self._now(),
+                         raw=body)
+
+    def lookup(self, request: PublishRequest) -> Published | None:
+        tag = key_tag(request.idempotency_key)
+        channels = self._api("GET", "channels", 1, params={"part": "contentDetails", "mine": "true"})
+        items = channels.get("items") or []
+        if not items:
+            return None
+        uploads = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
+        playlist = self._api("GET", "playlistItems", 1,
+                             params={"part": "contentDetails", "playlistId": uploads, "maxResults": 25})
+        ids = [it["contentDetails"]["videoId"] for it in playlist.get("items") or []]
+        if not ids:
+            return None
+        videos = self._api("GET", "videos", 1, params={"part": "snippet", "id": ",".join(ids)})
+        for v in videos.get("items") or []:
+            if tag in ((v.get("snippet") or {}).get("tags") or []):
+                return Published(external_id=str(v["id"]), url=f"https://www.youtube.com/watch?v={v['id']}",
+                                 published_at=parse_time(v["snippet"].get("publishedAt")), raw=v)
+        return None
+
+    def delete(self, external_id: str) -> None:
+        self._api("DELETE", "videos", 50, params={"id": external_id})
+
+    health = PublishingMixin.health
+
+    def check(self) -> tuple[str, Any, dict[str, Any]]:
+        body = self._api("GET", "channels", 1, params={"part": "id,snippet", "mine": "true"})
+        items = body.get("items") or []
+        if not items:
+            raise ConnectorError("auth", "The YouTube account has no channel. Create one or sign in with the "
+                                 "channel's account in Settings → Channels.")
+        title = (items[0].get("snippet") or {}).get("title") or items[0]["id"]
+        return (f"Signed in to the YouTube channel “{title}”.", None,
+                {"channel_id": items[0]["id"], "quota_used_today": self._quota.get("used")})

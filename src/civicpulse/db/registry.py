@@ -11,6 +11,11 @@ AREAS = [
     "civicpulse.domain.org.models",
     "civicpulse.domain.listening.models",
     "civicpulse.domain.plans.models",
+    "civicpulse.domain.alerts.models",
+    "civicpulse.domain.alerts.claims.models",
+    "civicpulse.domain.content.models",
+    "civicpulse.domain.publishing.models",
+    "civicpulse.domain.campaigns.models",
 ]
 
 

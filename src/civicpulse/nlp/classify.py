@@ -16,11 +16,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from civicpulse.nlp import langid, segment
+from civicpulse.nlp.errors import ModelFileError
 from civicpulse.nlp.features import Featurizer
 from civicpulse.nlp.model import (
     FALLBACK,
@@ -28,10 +30,15 @@ from civicpulse.nlp.model import (
     active_version,
     default_model_dir,
     load_weights,
+    sha256_file,
     version_dir,
 )
 from civicpulse.nlp.normalize import normalize
 
+if TYPE_CHECKING:
+    from civicpulse.nlp.sentiment_e5 import E5Joint
+
+_verified: set[str] = set()
 _HAS_CONTENT_RE = re.compile(r"[^\W_]")
 MAX_CHARS = 5000  # texts are cut before segmentation (100 KB posts stay fast)
 
@@ -79,6 +86,30 @@ class Classifier:
         self.fallback = FALLBACK.get(task, self.labels[0])
         self._coef_t = np.ascontiguousarray(weights.coef.T)  # (n_features, n_classes)
         self._nb_coef_t = np.ascontiguousarray(weights.nb_coef.T) if weights.nb_coef is not None else None
+        top = weights.card.get("e5_top") if isinstance(weights.card, dict) else None
+        self.e5top_path: Path | None = (
+            weights.path / str(top.get("file", "e5top.npz")) if top and weights.path is not None else None
+        )
+
+    @property
+    def has_e5top(self) -> bool:
+        """This version ships fine-tuned e5 top layers (used on the embedding path)."""
+        return self.e5top_path is not None and self.w.top_w is not None
+
+    def joint(self) -> E5Joint:
+        """Embeddings + fine-tuned sentiment in one e5 pass (raises ModelFileError if broken)."""
+        assert self.e5top_path is not None
+        from civicpulse.nlp.sentiment_e5 import get_joint
+
+        expected = self.w.card.get("sha256", {}).get(self.e5top_path.name)
+        if not self.e5top_path.is_file():
+            raise ModelFileError(self.e5top_path, "file not found")
+        key = str(self.e5top_path)
+        if key not in _verified:
+            if expected and sha256_file(self.e5top_path) != expected:
+                raise ModelFileError(self.e5top_path, "checksum mismatch (file corrupted or modified)")
+            _verified.add(key)
+        return get_joint(self.e5top_path)
 
     @property
     def has_e5(self) -> bool:
@@ -104,10 +135,18 @@ class Classifier:
         return self.w.fast_w[0] * _log_softmax(z) + self.w.fast_w[1] * _log_softmax(znb)  # type: ignore[no-any-return]
 
     def proba_from_features(
-        self, x: sp.csr_matrix, embeddings: np.ndarray | None = None, empty: np.ndarray | None = None
+        self,
+        x: sp.csr_matrix,
+        embeddings: np.ndarray | None = None,
+        empty: np.ndarray | None = None,
+        e5_logp: np.ndarray | None = None,
     ) -> np.ndarray:
         z = self.fast_logits(x)
-        if embeddings is not None and self.has_e5:
+        if e5_logp is not None and self.has_e5top:
+            assert self.w.top_w is not None
+            top_bias = self.w.top_bias if self.w.top_bias is not None else 0.0
+            p = _softmax(self.w.top_w[0] * _log_softmax(z) + self.w.top_w[1] * e5_logp + top_bias)
+        elif embeddings is not None and self.has_e5:
             assert self.w.e5_coef is not None and self.w.e5_intercept is not None and self.w.ens_w is not None
             lp_fast = np.log(_softmax(z) + 1e-9)
             lp_e5 = np.log(_softmax(embeddings.astype(np.float32) @ self.w.e5_coef.T + self.w.e5_intercept) + 1e-9)
@@ -131,23 +170,39 @@ class Classifier:
                 out.append((self.labels[j], round(float(p[i, j]), 4)))
         return out
 
+    def _e5_logp(self, texts: Sequence[object], with_e5: bool) -> np.ndarray | None:
+        if not (with_e5 and self.has_e5top):
+            return None
+        return self.joint().encode(texts)[1]
+
     def predict_proba(
-        self, texts: Sequence[object], embeddings: np.ndarray | None = None, prepared: Prepared | None = None
+        self,
+        texts: Sequence[object],
+        embeddings: np.ndarray | None = None,
+        prepared: Prepared | None = None,
+        with_e5: bool = False,
     ) -> np.ndarray:
         prep = prepared or prepare(texts)
         if not prep.norm:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.proba_from_features(self.features(prep), embeddings, prep.empty)
+        lp = self._e5_logp(texts, with_e5)
+        return self.proba_from_features(self.features(prep), embeddings, prep.empty, lp)
 
     def predict(
-        self, texts: Sequence[object], embeddings: np.ndarray | None = None, prepared: Prepared | None = None
+        self,
+        texts: Sequence[object],
+        embeddings: np.ndarray | None = None,
+        prepared: Prepared | None = None,
+        with_e5: bool = False,
     ) -> list[tuple[str, float]]:
         """Batched prediction: ``[(label, probability), ...]``. Empty/emoji-free-of-text
-        input gets the task's neutral label (neu / other / clean) with score 0."""
+        input gets the task's neutral label (neu / other / clean) with score 0.
+        ``with_e5=True`` uses the fine-tuned e5 layers when the version has them (slow path)."""
         prep = prepared or prepare(texts)
         if not prep.norm:
             return []
-        p = self.proba_from_features(self.features(prep), embeddings, prep.empty)
+        lp = self._e5_logp(texts, with_e5)
+        p = self.proba_from_features(self.features(prep), embeddings, prep.empty, lp)
         return self.to_labels(p, prep.empty)
 
 
@@ -172,3 +227,4 @@ def get_classifier(task: str, model_dir: str | Path | None = None, version: str 
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _verified.clear()

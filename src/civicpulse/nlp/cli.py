@@ -75,7 +75,7 @@ def _shared_data() -> Path:
     return Path("/work/shared/data")
 
 
-def _predict_batch(task: str, texts: list[str], model_dir: Path | None) -> list[dict[str, Any]]:
+def _predict_batch(task: str, texts: list[str], model_dir: Path | None, with_e5: bool = False) -> list[dict[str, Any]]:
     if task == "lang":
         from civicpulse.nlp.langid import detect_batch
 
@@ -92,6 +92,11 @@ def _predict_batch(task: str, texts: list[str], model_dir: Path | None) -> list[
     from civicpulse.nlp.classify import get_classifier
 
     clf = get_classifier(task, model_dir)
+    if with_e5 and task == "sentiment":
+        from civicpulse.nlp.pipeline import sentiment_with_embeddings
+
+        _, labels = sentiment_with_embeddings(texts, model_dir)
+        return [{"label": lab, "score": p} for lab, p in labels]
     return [{"label": lab, "score": p} for lab, p in clf.predict(texts)]
 
 
@@ -99,6 +104,9 @@ def _predict_batch(task: str, texts: list[str], model_dir: Path | None) -> list[
 def predict(
     task: str = typer.Option(..., "--task", "-t", help="lang | sentiment | voice | toxicity | entities"),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="directory of retrained models (registry)"),
+    with_embeddings: bool = typer.Option(
+        False, "--with-embeddings", help="sentiment: use the slower, more accurate embedding path"
+    ),
 ) -> None:
     """Read JSONL {"text": ...} on stdin; write the objects with label/score on stdout."""
     _check_task(task, TASKS_PREDICT)
@@ -110,7 +118,7 @@ def predict(
     def flush() -> None:
         if not pending:
             return
-        res = _predict_batch(task, [t for _, t in pending], md)
+        res = _predict_batch(task, [t for _, t in pending], md, with_embeddings)
         for (obj, _), r in zip(pending, res, strict=True):
             obj = dict(obj)
             obj.update(r)
@@ -162,6 +170,9 @@ def evaluate(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="JSONL with text and label"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     model_dir: Path | None = typer.Option(None, "--model-dir"),
+    with_embeddings: bool = typer.Option(
+        False, "--with-embeddings", help="sentiment: evaluate the slower, more accurate embedding path"
+    ),
 ) -> None:
     """Accuracy, micro/macro-F1, per-class P/R/F1, confusion matrix and speed on a labelled file."""
     from civicpulse.nlp.metrics import evaluate_labels
@@ -183,7 +194,7 @@ def evaluate(
         tid = prog.add_task(f"evaluating {task}", total=len(texts))
         for i in range(0, len(texts), 2048):
             chunk = texts[i : i + 2048]
-            preds.extend(r["label"] for r in _predict_batch(task, chunk, md))
+            preds.extend(r["label"] for r in _predict_batch(task, chunk, md, with_embeddings))
             prog.advance(tid, len(chunk))
     dt = time.perf_counter() - t0
     labels = ["th", "vi", "en", "other"] if task == "lang" else list(LABELS[task])

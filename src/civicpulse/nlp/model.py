@@ -4,6 +4,8 @@ Layout of one version::
 
     <root>/<task>/<version>/model.npz   coef (float16), intercept, bias [, e5_coef, e5_intercept,
                                         ens_w, ens_bias] [, nb_coef (float16), nb_intercept, fast_w]
+                                        [, top_w, top_bias]
+    <root>/<task>/<version>/e5top.npz   optional: fine-tuned e5 top layers + head (sentiment_e5)
     <root>/<task>/<version>/card.json   labels, feature config, scores, data, sha256 of model.npz
 
 Registries: the package ships ``civicpulse/nlp/models/registry.json``. Retrained versions go
@@ -82,6 +84,9 @@ class LinearWeights:
     nb_coef: np.ndarray | None = None  # (n_classes, n_features)
     nb_intercept: np.ndarray | None = None
     fast_w: np.ndarray | None = None  # [w_lr, w_nb]
+    # v2 embedding path: fast path blended with the fine-tuned e5 top layers (``e5top.npz``).
+    top_w: np.ndarray | None = None  # [w_fast, w_e5top]
+    top_bias: np.ndarray | None = None
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
@@ -141,6 +146,8 @@ def load_weights(version_dir: Path) -> LinearWeights:
         nb_coef=opt("nb_coef"),
         nb_intercept=opt("nb_intercept"),
         fast_w=opt("fast_w"),
+        top_w=opt("top_w"),
+        top_bias=opt("top_bias"),
         card=card,
         path=version_dir,
     )
@@ -153,7 +160,7 @@ def save_weights(version_dir: Path, w: LinearWeights, card: dict[str, Any]) -> d
         "intercept": w.intercept.astype(np.float32),
         "bias": w.bias.astype(np.float32),
     }
-    for k in ("e5_coef", "e5_intercept", "ens_w", "ens_bias", "nb_intercept", "fast_w"):
+    for k in ("e5_coef", "e5_intercept", "ens_w", "ens_bias", "nb_intercept", "fast_w", "top_w", "top_bias"):
         v = getattr(w, k)
         if v is not None:
             arrays[k] = np.asarray(v, dtype=np.float32)

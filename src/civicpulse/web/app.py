@@ -17,17 +17,28 @@ from civicpulse.config import Settings, get_settings
 from civicpulse.db.session import Database
 from civicpulse.domain.errors import DomainError
 from civicpulse.web import errors
+from civicpulse.web.api.alerts import router as alerts_api
+from civicpulse.web.api.campaigns import router as campaigns_api
+from civicpulse.web.api.claims import router as claims_api
+from civicpulse.web.api.content import router as content_api
 from civicpulse.web.api.listening import router as listening_api
 from civicpulse.web.api.nlp import router as nlp_api
 from civicpulse.web.api.notifications import router as notifications_api
 from civicpulse.web.api.org import router as org_api
 from civicpulse.web.api.plans import router as plans_api
+from civicpulse.web.api.publishing import router as publishing_api
 from civicpulse.web.deps import load_web_context
+from civicpulse.web.ui.alerts import router as alerts_ui
 from civicpulse.web.ui.auth import router as auth_ui
+from civicpulse.web.ui.campaigns import router as campaigns_ui
+from civicpulse.web.ui.claims import router as claims_ui
+from civicpulse.web.ui.content import router as content_ui
 from civicpulse.web.ui.listening import router as listening_ui
+from civicpulse.web.ui.news import router as news_ui
 from civicpulse.web.ui.notifications import router as notifications_ui
 from civicpulse.web.ui.pages import router as pages_ui
 from civicpulse.web.ui.plans import router as plans_ui
+from civicpulse.web.ui.publishing import router as publishing_ui
 from civicpulse.web.ui.render import LoginRequired, is_htmx, pick_language, render
 
 STATIC = Path(__file__).parent / "ui" / "static"
@@ -105,11 +116,22 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(nlp_api, prefix="/api/v1")
     app.include_router(notifications_api, prefix="/api/v1")
     app.include_router(plans_api, prefix="/api/v1")
+    app.include_router(alerts_api, prefix="/api/v1")
+    app.include_router(content_api, prefix="/api/v1")
+    app.include_router(publishing_api, prefix="/api/v1")
+    app.include_router(claims_api, prefix="/api/v1")
+    app.include_router(campaigns_api, prefix="/api/v1")
     app.include_router(auth_ui)
     app.include_router(pages_ui)
     app.include_router(listening_ui)
     app.include_router(notifications_ui)
     app.include_router(plans_ui)
+    app.include_router(alerts_ui)
+    app.include_router(news_ui)
+    app.include_router(claims_ui)
+    app.include_router(content_ui)
+    app.include_router(publishing_ui)
+    app.include_router(campaigns_ui)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", include_in_schema=False)

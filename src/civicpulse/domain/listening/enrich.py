@@ -100,9 +100,17 @@ def enrich_pending(db, settings: Settings, *, batch: int = 2000, limit: int | No
 
 def embed_pending(db, *, batch: int = 256, limit: int | None = None,  # type: ignore[no-untyped-def]
                   progress: Progress | None = None) -> EnrichStats:
-    """The embedding lane (slow, ~50 texts/s on 2 cores): identical texts are embedded once."""
-    from civicpulse.nlp.embed import embed
+    """The embedding lane (slow, compute-bound): identical texts are embedded once.
 
+    When the active sentiment model is better with embeddings (fine-tuned e5 layers, or its e5
+    head), the item's sentiment is upgraded in the same pass, except where an analyst has
+    corrected it.
+    """
+    from civicpulse.domain.listening.models import LabelCorrection
+    from civicpulse.nlp.pipeline import sentiment_with_embeddings
+
+    settings = getattr(db, "settings", None)
+    mdir = model_dir(settings) if settings is not None else None
     with db.session() as s:
         total = s.scalar(select(func.count()).select_from(Item).where(Item.embedding.is_(None))) or 0
     if limit is not None:
@@ -117,21 +125,33 @@ def embed_pending(db, *, batch: int = 256, limit: int | None = None,  # type: ig
                              .order_by(Item.id).limit(min(batch, total - stats.done))).all()
             if not rows:
                 break
-            hashes = list({r[2] for r in rows})
-            known = dict(s.execute(select(Item.content_hash, Item.embedding).where(
-                Item.content_hash.in_(hashes), Item.embedding.is_not(None))).all())
+            corrected = set(s.scalars(select(LabelCorrection.item_id).where(
+                LabelCorrection.item_id.in_([r[0] for r in rows]), LabelCorrection.task == "sentiment")).all())
+            # identical texts already embedded (and not hand-corrected): reuse vector and sentiment
+            hand = select(LabelCorrection.item_id).where(LabelCorrection.task == "sentiment")
+            known: dict[str, tuple[bytes, tuple[str, float]]] = {}
+            for h, emb, lab, score in s.execute(select(
+                    Item.content_hash, Item.embedding, Item.sentiment, Item.sentiment_score).where(
+                    Item.content_hash.in_(list({r[2] for r in rows})), Item.embedding.is_not(None),
+                    Item.sentiment.is_not(None), Item.id.not_in(hand))).all():
+                known[h] = (emb, (lab, float(score or 0.0)))
         todo: dict[str, str] = {}
         for _id, txt, h in rows:
             if h not in known and h not in todo:
-                todo[h] = txt
+                todo[h] = txt or ""
         if todo:
-            vecs = embed(list(todo.values())).astype(np.float32)
-            for h, v in zip(todo, vecs, strict=True):
-                known[h] = v.tobytes()
+            vecs, labels = sentiment_with_embeddings(list(todo.values()), mdir)
+            for h, v, lab in zip(todo, vecs, labels, strict=True):
+                known[h] = (v.astype(np.float32).tobytes(), lab)
         with db.session() as s:
             s.connection().execute(update(Item).where(Item.id == bindparam("b_id")).values(
                 embedding=bindparam("b_emb", type_=Item.embedding.type)),
-                [{"b_id": r[0], "b_emb": known[r[2]]} for r in rows])
+                [{"b_id": r[0], "b_emb": known[r[2]][0]} for r in rows])
+            upd = [{"b_id": r[0], "b_s": known[r[2]][1][0], "b_p": known[r[2]][1][1]}
+                   for r in rows if r[0] not in corrected and (r[1] or "").strip()]
+            if upd:
+                s.connection().execute(update(Item).where(Item.id == bindparam("b_id"), Item.enriched_at.is_not(None))
+                                       .values(sentiment=bindparam("b_s"), sentiment_score=bindparam("b_p")), upd)
         stats.done += len(rows)
         last_id = rows[-1][0]
         if progress:

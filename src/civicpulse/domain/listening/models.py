@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     Float,
     ForeignKey,
     Index,
@@ -17,7 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civicpulse.db.base import Base, UTCDateTime, utcnow
@@ -64,17 +67,17 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="RESTRICT"))
-    unit_id: Mapped[int] = mapped_column(Integer, index=True)  # the source's unit, copied for fast scoping
+    unit_id: Mapped[int] = mapped_column(Integer)  # the source's unit, copied for fast scoping
     unit_path: Mapped[str] = mapped_column(String(1000))
     external_id: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20), default="post")
     url: Mapped[str | None] = mapped_column(String(2000))
     title: Mapped[str | None] = mapped_column(String(1000))
-    author_handle: Mapped[str | None] = mapped_column(String(300), index=True)
+    author_handle: Mapped[str | None] = mapped_column(String(300))
     author_name: Mapped[str | None] = mapped_column(String(300))
     author_followers: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
-    lang: Mapped[str | None] = mapped_column(String(8), index=True)
+    lang: Mapped[str | None] = mapped_column(String(8))
     lang_score: Mapped[float | None] = mapped_column(Float)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -84,12 +87,12 @@ class Item(Base):
     views: Mapped[int | None] = mapped_column(BigInteger)
     parent_external_id: Mapped[str | None] = mapped_column(String(300))
     thread_external_id: Mapped[str | None] = mapped_column(String(300))
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)  # exact duplicates across sources
+    content_hash: Mapped[str] = mapped_column(String(64))  # exact duplicates across sources
     index_text: Mapped[str] = mapped_column(Text, default="")  # segmented tokens for full-text search
-    dup_cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    dup_cluster_id: Mapped[int | None] = mapped_column(Integer)
     # enrichment (filled by the enrichment job)
-    enriched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    sentiment: Mapped[str | None] = mapped_column(String(8), index=True)
+    enriched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sentiment: Mapped[str | None] = mapped_column(String(8))
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     voice: Mapped[str | None] = mapped_column(String(16))
     voice_score: Mapped[float | None] = mapped_column(Float)
@@ -103,8 +106,29 @@ class Item(Base):
 
     __table_args__ = (
         UniqueConstraint("source_id", "external_id"),
-        Index("ix_items_unit_path_published", "unit_path", "published_at"),
+        # Few indexes: every one costs ingest time (bench/bench_ingest.py). Only the embedding cache looks items
+        # up by content hash, and only items that have an embedding; only cluster pages look items up by
+        # cluster: partial indexes cost ingest nothing. Filters on lang / author / source / unit / sentiment are
+        # applied inside the full-text MATCH (filter tokens, migration 0010_search_speed).
+        Index("ix_items_content_hash_embedded", "content_hash", sqlite_where=sql_text("embedding IS NOT NULL"),
+              postgresql_where=sql_text("embedding IS NOT NULL")),
+        Index("ix_items_dup_cluster", "dup_cluster_id", sqlite_where=sql_text("dup_cluster_id IS NOT NULL"),
+              postgresql_where=sql_text("dup_cluster_id IS NOT NULL")),
     )
+
+
+#: Adds an item that has words to the SQLite full-text index (content: the view item_fts_content).
+FTS_INSERT_SQL = ("INSERT INTO item_fts(rowid, index_text, tags) "
+                  "SELECT id, index_text, tags FROM item_fts_content WHERE id BETWEEN ? AND ?")
+
+
+@event.listens_for(Item, "after_insert")
+def _index_inserted_item(_mapper: Any, connection: Connection, target: Item) -> None:
+    """SQLite has no insert trigger for the full-text index (it would cost a third of the insert time): an item
+    inserted through the ORM with words already (``index_text``) is indexed here. Items get their words from
+    enrichment (an UPDATE, indexed by trigger) and ``services.ingest`` indexes its own batches."""
+    if target.index_text and connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(FTS_INSERT_SQL, (target.id, target.id))
 
 
 class ItemRaw(Base):

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import html
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -182,9 +183,78 @@ class _SQL:
     order: str
 
 
+def fts_tag(kind: str, value: object) -> str:
+    """A filter token of the SQLite full-text index's ``tags`` column (see migration 0010_search_speed):
+    ``unit`` / ``src`` (ids), ``plat`` (platform), ``lang``, ``auth`` (author handle), ``sent`` (sentiment)."""
+    return f"__{kind}_{str(value).lower()}"
+
+
+def _fts_phrase(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _tag_groups(session: Session, filters: Sequence[Filter], f: SearchFilters) -> list[str]:
+    """FTS5 conditions on the ``tags`` column implied by the positive field filters.
+
+    They only narrow what MATCH returns: every filter is still checked in SQL on the matching rows, so a
+    tag condition must hold for (at least) every row the SQL filter keeps. Negated filters are left to SQL,
+    and so are broad ones (see TAG_MAX_DOCS).
+    """
+    groups: list[list[str]] = []
+    for flt in filters:
+        if flt.negate or flt.op != "in":
+            continue
+        if flt.field == "unit":
+            ids = list(session.scalars(select(Unit.id).where(func.lower(Unit.code).in_(flt.values))))
+            groups.append([fts_tag("unit", i) for i in ids] or [fts_tag("unit", 0)])  # no such unit: no match
+        else:
+            kind = {"lang": "lang", "source": "plat", "author": "auth", "sentiment": "sent"}.get(flt.field)
+            if kind is not None:
+                groups.append([fts_tag(kind, v) for v in flt.values])
+    for kind, value in (("src", f.source_id), ("lang", f.lang), ("unit", f.unit_id), ("sent", f.sentiment)):
+        if value is not None:
+            groups.append([fts_tag(kind, value)])
+    exprs = ["(" + " OR ".join(_fts_phrase(t) for t in g) + ")" for g in groups]
+    return [e for e in exprs if _narrow(session, e)]
+
+
+#: A filter goes into MATCH only when at most this many items carry its tokens: AND-ing a broad token (lang:th
+#: holds most Thai items) costs FTS5 more than checking the filter on the matching rows (bench_search.py).
+TAG_MAX_DOCS = 50_000
+TAG_CHECK_SECONDS = 300.0
+_TAG_NARROW: dict[tuple[str, str], tuple[float, bool]] = {}  # (database, tag group) -> (checked at, narrow)
+
+
+def _narrow(session: Session, group: str) -> bool:
+    """Does the tag group match at most TAG_MAX_DOCS items? Counted (capped) at most every few minutes."""
+    key = (str(session.get_bind().engine.url), group)
+    now = time.monotonic()
+    hit = _TAG_NARROW.get(key)
+    if hit is not None and now - hit[0] < TAG_CHECK_SECONDS:
+        return hit[1]
+    n = session.execute(text("SELECT count(*) FROM (SELECT rowid FROM item_fts WHERE item_fts MATCH :m LIMIT :k)"),
+                        {"m": "{tags} : " + group, "k": TAG_MAX_DOCS + 1}).scalar() or 0
+    if len(_TAG_NARROW) > 10_000:
+        _TAG_NARROW.clear()
+    _TAG_NARROW[key] = (now, n <= TAG_MAX_DOCS)
+    return n <= TAG_MAX_DOCS
+
+
+def fts_match(match: str, tag_groups: Sequence[str]) -> str:
+    """The user's expression on the words column, AND-ed with the filter tokens on the tags column."""
+    expr = f"{{index_text}} : ({match})"
+    if tag_groups:
+        expr += " AND {tags} : (" + " AND ".join(tag_groups) + ")"
+    return expr
+
+
 def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
                 unit_path: str | None = None) -> _SQL:
-    """The FROM/WHERE part shared by search and counts: full-text match, field filters, visibility."""
+    """The FROM/WHERE part shared by search and counts: full-text match, field filters, visibility.
+
+    On SQLite the positive field filters are also applied inside MATCH through filter tokens, so a common
+    word with a narrow filter does not join every match of the word to ``items``.
+    """
     dialect = session.get_bind().dialect.name
     match, filters = _compile(q, dialect)
     where, params = filters_to_sql(filters, _FILTER_COLUMNS)
@@ -211,7 +281,8 @@ def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
         order, score = "items.published_at DESC, items.id DESC", "0.0"
     elif dialect == "sqlite":
         base = f"FROM item_fts JOIN items ON items.id = item_fts.rowid {joins} WHERE item_fts MATCH :m AND {cond}"
-        order, score = "bm25(item_fts)", "-bm25(item_fts)"
+        order, score = "bm25(item_fts, 1.0, 0.0)", "-bm25(item_fts, 1.0, 0.0)"  # the tags column does not score
+        match = fts_match(match, _tag_groups(session, filters, f))
         params["m"] = match
     else:
         base = f"FROM items {joins} WHERE items.index_tsv @@ to_tsquery('simple', :m) AND {cond}"
@@ -264,6 +335,19 @@ def search(session: Session, actor: Actor, q: str, f: SearchFilters | None = Non
     terms = _positive_terms(q)
     hits = [Hit(item=items[r[0]], snippet=highlight(items[r[0]].text, terms), score=float(r[1] or 0)) for r in rows]
     return SearchResult(query=q, total=total, hits=hits, terms=terms, total_capped=capped)
+
+
+def query_match_times(session: Session, actor: Actor, q: str, *, unit_path: str, since: dt.datetime,
+                      until: dt.datetime) -> list[tuple[int, dt.datetime | None, dt.datetime | None]]:
+    """(item id, published_at, collected_at) of the items matching a topic query in a unit's subtree whose
+    time (published, else collected) lies in [since, until]: the raw series behind volume rules."""
+    sql = _search_sql(session, actor, q, SearchFilters(), unit_path=unit_path)
+    params = {**sql.params, "a_since": _sql_value(session, since), "a_until": _sql_value(session, until)}
+    rows = session.execute(text(
+        f"SELECT items.id, items.published_at, items.collected_at {sql.base} "
+        "AND coalesce(items.published_at, items.collected_at) >= :a_since "
+        "AND coalesce(items.published_at, items.collected_at) <= :a_until"), params).all()
+    return [(int(r[0]), as_utc(r[1]), as_utc(r[2])) for r in rows]
 
 
 def topic_counts(session: Session, actor: Actor, t: SavedTopic, *, days: int = 14) -> tuple[int, list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +19,7 @@ from civicpulse.config import Settings
 from civicpulse.connectors.base import FetchedItem
 from civicpulse.db.base import utcnow
 from civicpulse.domain.errors import Conflict, NotFound, ValidationFailed
-from civicpulse.domain.listening.models import IngestReject, Item, ItemRaw, SavedTopic, Source
+from civicpulse.domain.listening.models import FTS_INSERT_SQL, IngestReject, Item, ItemRaw, SavedTopic, Source
 from civicpulse.domain.listening.query import QuerySyntaxError, parse
 from civicpulse.domain.listening.schemas import SourceCreate, SourceUpdate, TopicCreate, TopicUpdate
 from civicpulse.domain.org import audit
@@ -29,9 +30,9 @@ from civicpulse.domain.org.security import new_secret, sha256
 
 MAX_TEXT = 100_000
 BATCH = 500
-_WS = re.compile(r"\s+")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 # ------------------------------------------------------------------ sources
@@ -166,43 +167,118 @@ class IngestStats:
 
 def clean_text(text: str) -> str:
     """NFC, no control characters or lone surrogates; the text is otherwise stored as given."""
+    if _BAD_CHAR.search(text) is None:  # the usual case: one scan, then NFC (which adds neither)
+        return unicodedata.normalize("NFC", text).strip()
     if _SURROGATE.search(text):
         text = text.encode("utf-8", "replace").decode("utf-8")
     return _CTRL.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(_WS.sub(" ", text.casefold()).strip().encode()).hexdigest()
+    # white space runs → one space, trimmed (str.split() and re's \s agree on what white space is)
+    return hashlib.sha256(" ".join(text.casefold().split()).encode()).hexdigest()
 
 
-def _validate(it: FetchedItem) -> tuple[dict[str, Any] | None, str | None]:
-    ext = (it.external_id or "").strip()
-    if not ext:
-        return None, "the item has no id"
+class RawJson(dict[str, Any]):
+    """A raw payload that remembers the JSON text it was read from (``text``).
+
+    Ingest stores that text as the item's raw payload instead of serialising the dict again (the same JSON
+    value; the text as received). Changing the dict forgets the text, so what is stored always matches it.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, data: Any = (), text: str | None = None, /, **kw: Any) -> None:
+        super().__init__(data, **kw)
+        self.text = text.strip() if text is not None and not kw else None
+
+    @classmethod
+    def loads(cls, line: str) -> RawJson:
+        """Parses one JSON object (e.g. a JSONL line) and keeps its text."""
+        obj = json.loads(line)
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        return cls(obj, line)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.text = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.text = None
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> RawJson:  # type: ignore[override,misc]
+        self.text = None
+        return super().__ior__(other)  # type: ignore[return-value]
+
+    def update(self, *args: Any, **kw: Any) -> None:
+        self.text = None
+        super().update(*args, **kw)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.text = None
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.text = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self.text = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.text = None
+        super().clear()
+
+
+def _raw_text(raw: dict[str, Any]) -> str:
+    text = getattr(raw, "text", None) if type(raw) is RawJson else None
+    return text if text is not None else _RAW_JSON.encode(raw)
+
+
+#: What validation yields per item, in this order (a tuple, not a dict: ingest handles millions of them).
+_ROW_COLUMNS = ("external_id", "kind", "url", "title", "author_handle", "author_name", "author_followers", "text",
+                "lang", "published_at", "likes", "shares", "comments", "views", "parent_external_id",
+                "thread_external_id", "content_hash", "index_text")
+_COUNTS = slice(10, 14)  # likes, shares, comments, views
+
+
+def _same_time(value: dt.datetime | None) -> Any:
+    return value
+
+
+def _validate(it: FetchedItem, when: Callable[[dt.datetime | None], Any] = _same_time) -> tuple[Any, ...] | str:
+    """The row of ``_ROW_COLUMNS`` for an item (``published_at`` passed through ``when``), or why it is refused."""
+    ext = it.external_id
+    if not ext or (ext[0].isspace() or ext[-1].isspace()):
+        ext = (ext or "").strip()
+        if not ext:
+            return "the item has no id"
     if len(ext) > 300:
-        return None, f"the id is {len(ext)} characters long (limit 300)"
-    if not isinstance(it.text, str):
-        return None, "the text is not a string"
-    text = clean_text(it.text)
+        return f"the id is {len(ext)} characters long (limit 300)"
+    text = it.text
+    if not isinstance(text, str):
+        return "the text is not a string"
+    text = clean_text(text)
     if not text:
-        return None, "the text is empty"
+        return "the text is empty"
     if len(text) > MAX_TEXT:
-        return None, f"the text is {len(text):,} characters long (limit {MAX_TEXT:,})"
-    if it.url and len(it.url) > 2000:
-        return None, "the URL is longer than 2,000 characters"
-    if it.published_at is not None and it.published_at.tzinfo is None:
-        return None, "the publication time has no time zone"
-    row = {
-        "external_id": ext, "kind": it.kind or "post", "url": it.url, "title": (it.title or None) and it.title[:1000],
-        "author_handle": (it.author_handle or None) and it.author_handle.lstrip("@")[:300],
-        "author_name": (it.author_name or None) and it.author_name[:300],
-        "author_followers": it.author_followers, "text": text,
-        "lang": it.language[:8] if it.language else None,
-        "published_at": it.published_at, "likes": it.likes, "shares": it.shares, "comments": it.comments,
-        "views": it.views, "parent_external_id": it.parent_external_id, "thread_external_id": it.thread_external_id,
-        "content_hash": content_hash(text),
-    }
-    return row, None
+        return f"the text is {len(text):,} characters long (limit {MAX_TEXT:,})"
+    url = it.url
+    if url and len(url) > 2000:
+        return "the URL is longer than 2,000 characters"
+    published = it.published_at
+    if published is not None and published.tzinfo is None:
+        return "the publication time has no time zone"
+    title, handle, name, lang = it.title, it.author_handle, it.author_name, it.language
+    return (ext, it.kind or "post", url, (title or None) and title[:1000],
+            (handle or None) and handle.lstrip("@")[:300], (name or None) and name[:300], it.author_followers, text,
+            lang[:8] if lang else None, when(published), it.likes, it.shares, it.comments, it.views,
+            it.parent_external_id, it.thread_external_id, content_hash(text), "")
 
 
 def ingest(session: Session, source: Source, items: Iterable[FetchedItem], *, batch: str | None = None,
@@ -216,18 +292,44 @@ def ingest(session: Session, source: Source, items: Iterable[FetchedItem], *, ba
     chunk: list[FetchedItem] = []
     for ref, reason in rejects:
         _reject(session, source, stats, ref, reason, batch)
-    for it in items:
-        chunk.append(it)
-        if len(chunk) >= BATCH:
-            _ingest_chunk(session, source, chunk, stats, batch, now)
-            chunk = []
-    if chunk:
-        _ingest_chunk(session, source, chunk, stats, batch, now)
+    restore = _bulk_cache(session)
+    store = _ingest_chunk_sqlite if session.connection().dialect.name == "sqlite" else _ingest_chunk
+    try:
+        for it in items:
+            chunk.append(it)
+            if len(chunk) >= BATCH:
+                store(session, source, chunk, stats, batch, now)
+                chunk = []
+        if chunk:
+            store(session, source, chunk, stats, batch, now)
+    finally:
+        restore()
     if stats.inserted:
         source.items_count = (source.items_count or 0) + stats.inserted
     if stats.inserted or stats.duplicates:
         source.last_success_at = now  # for push sources (files, webhooks): when something last arrived
     return stats
+
+
+#: SQLite page cache while ingesting (KiB): the random keys of the items indexes (published_at, the
+#: source + external id unique index) stay in memory instead of being re-read from the OS for every row.
+BULK_CACHE_KIB = 65_536
+
+
+def _bulk_cache(session: Session) -> Callable[[], None]:
+    """On SQLite, a larger page cache for this connection while ingesting; returns what restores it."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return lambda: None
+    old = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    if (-old if old < 0 else old * 4) >= BULK_CACHE_KIB:  # negative: KiB; positive: pages (of 4 KiB)
+        return lambda: None
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+
+    def restore() -> None:
+        conn.exec_driver_sql(f"PRAGMA cache_size={old}")
+
+    return restore
 
 
 def _reject(session: Session, source: Source, stats: IngestStats, ref: str, reason: str, batch: str | None) -> None:
@@ -240,19 +342,20 @@ def _reject(session: Session, source: Source, stats: IngestStats, ref: str, reas
 
 def _ingest_chunk(session: Session, source: Source, chunk: list[FetchedItem], stats: IngestStats,
                   batch: str | None, now: dt.datetime) -> None:
+    """PostgreSQL (and any other back-end): existing items looked up first, new ones by ``insert().returning()``."""
     rows: dict[str, dict[str, Any]] = {}
     raws: dict[str, dict[str, Any]] = {}
     for it in chunk:
-        row, reason = _validate(it)
-        if row is None:
-            _reject(session, source, stats, f"item {it.external_id or '?'}"[:300], reason or "invalid", batch)
+        row = _validate(it)
+        if isinstance(row, str):
+            _reject(session, source, stats, f"item {it.external_id or '?'}"[:300], row, batch)
             continue
-        if row["external_id"] in rows:  # the same id twice in one batch: keep the first
+        if row[0] in rows:  # the same id twice in one batch: keep the first
             stats.duplicates += 1
             continue
-        rows[row["external_id"]] = row
+        rows[row[0]] = dict(zip(_ROW_COLUMNS, row, strict=True))
         if it.raw:
-            raws[row["external_id"]] = it.raw
+            raws[row[0]] = it.raw
     if not rows:
         return
     existing = {
@@ -264,22 +367,23 @@ def _ingest_chunk(session: Session, source: Source, chunk: list[FetchedItem], st
         )
     }
     new_rows = []
-    for ext, row in rows.items():
+    source_id, unit_id, unit_path = source.id, source.unit_id, source.unit.path
+    for ext, new in rows.items():
         if ext in existing:
             stats.duplicates += 1
             iid, *counts = existing[ext]
-            fresh = [row["likes"], row["shares"], row["comments"], row["views"]]
+            fresh = [new["likes"], new["shares"], new["comments"], new["views"]]
             if any(f is not None and f != c for f, c in zip(fresh, counts, strict=True)):
                 session.execute(update(Item).where(Item.id == iid).values(
                     **{k: v for k, v in zip(("likes", "shares", "comments", "views"), fresh, strict=True) if v is not None}))
             continue
-        row.update(source_id=source.id, unit_id=source.unit_id, unit_path=source.unit.path, collected_at=now)
-        new_rows.append(row)
+        new.update(source_id=source_id, unit_id=unit_id, unit_path=unit_path, collected_at=now)
+        new_rows.append(new)
     if not new_rows:
         return
+    conn = session.connection()
     # Core executemany with RETURNING on the session's connection: the ORM bulk-insert path costs ~20% more
     # CPU per item (bench/bench_ingest.py).
-    conn = session.connection()
     result = conn.execute(insert(Item).returning(Item.id, Item.external_id), new_rows)
     ids = {ext: iid for iid, ext in result}
     stats.inserted += len(ids)
@@ -287,6 +391,115 @@ def _ingest_chunk(session: Session, source: Source, chunk: list[FetchedItem], st
     raw_rows = [{"item_id": ids[ext], "payload": payload} for ext, payload in raws.items() if ext in ids]
     if raw_rows:
         conn.execute(insert(ItemRaw), raw_rows)
+
+
+#: Columns written by the SQLite path, in the order of its parameter tuples: the batch's part, then the item's.
+_INSERT_COLUMNS = ("source_id", "unit_id", "unit_path", "collected_at", *_ROW_COLUMNS)
+_INSERT_SQLITE = (f"INSERT INTO items ({', '.join(_INSERT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))}) ON CONFLICT DO NOTHING")
+_EXT = 4  # external_id's place in an insert tuple
+_FRESH = slice(_EXT + _COUNTS.start, _EXT + _COUNTS.stop)
+_UPDATE_COUNTS = ("UPDATE items SET likes = coalesce(?, likes), shares = coalesce(?, shares), "
+                  "comments = coalesce(?, comments), views = coalesce(?, views) WHERE id = ?")
+
+
+def _sqlite_time(value: dt.datetime | None) -> str | None:
+    """A UTC time as SQLAlchemy's DateTime stores it on SQLite (naive UTC, always with microseconds)."""
+    if value is None:
+        return None
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # as the engine's JSON serializer (civicpulse.db.session)
+
+
+_MAX_ROWID = 2**63 - 1
+
+
+def _lookup_sqlite(conn: Any, source_id: int, exts: list[str]) -> dict[str, tuple[int, Any, Any, Any, Any]]:
+    """(id, likes, shares, comments, views) of the items of a source with these external ids."""
+    out = {}
+    for i in range(0, len(exts), BATCH):
+        part = exts[i:i + BATCH]
+        for iid, ext, *counts in conn.exec_driver_sql(
+                "SELECT id, external_id, likes, shares, comments, views FROM items "
+                f"WHERE source_id = ? AND external_id IN ({', '.join('?' * len(part))})", (source_id, *part)):
+            out[ext] = (iid, *counts)
+    return out
+
+
+def _ingest_chunk_sqlite(session: Session, source: Source, chunk: list[FetchedItem], stats: IngestStats,
+                         batch: str | None, now: dt.datetime) -> None:
+    """SQLite: parameter tuples, one ``INSERT … ON CONFLICT DO NOTHING`` executemany, no SQLAlchemy per row.
+
+    Existing items are only looked up when the insert skipped some (its row count says so): a batch of new
+    items costs no lookup. SQLite gives a row inserted without an id an id above every existing one, and this
+    transaction holds the write lock, so when nothing was skipped the new ids are the last ``len(rows)`` ones
+    (checked on the first and last row, else looked up); when some were skipped, the rows found with an id
+    above the largest id before the insert are the new ones, the others existed and get fresh counts. (Once a
+    table holds the largest possible id SQLite numbers new rows at random: then the existing ones are looked
+    up before the insert.)
+    """
+    head = (source.id, source.unit_id, source.unit.path, _sqlite_time(now))
+    rows: dict[str, tuple[Any, ...]] = {}
+    raws: dict[str, dict[str, Any]] = {}
+    validate, when = _validate, _sqlite_time
+    for it in chunk:
+        row = validate(it, when)
+        if type(row) is str:
+            _reject(session, source, stats, f"item {it.external_id or '?'}"[:300], row, batch)
+            continue
+        ext = row[0]
+        if ext in rows:  # the same id twice in one batch: keep the first
+            stats.duplicates += 1
+            continue
+        rows[ext] = head + row  # type: ignore[operator]
+        if it.raw:
+            raws[ext] = it.raw
+    if not rows:
+        return
+    conn = session.connection()
+    tuples = list(rows.values())
+    before = int(conn.exec_driver_sql("SELECT max(id) FROM items").scalar() or 0)
+    existed = None  # at the largest possible id SQLite numbers new rows at random: tell old ones apart first
+    if before >= _MAX_ROWID:
+        existed = set(_lookup_sqlite(conn, source.id, list(rows)))
+    inserted = conn.exec_driver_sql(_INSERT_SQLITE, tuples).rowcount
+    ids: dict[str, int] = {}
+    if inserted == len(tuples):
+        last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar() or 0)
+        first = last - inserted + 1
+        ends: dict[int, str] = dict(conn.exec_driver_sql("SELECT id, external_id FROM items WHERE id IN (?, ?)", (first, last)).all())
+        if ends.get(first) == tuples[0][_EXT] and ends.get(last) == tuples[-1][_EXT]:
+            ids = {t[_EXT]: first + k for k, t in enumerate(tuples)}
+    if len(ids) != len(tuples):  # some existed (or the ids were not the last ones): look them up
+        fresh_counts = []
+        for ext, (iid, *counts) in _lookup_sqlite(conn, source.id, list(rows)).items():
+            if (ext not in existed) if existed is not None else iid > before:
+                ids[ext] = iid
+                continue
+            stats.duplicates += 1
+            fresh = rows[ext][_FRESH]
+            if any(f is not None and f != c for f, c in zip(fresh, counts, strict=True)):
+                fresh_counts.append((*fresh, iid))
+        if fresh_counts:
+            conn.exec_driver_sql(_UPDATE_COUNTS, fresh_counts)
+        ids = {ext: ids[ext] for ext in rows if ext in ids}  # in insert order
+    if not ids:
+        return
+    stats.inserted += len(ids)
+    stats.new_ids.extend(ids.values())
+    words = [iid for ext, iid in ids.items() if rows[ext][-1]]  # items arrive without words unless given
+    if words:  # there is no per-row FTS insert trigger: index them here
+        if len(words) == len(ids) and words[-1] - words[0] + 1 == len(words):
+            conn.exec_driver_sql(FTS_INSERT_SQL, (words[0], words[-1]))
+        else:
+            conn.exec_driver_sql(FTS_INSERT_SQL, [(iid, iid) for iid in words])
+    raw_tuples = [(ids[ext], _raw_text(payload)) for ext, payload in raws.items() if ext in ids]
+    if raw_tuples:
+        conn.exec_driver_sql("INSERT INTO item_raw (item_id, payload) VALUES (?, ?)", raw_tuples)
 
 
 # ------------------------------------------------------------------ collecting from platforms
@@ -468,17 +681,50 @@ def dedup_run(db, *, threshold: float = 0.7, progress: Callable[[int, int], None
     with db.session() as s:
         s.execute(update(Item).where(Item.dup_cluster_id.is_not(None)).values(dup_cluster_id=None))
         s.execute(delete(DupCluster).execution_options(synchronize_session=False))
-        for members in clusters:
-            meta = s.execute(select(func.min(Item.published_at), func.max(Item.published_at),
-                                    func.count(func.distinct(Item.source_id))).where(Item.id.in_(members))).one()
-            first = s.scalar(select(Item.id).where(Item.id.in_(members))
-                             .order_by(Item.published_at.is_(None), Item.published_at, Item.id).limit(1))
-            c = DupCluster(first_item_id=first, size=len(members), sources=meta[2], first_seen=meta[0], last_seen=meta[1])
-            s.add(c)
-            s.flush()
-            for i in range(0, len(members), 900):
-                s.execute(update(Item).where(Item.id.in_(members[i:i + 900])).values(dup_cluster_id=c.id))
+        _store_clusters(s, [[int(i) for i in members] for members in clusters])  # type: ignore[call-overload]
     return len(clusters)
+
+
+def _store_clusters(s: Session, clusters: Sequence[Sequence[int]]) -> None:
+    """Writes clusters in batches: one read of the members' times and sources, one multi-row insert of the
+    clusters, one executemany of the item updates (per batch of 20,000 items) instead of queries per cluster."""
+    from sqlalchemy import bindparam
+
+    from civicpulse.domain.listening.models import DupCluster
+
+    now = utcnow()
+    pending: list[Sequence[int]] = []
+    size = 0
+
+    def flush() -> None:
+        ids = [i for members in pending for i in members]
+        info: dict[int, tuple[dt.datetime | None, int]] = {}
+        for k in range(0, len(ids), 900):
+            info.update({int(iid): (pub, int(sid)) for iid, pub, sid in s.execute(
+                select(Item.id, Item.published_at, Item.source_id).where(Item.id.in_(ids[k:k + 900])))})
+        rows: list[dict[str, Any]] = []
+        for members in pending:
+            times: list[dt.datetime] = [t for i in members if (t := info[i][0]) is not None]
+            first = min(members, key=lambda i: (info[i][0] is None, info[i][0] or now, i))  # oldest, then lowest id
+            rows.append({"first_item_id": first, "size": len(members), "sources": len({info[i][1] for i in members}),
+                         "first_seen": min(times) if times else None, "last_seen": max(times) if times else None,
+                         "updated_at": now})
+        cluster_of = {first: cid for cid, first in s.execute(
+            insert(DupCluster).returning(DupCluster.id, DupCluster.first_item_id), rows)}
+        s.connection().execute(update(Item).where(Item.id == bindparam("b_id"))
+                               .values(dup_cluster_id=bindparam("b_c")).execution_options(synchronize_session=False),
+                               [{"b_id": i, "b_c": cluster_of[r["first_item_id"]]}
+                                for r, members in zip(rows, pending, strict=True) for i in members])
+        pending.clear()
+
+    for members in clusters:
+        pending.append(members)
+        size += len(members)
+        if size >= 20_000:
+            flush()
+            size = 0
+    if pending:
+        flush()
 
 
 # ------------------------------------------------------------------ file import

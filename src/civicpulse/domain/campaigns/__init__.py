@@ -1,0 +1,1 @@
+"""Campaign kits: key messages from head office, adaptation by the agencies, alignment, compliance."""

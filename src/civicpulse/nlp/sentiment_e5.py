@@ -1,0 +1,160 @@
+"""Sentiment from fine-tuned top layers of multilingual-e5-small, run with numpy.
+
+A sentiment version may ship ``e5top.npz``: the top ``k`` encoder layers of e5-small,
+fine-tuned on Wisesight (+ our own rows), and a linear head on their mean-pooled output
+(trained by ``scripts/train_sentiment_e5.py``, which needs torch; inference here needs only
+numpy). :class:`E5Joint` runs the frozen lower ``12 - k`` layers once per text and then both
+
+* the **original** top layers → the stored 384-d passage embedding (what ``embed.embed``
+  returns, up to float rounding), and
+* the **fine-tuned** top layers + head → sentiment log-probabilities,
+
+so the sentiment upgrade costs ``k / 12`` of an embedding on top of it. Identical texts are
+computed once per batch and remembered (LRU keyed by a content hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from civicpulse.nlp.e5np import E5Numpy, Layer, get_e5, l2n
+from civicpulse.nlp.embed import MAX_CHARS
+from civicpulse.nlp.errors import ModelFileError
+from civicpulse.nlp.normalize import normalize
+
+FILE = "e5top.npz"
+Compute = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+_FIELDS = ("wqkv", "bqkv", "wo", "bo", "ln1_w", "ln1_b", "wi", "bi", "wf", "bf", "ln2_w", "ln2_b")
+
+
+def prepare_text(text: object) -> str:
+    """The exact text the e5 encoder sees (same as ``embed.embed``)."""
+    return normalize(text)[:MAX_CHARS]
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
+
+
+class E5TopHead:
+    """The fine-tuned top layers + linear head of one sentiment version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError as e:
+            raise ModelFileError(path, "file not found") from e
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise ModelFileError(path, f"cannot read weights ({e})") from e
+        try:
+            n = len({k.split(".")[0] for k in arrays if k.startswith("l") and k[1].isdigit()})
+            self.layers = [
+                Layer(**{f: arrays[f"l{i}.{f}"].astype(np.float32) for f in _FIELDS}) for i in range(n)
+            ]
+            self.head_w = arrays["head.w"].astype(np.float32)
+            self.head_b = arrays["head.b"].astype(np.float32)
+        except KeyError as e:
+            raise ModelFileError(path, f"missing entry {e}") from e
+        if n == 0:
+            raise ModelFileError(path, "no layers")
+
+    @property
+    def n_top(self) -> int:
+        return len(self.layers)
+
+
+class E5Joint:
+    """Embeddings + fine-tuned sentiment in one pass (see module docstring)."""
+
+    def __init__(self, head: E5TopHead, e5: E5Numpy | None = None, cache_size: int = 50_000) -> None:
+        self.head = head
+        self.e5 = e5 or get_e5()
+        nl = self.e5.NL
+        self.low = self.e5.layers[: nl - head.n_top]
+        self.orig_top = self.e5.layers[nl - head.n_top :]
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _compute(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # One BLAS thread: with several threads OpenBLAS spin-waits, and on a loaded machine
+        # that made a pass up to 10x slower. Use processes for the second core (``compute``).
+        with threadpool_limits(1):
+            return self._compute_1(texts)
+
+    def _compute_1(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        e5 = self.e5
+        toks = [e5.ids(t) for t in texts]
+        emb = np.zeros((len(texts), e5.H), np.float32)
+        lp = np.zeros((len(texts), self.head.head_w.shape[1]), np.float32)
+        for g in e5.groups(toks):
+            ids = np.array([toks[i] for i in g], np.int64)
+            x = e5.run_layers(e5.embed_tokens(ids), self.low)
+            emb[g] = e5.run_layers(x, self.orig_top).mean(1)
+            pooled = e5.run_layers(x, self.head.layers).mean(1)
+            lp[g] = pooled @ self.head.head_w + self.head.head_b
+        return l2n(emb), _log_softmax(lp).astype(np.float32)
+
+    def encode(
+        self, texts: Sequence[object], compute: Compute | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(embeddings (n, 384) L2-normalised, sentiment log-probabilities (n, k))``.
+
+        ``compute`` (optional) computes the distinct uncached texts elsewhere (e.g. split over
+        worker processes); by default they are computed here."""
+        norm = [prepare_text(t) for t in texts]
+        keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest() for t in norm]
+        n = len(norm)
+        emb = np.zeros((n, self.e5.H), np.float32)
+        lp = np.zeros((n, self.head.head_w.shape[1]), np.float32)
+        missing: dict[str, str] = {}
+        with self._lock:
+            for i, k in enumerate(keys):
+                hit = self._cache.get(k)
+                if hit is not None:
+                    emb[i], lp[i] = hit
+                    self._cache.move_to_end(k)
+                elif k not in missing:
+                    missing[k] = norm[i] if norm[i] else " "
+        if missing:
+            mk = list(missing)
+            e, p = (compute or self._compute)([missing[k] for k in mk])
+            with self._lock:
+                for j, k in enumerate(mk):
+                    self._cache[k] = (e[j], p[j])
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            pos = {k: j for j, k in enumerate(mk)}
+            for i, k in enumerate(keys):
+                jj = pos.get(k)
+                if jj is not None:
+                    emb[i], lp[i] = e[jj], p[jj]
+        return emb, lp
+
+
+_joint: dict[str, E5Joint] = {}
+_jlock = threading.Lock()
+
+
+def compute_in_worker(path: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Pool-worker entry: embeddings + sentiment log-probs of already-normalised texts."""
+    return get_joint(Path(path))._compute(texts)
+
+
+def get_joint(path: Path) -> E5Joint:
+    with _jlock:
+        j = _joint.get(str(path))
+        if j is None:
+            j = _joint[str(path)] = E5Joint(E5TopHead(path))
+        return j

