@@ -11,7 +11,7 @@ under /tmp/civicpulse-bench):
 * **floor + real schema** (diagnostic) — the same loop into the migrated civicpulse schema (its
   indexes and foreign keys): what SQLite itself costs, so the rest of the gap is Python.
 * **civicpulse** — ``services.RawJson.loads`` (``json.loads`` keeping the line's text) → :class:`FetchedItem`
-  (with the row as raw payload, as the JSONL importer does) → ``services.ingest`` in one session per 50,000
+  (with the row as raw payload; the JSONL importer keeps its lines' text the same way) → ``services.ingest`` in one session per 50,000
   items, into a database made by ``alembic upgrade head``. Ingest stores the kept text as the raw payload.
 * **civicpulse, no raw payload** (diagnostic).
 * **previous** (``--previous``) — the schema and insert statement before migration 0010_search_speed:

@@ -133,3 +133,17 @@ def test_api_lists_and_marks_read(client, db, org, cfg, token_for):  # type: ign
     assert client.get("/api/v1/notifications", headers=rw).json()["unread"] == 0
     other = {"Authorization": f"Bearer {token_for(org.users['viewer@A'])}"}
     assert client.get("/api/v1/notifications", headers=other).json()["items"] == []
+
+
+def test_dashboard_gathers_what_needs_attention(client, db, org, cfg):  # type: ignore[no-untyped-def]
+    import re
+
+    with db.session() as s:
+        for title in ("one", "two"):
+            notifications.notify(s, cfg, units=[s.get(Unit, org.units["A"])], kind="t", title=title, email=False)
+    login(client, org.email("viewer@A"))
+    page = client.get("/").text
+    section = page[page.index('data-testid="attention"'):]
+    unread = re.search(r'href="/notifications\?unread=true"><span class="num">(\d+)</span>', section)
+    assert unread and unread.group(1) == "2"
+    assert re.search(r'href="/alerts\?status=new"><span class="num">0</span>', section)

@@ -36,6 +36,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from civicpulse.connectors.base import FetchedItem
+from civicpulse.domain.listening.services import RawJson
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -594,7 +595,12 @@ def _result(n: int, unit: str, row: Mapping[str, Any], mapping: Mapping[str, str
     res = _to_item(row, mapping, tz)
     if isinstance(res, str):
         return Rejection(n, res, unit)
-    res.raw["_row"] = n
+    text = row.text if type(row) is RawJson else None
+    if text is not None and "_row" not in row and text.endswith("}"):
+        # a JSONL line as read: its text plus the row number is the payload's JSON (ingest stores it as is)
+        res.raw = RawJson.of({**row, "_row": n}, f'{text[:-1].rstrip()}{", " if row else ""}"_row": {n}}}')
+    else:
+        res.raw["_row"] = n
     return res
 
 
@@ -767,7 +773,8 @@ def _read_jsonl(src: Source, encoding: str, name: str) -> Iterator[tuple[int, di
             if not isinstance(obj, dict):
                 yield lineno, None, f"expected a JSON object {{...}}, got {type(obj).__name__}"
                 continue
-            yield lineno, _flatten_facebook(_fix_mojibake(obj)), None
+            row = _flatten_facebook(_fix_mojibake(obj))
+            yield lineno, (RawJson.of(row, s) if row == obj else row), None  # unchanged: keep the line's text
 
 
 def _read_json_array(src: Source, encoding: str, name: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:

@@ -167,7 +167,9 @@ class IngestStats:
 
 def clean_text(text: str) -> str:
     """NFC, no control characters or lone surrogates; the text is otherwise stored as given."""
-    if _BAD_CHAR.search(text) is None:  # the usual case: one scan, then NFC (which adds neither)
+    # the usual case: nothing to remove (printable: no control characters, no surrogates; else one regex scan),
+    # then NFC (which adds neither)
+    if text.isprintable() or _BAD_CHAR.search(text) is None:
         return unicodedata.normalize("NFC", text).strip()
     if _SURROGATE.search(text):
         text = text.encode("utf-8", "replace").decode("utf-8")
@@ -176,7 +178,11 @@ def clean_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     # white space runs → one space, trimmed (str.split() and re's \s agree on what white space is)
-    return hashlib.sha256(" ".join(text.casefold().split()).encode()).hexdigest()
+    folded = text.casefold()
+    # already so when printable (the only printable white space is " "), without "  " and not at either end
+    if not folded.isprintable() or "  " in folded or folded[:1] == " " or folded[-1:] == " ":
+        folded = " ".join(folded.split())
+    return hashlib.sha256(folded.encode()).hexdigest()
 
 
 class RawJson(dict[str, Any]):
@@ -186,57 +192,77 @@ class RawJson(dict[str, Any]):
     value; the text as received). Changing the dict forgets the text, so what is stored always matches it.
     """
 
-    __slots__ = ("text",)
+    __slots__ = ("_text",)  # unset when made from a dict (RawJson(d) copies d in C): no text
+    _text: str | None
 
-    def __init__(self, data: Any = (), text: str | None = None, /, **kw: Any) -> None:
-        super().__init__(data, **kw)
-        self.text = text.strip() if text is not None and not kw else None
+    @property
+    def text(self) -> str | None:
+        """The JSON text this dict was read from, or None (made from a dict, or changed since)."""
+        return getattr(self, "_text", None)
+
+    @classmethod
+    def of(cls, data: dict[str, Any], text: str) -> RawJson:
+        """A copy of ``data`` with ``text``, which the caller knows to be JSON text of exactly that value."""
+        new = cls(data)
+        new._text = text
+        return new
 
     @classmethod
     def loads(cls, line: str) -> RawJson:
-        """Parses one JSON object (e.g. a JSONL line) and keeps its text."""
-        obj = json.loads(line)
-        if not isinstance(obj, dict):
+        """Parses one JSON object (e.g. a JSONL line) and keeps its text (without surrounding white space).
+
+        Raises ``json.JSONDecodeError`` (a ``ValueError``) like ``json.loads``, or ``ValueError`` for JSON that
+        is not an object."""
+        doc = line.strip()
+        obj, end = _DECODER.raw_decode(doc)
+        if end != len(doc):
+            raise json.JSONDecodeError("Extra data", doc, end)
+        if type(obj) is not dict:
             raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-        return cls(obj, line)
+        new = cls(obj)
+        new._text = doc
+        return new
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.text = None
+        self._text = None
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.text = None
+        self._text = None
         super().__delitem__(key)
 
     def __ior__(self, other: Any) -> RawJson:  # type: ignore[override,misc]
-        self.text = None
+        self._text = None
         return super().__ior__(other)  # type: ignore[return-value]
 
     def update(self, *args: Any, **kw: Any) -> None:
-        self.text = None
+        self._text = None
         super().update(*args, **kw)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
-            self.text = None
+            self._text = None
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: Any) -> Any:
         if key in self:
-            self.text = None
+            self._text = None
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        self.text = None
+        self._text = None
         return super().popitem()
 
     def clear(self) -> None:
-        self.text = None
+        self._text = None
         super().clear()
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _raw_text(raw: dict[str, Any]) -> str:
-    text = getattr(raw, "text", None) if type(raw) is RawJson else None
+    text = raw.text if type(raw) is RawJson else None
     return text if text is not None else _RAW_JSON.encode(raw)
 
 
@@ -263,11 +289,20 @@ def _validate(it: FetchedItem, when: Callable[[dt.datetime | None], Any] = _same
     text = it.text
     if not isinstance(text, str):
         return "the text is not a string"
-    text = clean_text(text)
+    # clean_text and content_hash, with one printable check for both: printable text has no control
+    # characters or surrogates, and no white space but " " (NFC, strip and casefold keep it so)
+    printable = text.isprintable()
+    if printable:
+        text = unicodedata.normalize("NFC", text).strip()
+    else:
+        text = clean_text(text)
     if not text:
         return "the text is empty"
     if len(text) > MAX_TEXT:
         return f"the text is {len(text):,} characters long (limit {MAX_TEXT:,})"
+    folded = text.casefold()
+    if not printable or "  " in folded:
+        folded = " ".join(folded.split())
     url = it.url
     if url and len(url) > 2000:
         return "the URL is longer than 2,000 characters"
@@ -278,7 +313,7 @@ def _validate(it: FetchedItem, when: Callable[[dt.datetime | None], Any] = _same
     return (ext, it.kind or "post", url, (title or None) and title[:1000],
             (handle or None) and handle.lstrip("@")[:300], (name or None) and name[:300], it.author_followers, text,
             lang[:8] if lang else None, when(published), it.likes, it.shares, it.comments, it.views,
-            it.parent_external_id, it.thread_external_id, content_hash(text), "")
+            it.parent_external_id, it.thread_external_id, hashlib.sha256(folded.encode()).hexdigest(), "")
 
 
 def ingest(session: Session, source: Source, items: Iterable[FetchedItem], *, batch: str | None = None,
@@ -409,7 +444,7 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # as the engine's JSON serializer (civicpulse.db.session)

@@ -200,7 +200,13 @@ def claim_batch(db: Database, settings: Settings, opts: EngineOptions, now: dt.d
     def take(cond: Any, n: int, token: str) -> int:
         pick = (select(Variant.id).where(due, cond).order_by(Variant.next_attempt_at, Variant.id).limit(n)
                 .with_for_update(skip_locked=True))
-        return int(s.execute(update(Variant).where(Variant.id.in_(pick.scalar_subquery()), due, cond)
+        # PostgreSQL: lock the rows first, then update exactly those (a LIMIT subquery inside the UPDATE may be
+        # planned as a re-evaluated subplan); SQLite: one statement, which takes the write lock before reading
+        ids: Any = (list(s.scalars(pick)) if s.get_bind().dialect.name == "postgresql"
+                    else pick.scalar_subquery())
+        if isinstance(ids, list) and not ids:
+            return 0
+        return int(s.execute(update(Variant).where(Variant.id.in_(ids), due, cond)
                              .values(**_claim_values(token, now, opts))
                              .execution_options(synchronize_session=False)).rowcount)  # type: ignore[attr-defined]
 

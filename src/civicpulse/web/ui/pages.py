@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from civicpulse.domain.errors import DomainError, PermissionDenied
 from civicpulse.domain.org import queries, services
 from civicpulse.domain.org.models import ROLES, UNIT_KINDS, AuditEntry
-from civicpulse.domain.org.permissions import require
+from civicpulse.domain.org.permissions import Actor, require
 from civicpulse.domain.org.schemas import RoleIn, TokenCreate, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from civicpulse.i18n import _
 from civicpulse.web.deps import DB, WebContext, settings
@@ -59,7 +59,24 @@ def dashboard(request: Request, ctx: WebContext = Depends(signed_in), s: Session
         ) or 0
     grants = [(g, next((u for u in units if u.id == g.unit_id), None)) for g in actor.grants]
     return render(request, "dashboard.html", units_count=len(units), people=people, recent=recent,
-                  week=week, grants=grants)
+                  week=week, grants=grants, attention=_attention(s, actor))
+
+
+def _attention(s: Session, actor: Actor) -> dict[str, Any]:
+    """What waits for this person across the areas: new alerts, posts to review, failed posts, campaign kits."""
+    from civicpulse.domain.alerts import queries as alerts
+    from civicpulse.domain.campaigns import queries as campaigns
+    from civicpulse.domain.org import notifications
+    from civicpulse.domain.publishing import queries as publishing
+
+    return {
+        "alerts": alerts.new_count(s, actor),
+        "reviews": len(publishing.review_queue(s, actor, limit=100)),
+        "failed": publishing.variants(s, actor, state="failed", per_page=1).total,
+        "checks": publishing.variants(s, actor, needs_check=True, per_page=1).total,
+        "tasks": campaigns.tasks(s, actor),
+        "unread": notifications.unread_count(s, actor),
+    }
 
 
 # ------------------------------------------------------------------ units
