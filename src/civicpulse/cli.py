@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from civicpulse.cli_common import console, err
+from civicpulse.cli_common import fail as _fail
 from civicpulse.config import Settings, SettingsError, get_settings
 
 app = typer.Typer(help="civicpulse: listen, plan and speak with one voice.", no_args_is_help=True,
@@ -25,8 +26,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(unit_app, name="unit")
 
-console = Console()
-err = Console(stderr=True)
 
 
 def _settings() -> Settings:
@@ -35,11 +34,6 @@ def _settings() -> Settings:
     except SettingsError as exc:
         err.print(f"[red]Configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]

@@ -177,12 +177,8 @@ _ALPHABET = st.sampled_from(list("aAé\u0301 \t\n\r\x0b\x1c\x85\xa0\u2028\u3000\
 @given(st.text(alphabet=_ALPHABET))
 def test_clean_text_and_content_hash_are_unchanged(value: str) -> None:
     assert services.clean_text(value) == _old_clean_text(value)
-    folded = " ".join(value.casefold().split()).encode("utf-8", "surrogatepass")
-    try:
-        expected = hashlib.sha256(folded).hexdigest() if "\ud800" not in value and "\udfff" not in value else None
-    except UnicodeEncodeError:
-        expected = None
-    if expected is not None:
+    if "\ud800" not in value and "\udfff" not in value:  # (lone surrogates cannot be hashed, before or now)
+        expected = hashlib.sha256(" ".join(value.casefold().split()).encode()).hexdigest()
         assert services.content_hash(value) == expected
     cleaned = services.clean_text(value)
     assert services.content_hash(cleaned) == hashlib.sha256(" ".join(cleaned.casefold().split()).encode()).hexdigest()

@@ -9,29 +9,14 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from civicpulse.cli_common import console
+from civicpulse.cli_common import fail as _fail
+from civicpulse.cli_common import settings_and_db as _settings_db
 
 issues_app = typer.Typer(help="Emerging issues: clusters of recent items.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts: evaluate the rules, replay history.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _settings_db():  # type: ignore[no-untyped-def]
-    from civicpulse.config import SettingsError, get_settings
-    from civicpulse.db.session import Database
-
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        _fail(f"Configuration error: {exc}", 2)
-    return settings, Database(settings)
 
 
 def _date(value: str, flag: str) -> dt.date:

@@ -19,18 +19,15 @@ from civicpulse.domain.alerts.models import (
     IssueItem,
 )
 from civicpulse.domain.alerts.services import alert_for, channel_for, issue_for, rule_for
-from civicpulse.domain.errors import NotFound, ValidationFailed
+from civicpulse.domain.errors import ValidationFailed
 from civicpulse.domain.listening.models import Item
 from civicpulse.domain.org.models import Unit
-from civicpulse.domain.org.permissions import Actor
+from civicpulse.domain.org.permissions import Actor, visible_unit
 from civicpulse.domain.org.queries import Page, paginate
 
 
 def _unit(session: Session, actor: Actor, unit_id: int) -> Unit:
-    u = session.get(Unit, unit_id)
-    if u is None or not actor.can_see(u):
-        raise NotFound(f"Unit {unit_id} was not found")
-    return u
+    return visible_unit(session, actor, unit_id)
 
 
 def alerts(session: Session, actor: Actor, *, unit_id: int | None = None, status: str | None = None,

@@ -41,11 +41,11 @@ from civicpulse.domain.alerts.schemas import (
     SettingsIn,
     TransitionIn,
 )
-from civicpulse.domain.errors import Conflict, NotFound, ValidationFailed
+from civicpulse.domain.errors import Conflict, ValidationFailed
 from civicpulse.domain.listening.models import Item, SavedTopic
 from civicpulse.domain.org import audit
 from civicpulse.domain.org.models import Unit
-from civicpulse.domain.org.permissions import Actor, require
+from civicpulse.domain.org.permissions import Actor, get_scoped, require, visible_unit
 from civicpulse.timeutil import as_utc
 
 log = structlog.get_logger("civicpulse.alerts")
@@ -77,42 +77,23 @@ DEFAULT_RULES: tuple[tuple[str, str], ...] = (
 
 
 def _unit(session: Session, actor: Actor, unit_id: int) -> Unit:
-    unit = session.get(Unit, unit_id)
-    if unit is None or not actor.can_see(unit):
-        raise NotFound(f"Unit {unit_id} was not found")
-    return unit
+    return visible_unit(session, actor, unit_id)
 
 
 def rule_for(session: Session, actor: Actor, rule_id: int, action: str = "alert.read") -> AlertRule:
-    rule = session.get(AlertRule, rule_id)
-    if rule is None or not actor.can_see(rule.unit):
-        raise NotFound(f"Alert rule {rule_id} was not found")
-    require(actor, action, rule.unit)
-    return rule
+    return get_scoped(session, actor, AlertRule, rule_id, action, "Alert rule")
 
 
 def alert_for(session: Session, actor: Actor, alert_id: int, action: str = "alert.read") -> Alert:
-    alert = session.get(Alert, alert_id)
-    if alert is None or not actor.can_see(alert.unit):
-        raise NotFound(f"Alert {alert_id} was not found")
-    require(actor, action, alert.unit)
-    return alert
+    return get_scoped(session, actor, Alert, alert_id, action, "Alert")
 
 
 def issue_for(session: Session, actor: Actor, issue_id: int, action: str = "alert.read") -> Issue:
-    issue = session.get(Issue, issue_id)
-    if issue is None or not actor.can_see(issue.unit):
-        raise NotFound(f"Issue {issue_id} was not found")
-    require(actor, action, issue.unit)
-    return issue
+    return get_scoped(session, actor, Issue, issue_id, action, "Issue")
 
 
 def channel_for(session: Session, actor: Actor, channel_id: int, action: str = "alert.read") -> AlertChannel:
-    ch = session.get(AlertChannel, channel_id)
-    if ch is None or not actor.can_see(ch.unit):
-        raise NotFound(f"Notification channel {channel_id} was not found")
-    require(actor, action, ch.unit)
-    return ch
+    return get_scoped(session, actor, AlertChannel, channel_id, action, "Notification channel")
 
 
 # ------------------------------------------------------------------ rules

@@ -10,28 +10,13 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from civicpulse.cli_common import console
+from civicpulse.cli_common import database as _db
+from civicpulse.cli_common import fail as _fail
+
 campaigns_app = typer.Typer(help="Campaign kits sent to the network and their alignment.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _db():  # type: ignore[no-untyped-def]
-    from civicpulse.config import SettingsError, get_settings
-    from civicpulse.db.session import Database
-
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        _fail(f"Configuration error: {exc}", 2)
-    return Database(settings)
 
 
 @campaigns_app.command("list")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, literal, or_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from civicpulse.domain.errors import NotFound, PermissionDenied
 from civicpulse.domain.org.models import ROLES, Unit
@@ -175,3 +176,32 @@ def require(actor: Actor, action: str, unit: Unit) -> None:
 
 def grants_from(rows: Iterable[tuple[int, str, str, bool]]) -> tuple[Grant, ...]:
     return tuple(Grant(unit_id=u, unit_path=p, role=r, include_subtree=s) for u, p, r, s in rows)
+
+
+class _InUnit(Protocol):
+    @property
+    def unit(self) -> Unit: ...
+
+
+T = TypeVar("T", bound=_InUnit)
+
+
+def get_scoped(session: Session, actor: Actor, model: type[T], obj_id: int, action: str, what: str) -> T:
+    """The row of ``model`` with this id, if the actor may do ``action`` on its unit.
+
+    A missing row and a row in a unit the actor cannot see both answer NotFound ("<what> <id> was not
+    found"), so ids do not reveal the network's shape; a visible row with too small a role is PermissionDenied.
+    """
+    obj = session.get(model, obj_id)
+    if obj is None or not actor.can_see(obj.unit):
+        raise NotFound(f"{what} {obj_id} was not found")
+    require(actor, action, obj.unit)
+    return obj
+
+
+def visible_unit(session: Session, actor: Actor, unit_id: int) -> Unit:
+    """The unit, if the actor can see it; NotFound otherwise (missing and invisible look the same)."""
+    unit = session.get(Unit, unit_id)
+    if unit is None or not actor.can_see(unit):
+        raise NotFound(f"Unit {unit_id} was not found")
+    return unit

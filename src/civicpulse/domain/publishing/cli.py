@@ -12,36 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from civicpulse.cli_common import cli_actor as _cli_actor
+from civicpulse.cli_common import console
+from civicpulse.cli_common import fail as _fail
+from civicpulse.cli_common import settings_and_db as _env
 
 posts_app = typer.Typer(help="Posts: bulk import of a content calendar, lists, publishing what is due.",
                         no_args_is_help=True)
 channels_app = typer.Typer(help="Publishing channels: list them and check their tokens.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _env():  # type: ignore[no-untyped-def]
-    from civicpulse.config import SettingsError, get_settings
-    from civicpulse.db.session import Database
-
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        _fail(f"Configuration error: {exc}", 2)
-    return settings, Database(settings)
-
-
-def _cli_actor():  # type: ignore[no-untyped-def]
-    from civicpulse.domain.org.permissions import Actor
-
-    return Actor.system_actor("cli", via="cli")
 
 
 @posts_app.command("import")
@@ -194,7 +174,7 @@ def check_channels(as_json: bool = typer.Option(False, "--json")) -> None:
     from civicpulse.domain.publishing.models import Channel
 
     settings, db = _env()
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         with db.session() as s:
             chans = [(c.id, c.name, c.platform, c.unit.code) for c in s.scalars(

@@ -19,7 +19,8 @@ How variants go out (each numbered step is one short transaction, so a crash any
    auth or permanent error → ``failed`` at once with the platform's reason in plain words. The author, the
    approvers and the unit are notified of every failure. Tokens a connector renewed on the way
    (``credential_updates``: X, YouTube, Zalo) are stored, encrypted, in the same transaction as the outcome. A
-   claim whose lease would run short before its turn in the batch is given back unsent.
+   batch that takes longer than half the lease renews the leases of its claims (one transaction); a claim whose
+   lease was lost meanwhile is not sent.
 
 Every state change is written to the audit log; every call to a platform is a row of ``pub_attempts``.
 """
@@ -432,22 +433,22 @@ def requeue_after_lookup(db: Database, c: Claim, settings: Settings | None = Non
     return None
 
 
-def release(db: Database, claims: list[Claim]) -> int:
-    """Give back claims that were not sent (their lease was running short): back in the queue at once."""
+def renew(db: Database, claims: list[Claim], opts: EngineOptions) -> set[int]:
+    """Extend the leases of a batch still being worked on (one transaction). Returns the variants still held;
+    a claim that is not (its lease ran out and another worker took it over) must not be sent."""
     if not claims:
-        return 0
-    n = 0
+        return set()
+    now = utcnow()
+    until = now + dt.timedelta(seconds=opts.lease_seconds)
+    held: set[int] = set()
     with db.session() as s:
-        for c in claims:
-            v = _owned(s, c)
-            if v is None:
-                continue
-            v.lease_token, v.lease_until, v.in_doubt = None, None, c.in_doubt
-            v.attempts = max(0, v.attempts - 1)
-            v.next_attempt_at = utcnow()
-            move(s, ENGINE, v, "scheduled", note="not sent before the worker's lease ran short; back in the queue")
-            n += 1
-    return n
+        for token in {c.token for c in claims}:
+            ids = [c.variant_id for c in claims if c.token == token]
+            held.update(s.scalars(update(Variant).where(
+                Variant.id.in_(ids), Variant.lease_token == token, Variant.state == "publishing")  # not taken over
+                .values(lease_until=until, next_attempt_at=until)
+                .returning(Variant.id).execution_options(synchronize_session=False)))
+    return held
 
 
 _CONNECTORS: dict[tuple[Any, ...], Connector] = {}
@@ -554,8 +555,8 @@ def dispatch_due(db: Database, settings: Settings, opts: EngineOptions | None = 
     """Publish everything that is due now (the periodic task and the on-demand task both call this).
 
     Batches: one transaction claims up to ``opts.batch`` variants (and their rate tokens), the posts go out
-    (``opts.threads`` at a time), and the answers are recorded in one transaction per batch. A claim whose lease
-    would run short before its turn is given back instead of sent."""
+    (``opts.threads`` at a time), and the answers are recorded in one transaction per batch. Every half lease the
+    leases of the batch are renewed; a claim whose lease was lost is not sent."""
     opts = opts or EngineOptions()
     stats = DispatchStats()
     started = time.monotonic()
@@ -567,9 +568,15 @@ def dispatch_due(db: Database, settings: Settings, opts: EngineOptions | None = 
         if on_outcome is not None:
             on_outcome(vid, word)
 
-    def one(i: int, c: Claim) -> str | Answer | None:
-        if i >= opts.threads and time.monotonic() - c.claimed_at > opts.lease_seconds / 2:
-            return None  # given back below: too late to start safely under this lease
+    batch: dict[str, Any] = {}
+
+    def one(i: int, c: Claim) -> str | Answer:
+        with lock:  # half the lease gone: extend it for the rest of the batch before sending more
+            if time.monotonic() - batch["renewed"] > opts.lease_seconds / 2:
+                batch["held"] = renew(db, batch["claims"], opts)
+                batch["renewed"] = time.monotonic()
+            if batch["held"] is not None and c.variant_id not in batch["held"]:
+                return "lost"
         try:
             return execute(db, settings, c, opts)
         except Exception:  # noqa: BLE001 - one broken variant must not stop the others
@@ -583,27 +590,21 @@ def dispatch_due(db: Database, settings: Settings, opts: EngineOptions | None = 
             if not claims and not queued:
                 break
             stats.due += len(claims) + queued
+            batch.update(claims=claims, held=None, renewed=min((c.claimed_at for c in claims), default=0.0))
             if queued:
                 with lock:
                     stats.outcomes["queued"] += queued
             results = (list(pool.map(one, range(len(claims)), claims)) if pool is not None
                        else [one(i, c) for i, c in enumerate(claims)])
             done: list[tuple[Claim, Published, bool]] = []
-            late: list[Claim] = []
             for c, r in zip(claims, results, strict=True):
-                if r is None:
-                    late.append(c)
-                elif isinstance(r, str):
+                if isinstance(r, str):
                     outcome(c.variant_id, r)
                 else:
                     done.append((c, r[0], r[1]))
             for (c, _, _), word in zip(done, finish_published_many(db, settings, done), strict=True):
                 outcome(c.variant_id, word)
-            if late:
-                release(db, late)
-                for c in late:
-                    outcome(c.variant_id, "released")
-            if len(claims) + queued < opts.batch and not late:
+            if len(claims) + queued < opts.batch:
                 break
     finally:
         if pool is not None:

@@ -11,34 +11,14 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from civicpulse.cli_common import cli_actor as _actor
+from civicpulse.cli_common import console
+from civicpulse.cli_common import database as _db
+from civicpulse.cli_common import fail as _fail
+
 claims_app = typer.Typer(help="Rumours and claims: the registry, matching, evaluation.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _db():  # type: ignore[no-untyped-def]
-    from civicpulse.config import SettingsError, get_settings
-    from civicpulse.db.session import Database
-
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        _fail(f"Configuration error: {exc}", 2)
-    return Database(settings)
-
-
-def _actor():  # type: ignore[no-untyped-def]
-    from civicpulse.domain.org.permissions import Actor
-
-    return Actor.system_actor("cli", via="cli")
 
 
 @claims_app.command("add")

@@ -28,7 +28,7 @@ from civicpulse.domain.listening import queries as listening
 from civicpulse.domain.listening.models import Item
 from civicpulse.domain.org import audit
 from civicpulse.domain.org.models import Unit
-from civicpulse.domain.org.permissions import Actor, require
+from civicpulse.domain.org.permissions import Actor, require, visible_unit
 
 log = structlog.get_logger("civicpulse.claims")
 
@@ -59,10 +59,7 @@ def claim_for(session: Session, actor: Actor, claim_id: int, action: str = "clai
 
 
 def _unit(session: Session, actor: Actor, unit_id: int) -> Unit:
-    unit = session.get(Unit, unit_id)
-    if unit is None or not actor.can_see(unit):
-        raise NotFound(f"Unit {unit_id} was not found")
-    return unit
+    return visible_unit(session, actor, unit_id)
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
