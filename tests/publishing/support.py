@@ -11,7 +11,10 @@ import dataclasses
 import datetime as dt
 import itertools
 import threading
+from collections.abc import Iterator
 from typing import Any, ClassVar
+
+import pytest
 
 from civicpulse.connectors.base import (
     Connector,
@@ -28,6 +31,7 @@ from civicpulse.domain.content.schemas import PostCreate, VariantIn
 from civicpulse.domain.org import services as org
 from civicpulse.domain.org.models import User
 from civicpulse.domain.org.permissions import Actor
+from civicpulse.domain.publishing import platforms
 from civicpulse.domain.publishing import services as pub
 from civicpulse.domain.publishing.schemas import ChannelCreate
 
@@ -126,3 +130,13 @@ def approved_post(db: Database, author: Actor, approver: Actor, unit_id: int, ch
     with db.session() as s:
         pub.approve(s, approver, pid)
     return pid
+
+
+@pytest.fixture(autouse=True)
+def testnet() -> Iterator[dict[str, FakePlatform]]:
+    """The in-process "testnet" platform, registered for the test and emptied before and after it."""
+    platforms.register("testnet", TestnetConnector)
+    PLATFORMS.clear()
+    yield PLATFORMS
+    platforms.unregister("testnet")
+    PLATFORMS.clear()

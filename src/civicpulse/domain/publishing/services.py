@@ -39,7 +39,7 @@ from civicpulse.domain.content.schemas import VariantIn, VariantUpdate
 from civicpulse.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from civicpulse.domain.org import audit
 from civicpulse.domain.org.models import Unit
-from civicpulse.domain.org.permissions import RANK, Actor, require
+from civicpulse.domain.org.permissions import RANK, Actor, get_scoped, require
 from civicpulse.domain.publishing import platforms
 from civicpulse.domain.publishing.models import (
     ApprovalEvent,
@@ -118,11 +118,7 @@ def get_variant(session: Session, actor: Actor, variant_id: int, action: str = "
 
 
 def get_channel(session: Session, actor: Actor, channel_id: int, action: str = "content.read") -> Channel:
-    ch = session.get(Channel, channel_id)
-    if ch is None or not actor.can_see(ch.unit_path):
-        raise NotFound(f"Channel {channel_id} was not found")
-    require(actor, action, ch.unit)
-    return ch
+    return get_scoped(session, actor, Channel, channel_id, action, "Channel")
 
 
 def move(session: Session, actor: Actor, v: Variant, to: str, *, reason: str | None = None,
