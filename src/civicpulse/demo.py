@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -81,56 +83,22 @@ def load_demo(db: Database, settings: Settings, progress: Any = None) -> list[tu
     return [(email, role, unit) for email, _n, _l, unit, role in PEOPLE]
 
 
-def _listening(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.demo_listening import load_demo_listening
+def _area(path: str) -> Callable[[Database, Settings, Any], None]:
+    """The loader ``module:function``, imported only when the demo runs (the CLI starts without every area)."""
+    module, name = path.split(":")
 
-    load_demo_listening(db, settings, progress)
+    def load(db: Database, settings: Settings, progress: Any) -> None:
+        getattr(importlib.import_module(module), name)(db, settings, progress)
 
-
-# Areas add loaders here: (db, settings, progress) -> None, each idempotent.
-DEMO_HOOKS: list = [_listening]
-
-
-def _plans(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.domain.plans.demo import load_demo_plans
-
-    load_demo_plans(db, settings, progress)
+    return load
 
 
-DEMO_HOOKS.append(_plans)
-
-
-def _claims(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.domain.alerts.claims.demo import load_demo_claims
-
-    load_demo_claims(db, settings, progress)
-
-
-DEMO_HOOKS.append(_claims)
-
-
-def _alerts(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.domain.alerts.demo import load_demo_alerts
-
-    load_demo_alerts(db, settings, progress)
-
-
-DEMO_HOOKS.append(_alerts)
-
-
-def _campaigns(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.domain.campaigns.demo import load_demo_campaigns
-
-    load_demo_campaigns(db, settings, progress)
-
-
-DEMO_HOOKS.append(_campaigns)
-
-
-def _publishing(db: Database, settings: Settings, progress: Any) -> None:
-    from civicpulse.domain.publishing.demo import load_demo_publishing
-
-    load_demo_publishing(db, settings, progress)
-
-
-DEMO_HOOKS.append(_publishing)
+# Areas add loaders here: (db, settings, progress) -> None, each idempotent, run in this order.
+DEMO_HOOKS: list[Callable[[Database, Settings, Any], None]] = [_area(p) for p in (
+    "civicpulse.demo_listening:load_demo_listening",
+    "civicpulse.domain.plans.demo:load_demo_plans",
+    "civicpulse.domain.alerts.claims.demo:load_demo_claims",
+    "civicpulse.domain.alerts.demo:load_demo_alerts",
+    "civicpulse.domain.campaigns.demo:load_demo_campaigns",
+    "civicpulse.domain.publishing.demo:load_demo_publishing",
+)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,64 +27,27 @@ def fake_clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def fake_feeds() -> Iterator[FakeFeeds]:
-    with FakeFeeds() as srv:
-        yield srv
+def _serving(name: str, server: type[Any]) -> Any:
+    """A function-scoped fixture ``name``: the fake ``server`` running on a free local port, fresh each test."""
+
+    def fixture() -> Iterator[Any]:
+        with server() as srv:
+            yield srv
+
+    fixture.__name__ = name
+    return pytest.fixture(fixture, name=name)
 
 
-@pytest.fixture
-def fake_mastodon() -> Iterator[FakeMastodon]:
-    with FakeMastodon() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_bluesky() -> Iterator[FakeBlueskyAppView]:
-    with FakeBlueskyAppView() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_youtube() -> Iterator[FakeYouTube]:
-    with FakeYouTube() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    with FakeX() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_line() -> Iterator[FakeLine]:
-    with FakeLine() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_zalo() -> Iterator[FakeZalo]:
-    with FakeZalo() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_webhook() -> Iterator[FakeWebhookSink]:
-    with FakeWebhookSink() as srv:
-        yield srv
+fake_feeds = _serving("fake_feeds", FakeFeeds)
+fake_mastodon = _serving("fake_mastodon", FakeMastodon)
+fake_bluesky = _serving("fake_bluesky", FakeBlueskyAppView)
+fake_youtube = _serving("fake_youtube", FakeYouTube)
+fake_graph = _serving("fake_graph", FakeGraph)
+fake_x = _serving("fake_x", FakeX)
+fake_telegram = _serving("fake_telegram", FakeTelegram)
+fake_line = _serving("fake_line", FakeLine)
+fake_zalo = _serving("fake_zalo", FakeZalo)
+fake_webhook = _serving("fake_webhook", FakeWebhookSink)
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,6 @@ def _email(settings: Settings | None, n: Notification, to: str | None) -> None:
     if not to or settings is None:
         return
     if not settings.smtp_host and settings.env != "production":
-        log.debug("notification email skipped (no CIVICPULSE_SMTP_HOST in dev)", to=to, title=n.title)
         return  # dev and the demo: the bell is enough; production without SMTP records the failure below
     from civicpulse.mail import MailError, send_mail
 
