@@ -406,6 +406,16 @@ def parse_time(value: Any, tz: str = "Asia/Bangkok") -> dt.datetime | None:
     s = str(value).strip()
     if not s:
         return None
+    if len(s) >= 19 and s[10] in "T " and s[4] == "-":  # the usual ISO 8601 form: parsed in C
+        try:
+            fast = dt.datetime.fromisoformat(s)
+        except ValueError:
+            pass
+        else:  # the same result as below; Buddhist-era and unlikely years take the long way (fixed or refused)
+            if 1900 <= fast.year <= 2200:
+                fast = fast.replace(tzinfo=zone) if fast.tzinfo is None else fast
+                if 1900 <= fast.astimezone(dt.UTC).year <= 2200:
+                    return fast.astimezone(dt.UTC)
     if _EPOCH_RE.match(s):
         return _from_epoch(float(s))
     m = _ISO_RE.match(s)
@@ -531,14 +541,39 @@ def _lookup(row: Mapping[str, Any], column: str) -> Any:
     return None
 
 
-def _to_item(row: Mapping[str, Any], mapping: Mapping[str, str], tz: str) -> FetchedItem | str:
-    """Build an item or return a plain-words rejection reason (without the row prefix)."""
+def _value(row: Mapping[str, Any], col: str | None) -> Any:
+    if not col:
+        return None
+    return row[col] if col in row else _lookup(row, col)
 
-    def get(target: str) -> Any:
-        col = mapping.get(target)
-        return None if not col else _lookup(row, col)
 
-    raw_text = get("text")
+def _text_value(value: Any) -> str | None:
+    """A mapped cell as a trimmed string (None if empty): ``_str`` with a quick way for plain strings."""
+    if type(value) is str and value and not (value[0].isspace() or value[-1].isspace()):
+        return value
+    return _str(value)
+
+
+#: the column of each target, in this order (``_columns``): what ``_to_item`` reads per row
+_ORDER = ("text", "time", "author", "author_name", "url", "title", "parent_id", "thread_id", "id", "kind", "lang")
+Columns = tuple[tuple[str | None, ...], tuple[tuple[str, str, str], ...]]
+
+
+def _columns(mapping: Mapping[str, str]) -> Columns:
+    """The mapping as read per row: the columns of ``_ORDER``, and (target, count field, column) of the counts."""
+    counts = tuple((t, f, mapping[t]) for t, f in _COUNT_TARGETS.items() if mapping.get(t))
+    return tuple(mapping.get(t) or None for t in _ORDER), counts
+
+
+def _to_item(row: Mapping[str, Any], mapping: Mapping[str, str] | Columns, tz: str, *,
+             copy_raw: bool = True) -> FetchedItem | str:
+    """Build an item or return a plain-words rejection reason (without the row prefix).
+
+    ``mapping`` may be given as ``_columns(mapping)`` (once per file). ``copy_raw=False``: the item's
+    ``raw`` is left empty (the caller sets it)."""
+    cols, count_cols = _columns(mapping) if isinstance(mapping, Mapping) else mapping
+    values = [(row[c] if c in row else _lookup(row, c)) if c else None for c in cols]
+    raw_text, t, author, author_name, url, title, parent, thread, ext, kind, lang = values
     if isinstance(raw_text, (dict, list)):
         raw_text = json.dumps(raw_text, ensure_ascii=False)
     text = unicodedata.normalize("NFC", str(raw_text)).replace("\x00", "").strip() if raw_text is not None else ""
@@ -547,7 +582,6 @@ def _to_item(row: Mapping[str, Any], mapping: Mapping[str, str], tz: str) -> Fet
     if len(text) > MAX_TEXT_CHARS:
         return f"text is {len(text):,} characters long (the limit is {MAX_TEXT_CHARS:,})"
     published: dt.datetime | None = None
-    t = get("time")
     if t is not None and _str(t) is not None:
         try:
             published = parse_time(t, tz)
@@ -555,29 +589,31 @@ def _to_item(row: Mapping[str, Any], mapping: Mapping[str, str], tz: str) -> Fet
             return f"time '{_str(t)}' is not a date ({_TIME_HINT})"
         except (OverflowError, OSError):
             return f"time '{_str(t)}' is out of range"
-    counts: dict[str, int | None] = {}
-    for target, field in _COUNT_TARGETS.items():
-        v = get(target)
+    counts: dict[str, int | None] = dict.fromkeys(_COUNT_TARGETS.values())
+    for target, field, col in count_cols:
+        v = row[col] if col in row else _lookup(row, col)
+        if v is None or type(v) is int:
+            counts[field] = v
+            continue
         if isinstance(v, Mapping):  # e.g. Facebook {"summary": {"total_count": 5}}
             v = _lookup(v, "summary.total_count") if "summary" in v else v.get("count")
         try:
             counts[field] = parse_count(v)
         except ValueError:
             return f"{target} '{_str(v)}' is not a whole number"
-    author = _str(get("author"))
-    author_name = _str(get("author_name"))
-    url = _str(get("url"))
-    parent = _str(get("parent_id"))
-    kind = (_str(get("kind")) or ("comment" if parent else "post")).lower()
-    ext = _str(get("id")) or stable_external_id(url, author, published, text)
+    author = _text_value(author)
+    url = _text_value(url)
+    parent = _text_value(parent)
+    kind = (_text_value(kind) or ("comment" if parent else "post")).lower()
+    ext = _text_value(ext) or stable_external_id(url, author, published, text)
     return FetchedItem(
         external_id=ext,
         text=text,
         url=url,
         kind=kind,
-        title=_str(get("title")),
+        title=_text_value(title),
         author_handle=author,
-        author_name=author_name or None,
+        author_name=_text_value(author_name) or None,
         author_followers=counts["author_followers"],
         published_at=published,
         likes=counts["likes"],
@@ -585,20 +621,25 @@ def _to_item(row: Mapping[str, Any], mapping: Mapping[str, str], tz: str) -> Fet
         comments=counts["comments"],
         views=counts["views"],
         parent_external_id=parent,
-        thread_external_id=_str(get("thread_id")),
-        language=(_str(get("lang")) or None),
-        raw=dict(row),
+        thread_external_id=_text_value(thread),
+        language=(_text_value(lang) or None),
+        raw=dict(row) if copy_raw else {},
     )
 
 
-def _result(n: int, unit: str, row: Mapping[str, Any], mapping: Mapping[str, str], tz: str) -> RowResult:
-    res = _to_item(row, mapping, tz)
+def _result(n: int, unit: str, row: Mapping[str, Any], mapping: Mapping[str, str] | Columns, tz: str) -> RowResult:
+    text = row.text if type(row) is RawJson else None
+    as_read = text is not None and "_row" not in row and text.endswith("}")
+    res = _to_item(row, mapping, tz, copy_raw=not as_read)
     if isinstance(res, str):
         return Rejection(n, res, unit)
-    text = row.text if type(row) is RawJson else None
-    if text is not None and "_row" not in row and text.endswith("}"):
+    if as_read:
         # a JSONL line as read: its text plus the row number is the payload's JSON (ingest stores it as is)
-        res.raw = RawJson.of({**row, "_row": n}, f'{text[:-1].rstrip()}{", " if row else ""}"_row": {n}}}')
+        assert text is not None and isinstance(row, RawJson)
+        raw = row  # the reader's own copy of this line's object (``RawJson.of``): completed in place
+        dict.__setitem__(raw, "_row", n)  # (RawJson's own __setitem__ forgets the text, set just below)
+        raw._text = f'{text[:-1].rstrip()}{", " if row else ""}"_row": {n}}}'
+        res.raw = raw
     else:
         res.raw["_row"] = n
     return res
@@ -607,32 +648,43 @@ def _result(n: int, unit: str, row: Mapping[str, Any], mapping: Mapping[str, str
 # --------------------------------------------------------------------------- Facebook JSON
 
 
+#: what a line needs to hold for any of its strings to be Facebook mojibake: a character U+0080–U+00FF,
+#: as such or as a \u00XX escape (lines without one are left alone, unscanned)
+_LATIN1_CHAR = re.compile(r"[\x80-\xff]")
+
+
+def _maybe_mojibake(line: str) -> bool:
+    return "\\u00" in line or (not line.isascii() and _LATIN1_CHAR.search(line) is not None)
+
+
 def _fix_mojibake(value: Any) -> Any:
     """Facebook's "Download your information" JSON stores UTF-8 bytes as \\u00XX escapes."""
     if isinstance(value, str):
-        if value.isascii() or any(ord(c) > 0xFF for c in value):
+        if value.isascii() or max(value) > "\xff":
             return value
         try:
             return value.encode("latin-1").decode("utf-8")
         except UnicodeError:
             return value
     if isinstance(value, list):
-        return [_fix_mojibake(v) for v in value]
+        fixed = [_fix_mojibake(v) for v in value]
+        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
     if isinstance(value, dict):
-        return {k: _fix_mojibake(v) for k, v in value.items()}
+        pairs = {k: _fix_mojibake(v) for k, v in value.items()}
+        return value if all(pairs[k] is v for k, v in value.items()) else pairs  # unchanged: the same object
     return value
 
 
-def _flatten_facebook(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Lift ``data[].post`` / ``attachments`` text of Facebook exports to top-level ``post``."""
-    out = dict(obj)
+def _flatten_facebook(obj: dict[str, Any]) -> dict[str, Any]:
+    """Lift ``data[].post`` / ``attachments`` text of Facebook exports to top-level ``post``.
+
+    Returns ``obj`` itself when there is nothing to lift, else a changed copy."""
     data = obj.get("data")
-    if isinstance(data, list) and "post" not in out:
+    if isinstance(data, list) and "post" not in obj:
         for d in data:
             if isinstance(d, Mapping) and isinstance(d.get("post"), str):
-                out["post"] = d["post"]
-                break
-    return out
+                return {**obj, "post": d["post"]}
+    return obj
 
 
 def _flat_keys(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[str]:
@@ -773,8 +825,10 @@ def _read_jsonl(src: Source, encoding: str, name: str) -> Iterator[tuple[int, di
             if not isinstance(obj, dict):
                 yield lineno, None, f"expected a JSON object {{...}}, got {type(obj).__name__}"
                 continue
-            row = _flatten_facebook(_fix_mojibake(obj))
-            yield lineno, (RawJson.of(row, s) if row == obj else row), None  # unchanged: keep the line's text
+            fixed = _fix_mojibake(obj) if _maybe_mojibake(s) else obj
+            row = _flatten_facebook(fixed)
+            # unchanged: keep the line's text
+            yield lineno, (RawJson.of(row, s) if row is obj or row == obj else row), None
 
 
 def _read_json_array(src: Source, encoding: str, name: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -973,8 +1027,9 @@ def read_rows(path: Source, mapping: Mapping[str, str], format: str | None = Non
         text = codecs.getincrementaldecoder(encoding)("replace").decode(head, len(head) < SAMPLE_BYTES)
         delimiter = _sniff_delimiter(text.splitlines()[:40])
     unit = _UNIT[fmt]
+    cols = _columns(mapping)
     for n, rec, err in _records(path, fmt, encoding, delimiter, name):
         if rec is None:
             yield Rejection(n, err or "could not be read", unit)
         else:
-            yield _result(n, unit, rec, mapping, tz)
+            yield _result(n, unit, rec, cols, tz)

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -339,11 +340,15 @@ def ingest(session: Session, source: Source, items: Iterable[FetchedItem], *, ba
             store(session, source, chunk, stats, batch, now)
     finally:
         restore()
+    _arrived(source, stats, now)
+    return stats
+
+
+def _arrived(source: Source, stats: IngestStats, now: dt.datetime) -> None:
     if stats.inserted:
         source.items_count = (source.items_count or 0) + stats.inserted
     if stats.inserted or stats.duplicates:
         source.last_success_at = now  # for push sources (files, webhooks): when something last arrived
-    return stats
 
 
 #: SQLite page cache while ingesting (KiB): the random keys of the items indexes (published_at, the
@@ -383,7 +388,7 @@ def _ingest_chunk(session: Session, source: Source, chunk: list[FetchedItem], st
     for it in chunk:
         row = _validate(it)
         if isinstance(row, str):
-            _reject(session, source, stats, f"item {it.external_id or '?'}"[:300], row, batch)
+            _reject(session, source, stats, _item_ref(it), row, batch)
             continue
         if row[0] in rows:  # the same id twice in one batch: keep the first
             stats.duplicates += 1
@@ -444,7 +449,8 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset (the same text as of the naive time, cheaper)
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # as the engine's JSON serializer (civicpulse.db.session)
@@ -477,22 +483,38 @@ def _ingest_chunk_sqlite(session: Session, source: Source, chunk: list[FetchedIt
     table holds the largest possible id SQLite numbers new rows at random: then the existing ones are looked
     up before the insert.)
     """
-    head = (source.id, source.unit_id, source.unit.path, _sqlite_time(now))
-    rows: dict[str, tuple[Any, ...]] = {}
-    raws: dict[str, dict[str, Any]] = {}
+    valid: list[tuple[Any, ...]] = []
+    raws: list[str | None] = []
     validate, when = _validate, _sqlite_time
     for it in chunk:
         row = validate(it, when)
         if type(row) is str:
-            _reject(session, source, stats, f"item {it.external_id or '?'}"[:300], row, batch)
+            _reject(session, source, stats, _item_ref(it), row, batch)
             continue
+        valid.append(row)  # type: ignore[arg-type]
+        raws.append(_raw_text(it.raw) if it.raw else None)
+    store_rows_sqlite(session, source, valid, raws, stats, batch, now)
+
+
+def _item_ref(it: FetchedItem) -> str:
+    return f"item {it.external_id or '?'}"[:300]
+
+
+def store_rows_sqlite(session: Session, source: Source, valid: Sequence[tuple[Any, ...]],
+                      raws: Sequence[str | None], stats: IngestStats, batch: str | None, now: dt.datetime) -> None:
+    """Stores rows already checked by ``_validate(item, _sqlite_time)``, with their raw payloads' JSON text
+    (or None); see :func:`_ingest_chunk_sqlite`. The caller updates the source's counters (as ``ingest`` does)."""
+    head = (source.id, source.unit_id, source.unit.path, _sqlite_time(now))
+    rows: dict[str, tuple[Any, ...]] = {}
+    raw_of: dict[str, str] = {}
+    for row, raw in zip(valid, raws, strict=True):
         ext = row[0]
         if ext in rows:  # the same id twice in one batch: keep the first
             stats.duplicates += 1
             continue
-        rows[ext] = head + row  # type: ignore[operator]
-        if it.raw:
-            raws[ext] = it.raw
+        rows[ext] = head + row
+        if raw is not None:
+            raw_of[ext] = raw
     if not rows:
         return
     conn = session.connection()
@@ -532,7 +554,7 @@ def _ingest_chunk_sqlite(session: Session, source: Source, chunk: list[FetchedIt
             conn.exec_driver_sql(FTS_INSERT_SQL, (words[0], words[-1]))
         else:
             conn.exec_driver_sql(FTS_INSERT_SQL, [(iid, iid) for iid in words])
-    raw_tuples = [(ids[ext], _raw_text(payload)) for ext, payload in raws.items() if ext in ids]
+    raw_tuples = [(ids[ext], payload) for ext, payload in raw_of.items() if ext in ids]
     if raw_tuples:
         conn.exec_driver_sql("INSERT INTO item_raw (item_id, payload) VALUES (?, ?)", raw_tuples)
 
@@ -800,6 +822,13 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
         with db.session() as s:
             unit = org.get_unit(s, unit_id)
             src = file_source(s, actor, settings, unit, source_name)
+            if s.connection().dialect.name == "sqlite":
+                stats = _import_sqlite(s, src, path, mapping, fmt, tz or settings.default_timezone,
+                                       str(name)[-300:], progress)
+                audit.record(s, actor, "source.import", unit=unit, object_type="source", object_id=src.id,
+                             after={"file": str(name)[-300:], "inserted": stats.inserted,
+                                    "duplicates": stats.duplicates, "rejected": stats.rejected})
+                return stats
             good: list[FetchedItem] = []
             bad: list[tuple[str, str]] = []
             seen = 0
@@ -823,6 +852,39 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
         return stats
     except ImportFileError as exc:
         raise ValidationFailed(f"{exc} Nothing was imported.") from exc
+
+
+def _import_sqlite(s: Session, src: Source, path: Any, mapping: dict[str, str], fmt: str | None, tz: str,
+                   batch: str, progress: Callable[[int], None] | None) -> IngestStats:
+    """SQLite: rows checked in batches — by a second process for big files (``readahead``) — and stored."""
+    from civicpulse.domain.listening import readahead
+
+    size = 0
+    if isinstance(path, (str, os.PathLike)):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+    batches = (readahead.read_ahead(path, mapping, fmt, tz) if size >= readahead.MIN_BYTES
+               else readahead.checked_batches(path, mapping, fmt, tz))
+    stats = IngestStats()
+    now = utcnow()
+    restore = _bulk_cache(s)
+    try:
+        for seen, rows, raws, rejects in batches:
+            for ref, reason in rejects:
+                _reject(s, src, stats, ref, reason, batch)
+            for k in range(0, len(rows), BATCH):
+                store_rows_sqlite(s, src, rows[k:k + BATCH], raws[k:k + BATCH], stats, batch, now)
+            if progress:
+                progress(seen)
+    finally:
+        close = getattr(batches, "close", None)
+        if close:
+            close()
+        restore()
+    _arrived(src, stats, now)
+    return stats
 
 
 # ------------------------------------------------------------------ label corrections
