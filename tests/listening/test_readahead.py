@@ -101,3 +101,21 @@ def test_reader_process_failure_is_reported(tmp_path: Path) -> None:
     # a file that disappears before the reader opens it: a plain-words failure, not a hang
     with pytest.raises((readahead.ReaderFailed, ImportFileError)):
         list(readahead.read_ahead(tmp_path / "missing.jsonl", {"text": "message"}, "jsonl", "UTC"))
+
+
+def test_a_reader_that_dies_stops_the_import_cleanly(db, cfg, org, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if not cfg.database_url.startswith("sqlite"):
+        pytest.skip("the read-ahead process serves the SQLite path")
+
+    def dead(*_a, **_kw):  # type: ignore[no-untyped-def]
+        yield (1, [], [], [])
+        raise readahead.ReaderFailed("the process reading the file stopped (exit code -9)")
+
+    monkeypatch.setattr(readahead, "MIN_BYTES", 0)
+    monkeypatch.setattr(readahead, "read_ahead", dead)
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": 1, "message": "hello"}\n', encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="could not be read to the end.*exit code -9.*Nothing was imported"):
+        services.import_file(db, cfg, Actor.system_actor("test"), org.units["A"], "x", path, mapping={"text": "message"})
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 0

@@ -807,6 +807,7 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
     Rows that cannot be read are rejected one by one with the reason (row number included).
     """
     from civicpulse.domain.listening.importers import ImportFileError, Rejection, read_rows, sniff
+    from civicpulse.domain.listening.readahead import ReaderFailed
 
     try:
         if mapping is None:
@@ -852,6 +853,8 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
         return stats
     except ImportFileError as exc:
         raise ValidationFailed(f"{exc} Nothing was imported.") from exc
+    except ReaderFailed as exc:
+        raise ValidationFailed(f"The file could not be read to the end ({exc}). Nothing was imported.") from exc
 
 
 def _import_sqlite(s: Session, src: Source, path: Any, mapping: dict[str, str], fmt: str | None, tz: str,
