@@ -1,4 +1,5 @@
-"""The embedding lane stores vectors and upgrades the stored sentiment, except analysts' corrections."""
+"""The embedding lane stores vectors and upgrades the stored sentiment, voice and toxicity to the routed
+labels of `nlp predict`, except analysts' corrections."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_embed_lane_upgrades_sentiment_but_keeps_corrections(db, cfg, org):
     from civicpulse.domain.listening.enrich import embed_pending, enrich_pending, vector
     from civicpulse.domain.listening.models import Item, LabelCorrection
     from civicpulse.domain.listening.schemas import SourceCreate
-    from civicpulse.nlp.pipeline import sentiment_with_embeddings
+    from civicpulse.nlp.pipeline import labels_with_embeddings
 
     texts = ["แย่มาก รอคิวสามชั่วโมง ไม่มีใครสนใจ", "แย่มาก รอคิวสามชั่วโมง ไม่มีใครสนใจ",
              "Cảm ơn cán bộ phường đã hỗ trợ rất nhiệt tình", "ขอบคุณครับ บริการดีมาก"]
@@ -46,9 +47,14 @@ def test_embed_lane_upgrades_sentiment_but_keeps_corrections(db, cfg, org):
         it.sentiment, it.sentiment_score = "q", 1.0
         s.add(LabelCorrection(item_id=corrected, unit_id=unit, unit_path=it.unit_path, task="sentiment",
                               old_label="pos", label="q"))
+        tox = s.get(Item, ids[2])
+        tox.toxicity, tox.toxicity_score = "hate", 1.0
+        s.add(LabelCorrection(item_id=ids[2], unit_id=unit, unit_path=tox.unit_path, task="toxicity",
+                              old_label="clean", label="hate"))
     st = embed_pending(db)
     assert st.done == 4
-    _, expected = sentiment_with_embeddings(texts)
+    _, routed = labels_with_embeddings(texts)
+    expected = routed["sentiment"]
     with db.session() as s:
         items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(ids)))}
     vecs = [vector(items[i].embedding) for i in ids]
@@ -58,4 +64,9 @@ def test_embed_lane_upgrades_sentiment_but_keeps_corrections(db, cfg, org):
         assert items[ids[k]].sentiment == expected[k][0], k
         assert items[ids[k]].sentiment_score == pytest.approx(expected[k][1], abs=1e-4), k
     assert (items[corrected].sentiment, items[corrected].sentiment_score) == ("q", 1.0)
+    for task in ("voice", "toxicity"):  # the same routed labels as `nlp predict`, corrections kept
+        for k in (0, 1, 3) if task == "toxicity" else (0, 1, 2, 3):
+            assert getattr(items[ids[k]], task) == routed[task][k][0], (task, k)
+            assert getattr(items[ids[k]], f"{task}_score") == pytest.approx(routed[task][k][1], abs=1e-4)
+    assert (items[ids[2]].toxicity, items[ids[2]].toxicity_score) == ("hate", 1.0)
     assert embed_pending(db).done == 0  # restartable: nothing left

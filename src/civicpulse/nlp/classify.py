@@ -2,8 +2,13 @@
 
 Tasks: ``sentiment`` (pos/neu/neg/q), ``voice`` (complaint/request/question/praise/other),
 ``toxicity`` (clean/offensive/hate). Each is a linear model over hashed char/word features
-(the *fast path*). Sentiment also carries an e5-embedding head; when embeddings are passed
-(``predict(texts, embeddings=E)``) the two are blended (the *ensemble*).
+(the *fast path*). A version may also carry an e5-embedding head; when embeddings are passed
+(``predict(texts, embeddings=E)``) the two are blended (the *ensemble*, or *e5 path*).
+
+Per-language routing: a version's ``card.json`` may hold ``route: {"th": "fast", "vi": "e5", ...}``,
+chosen at training time from validation scores (the e5 path is used for a language only where it
+beat the fast path). :meth:`Classifier.uses_e5` applies it; ``mode="fast"`` / ``mode="e5"`` force
+one path. A version with an e5 head and no ``route`` uses the e5 path for every language.
 
     clf = get_classifier("sentiment")
     clf.predict(["ดีมากครับ", "Thủ tục chậm quá"])      # [("pos", 0.93), ("neg", 0.81)]
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from civicpulse.nlp.sentiment_e5 import E5Joint
 
 _verified: set[str] = set()
+MODES = ("auto", "fast", "e5")
 _HAS_CONTENT_RE = re.compile(r"[^\W_]")
 MAX_CHARS = 5000  # texts are cut before segmentation (100 KB posts stay fast)
 
@@ -115,6 +121,34 @@ class Classifier:
     def has_e5(self) -> bool:
         return self.w.e5_coef is not None and self.w.ens_w is not None
 
+    @property
+    def embeds(self) -> bool:
+        """This version has an embedding path (e5 head or fine-tuned e5 layers)."""
+        return self.has_e5 or self.has_e5top
+
+    @property
+    def route(self) -> dict[str, str]:
+        """Path per language from the card (``{}``: no routing table)."""
+        r = self.w.card.get("route") if isinstance(self.w.card, dict) else None
+        return {str(k): str(v) for k, v in r.items()} if isinstance(r, dict) else {}
+
+    def path_for(self, lang: str, mode: str = "auto") -> str:
+        """``"e5"`` or ``"fast"`` for a text in ``lang`` (``mode``: auto | fast | e5)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+        if mode == "fast" or not self.embeds:
+            return "fast"
+        if mode == "e5":
+            return "e5"
+        route = self.route
+        if not route:
+            return "e5"
+        return "e5" if route.get(lang, route.get("other", "fast")) == "e5" else "fast"
+
+    def uses_e5(self, langs: Sequence[str], mode: str = "auto") -> np.ndarray:
+        """Boolean mask: which texts (by detected language) take the embedding path."""
+        return np.array([self.path_for(lg, mode) == "e5" for lg in langs], dtype=bool)
+
     def features(self, prep: Prepared) -> sp.csr_matrix:
         return self.featurizer.transform(prep.norm, prep.tokens)
 
@@ -158,6 +192,31 @@ class Classifier:
             fb = np.zeros(len(self.labels), np.float32)
             fb[self.labels.index(self.fallback)] = 1.0
             p[empty] = fb
+        return p
+
+    def proba_routed(
+        self,
+        x: sp.csr_matrix,
+        langs: Sequence[str],
+        embeddings: np.ndarray | None = None,
+        empty: np.ndarray | None = None,
+        e5_logp: np.ndarray | None = None,
+        mode: str = "auto",
+    ) -> np.ndarray:
+        """Probabilities with the per-language route: texts routed to ``e5`` use the embedding
+        path (``embeddings`` / ``e5_logp`` rows aligned with ``x``), the others the fast path."""
+        p = self.proba_from_features(x, None, empty)
+        if embeddings is None and e5_logp is None:
+            return p
+        mask = self.uses_e5(langs, mode)
+        if mask.any():
+            idx = np.flatnonzero(mask)
+            p[idx] = self.proba_from_features(
+                x[idx],
+                embeddings[idx] if embeddings is not None else None,
+                empty[idx] if empty is not None else None,
+                e5_logp[idx] if e5_logp is not None else None,
+            )
         return p
 
     def to_labels(self, p: np.ndarray, empty: np.ndarray | None = None) -> list[tuple[str, float]]:

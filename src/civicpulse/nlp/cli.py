@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,29 @@ def _shared_data() -> Path:
     return Path("/work/shared/data")
 
 
-def _predict_batch(task: str, texts: list[str], model_dir: Path | None, with_e5: bool = False) -> list[dict[str, Any]]:
+@contextmanager
+def _model_errors() -> Iterator[None]:
+    """A missing / corrupted model file: one clear line naming the file, exit code 1."""
+    from civicpulse.nlp.errors import ModelFileError
+
+    try:
+        yield
+    except ModelFileError as e:
+        _err().print(f"error: {e}", markup=False, highlight=False)
+        raise typer.Exit(1) from e
+
+
+def _mode(with_embeddings: bool, fast: bool) -> str:
+    """auto (per-language route from the model card) unless forced by --with-embeddings / --fast."""
+    if with_embeddings and fast:
+        _err().print("[red]--with-embeddings and --fast exclude each other[/red]")
+        raise typer.Exit(2)
+    return "e5" if with_embeddings else "fast" if fast else "auto"
+
+
+def _predict_batch(
+    task: str, texts: list[str], model_dir: Path | None, mode: str = "auto", paths: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     if task == "lang":
         from civicpulse.nlp.langid import detect_batch
 
@@ -89,15 +113,14 @@ def _predict_batch(task: str, texts: list[str], model_dir: Path | None, with_e5:
             ents = f.find(t)
             out.append({"label": "entities" if ents else "none", "score": float(len(ents)), "entities": ents})
         return out
-    from civicpulse.nlp.classify import get_classifier
+    from civicpulse.nlp.pipeline import predict_task
 
-    clf = get_classifier(task, model_dir)
-    if with_e5 and task == "sentiment":
-        from civicpulse.nlp.pipeline import sentiment_with_embeddings
-
-        _, labels = sentiment_with_embeddings(texts, model_dir)
-        return [{"label": lab, "score": p} for lab, p in labels]
-    return [{"label": lab, "score": p} for lab, p in clf.predict(texts)]
+    with _model_errors():
+        labels, used_e5 = predict_task(task, texts, model_dir, mode)
+    if paths is not None:
+        paths["e5"] = paths.get("e5", 0) + int(used_e5.sum())
+        paths["fast"] = paths.get("fast", 0) + int(len(labels) - used_e5.sum())
+    return [{"label": lab, "score": p} for lab, p in labels]
 
 
 @nlp_app.command()
@@ -105,12 +128,22 @@ def predict(
     task: str = typer.Option(..., "--task", "-t", help="lang | sentiment | voice | toxicity | entities"),
     model_dir: Path | None = typer.Option(None, "--model-dir", help="directory of retrained models (registry)"),
     with_embeddings: bool = typer.Option(
-        False, "--with-embeddings", help="sentiment: use the slower, more accurate embedding path"
+        False, "--with-embeddings", help="force the e5 embedding path for every text (slower)"
     ),
+    fast: bool = typer.Option(False, "--fast", help="force the fast path for every text"),
 ) -> None:
-    """Read JSONL {"text": ...} on stdin; write the objects with label/score on stdout."""
+    """Read JSONL {"text": ...} on stdin; write the objects with label/score on stdout.
+
+    By default each text takes the path (fast or e5 embeddings) that scored better on
+    validation for its language (the ``route`` of the model card)."""
     _check_task(task, TASKS_PREDICT)
+    mode = _mode(with_embeddings, fast)
     md = _model_dir(model_dir)
+    if task in TASKS_TRAIN:
+        from civicpulse.nlp.classify import get_classifier
+
+        with _model_errors():
+            get_classifier(task, md)  # fail before reading stdin
     err = _err()
     bad = 0
     pending: list[tuple[dict[str, Any], str]] = []
@@ -118,7 +151,7 @@ def predict(
     def flush() -> None:
         if not pending:
             return
-        res = _predict_batch(task, [t for _, t in pending], md, with_embeddings)
+        res = _predict_batch(task, [t for _, t in pending], md, mode)
         for (obj, _), r in zip(pending, res, strict=True):
             obj = dict(obj)
             obj.update(r)
@@ -149,7 +182,29 @@ def predict(
         raise typer.Exit(1)
 
 
-def _read_labelled(path: Path) -> tuple[list[str], list[str]]:
+# Gold labels written another way in external files (case, full words; ViHSD's 0/1/2 ids).
+LABEL_ALIASES: dict[str, dict[str, str]] = {
+    "sentiment": {"positive": "pos", "negative": "neg", "neutral": "neu", "question": "q"},
+    "toxicity": {"0": "clean", "1": "offensive", "2": "hate", "non-toxic": "clean", "none": "clean"},
+    "voice": {},
+    "lang": {},
+}
+
+
+def _gold_label(task: str, label: object) -> str:
+    from civicpulse.nlp.model import LABELS
+
+    lab = str(label).strip()
+    known = LABELS.get(task, ["th", "vi", "en", "other"])
+    if lab in known:
+        return lab
+    low = lab.lower()
+    if low in known:
+        return low
+    return LABEL_ALIASES.get(task, {}).get(low, lab)
+
+
+def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
     texts, gold = [], []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
@@ -158,7 +213,7 @@ def _read_labelled(path: Path) -> tuple[list[str], list[str]]:
             try:
                 obj = json.loads(line)
                 texts.append(str(obj["text"]))
-                gold.append(str(obj["label"]))
+                gold.append(_gold_label(task, obj["label"]))
             except (ValueError, KeyError, TypeError) as e:
                 raise typer.BadParameter(f"{path}:{lineno}: malformed line ({e})") from e
     return texts, gold
@@ -171,21 +226,28 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     model_dir: Path | None = typer.Option(None, "--model-dir"),
     with_embeddings: bool = typer.Option(
-        False, "--with-embeddings", help="sentiment: evaluate the slower, more accurate embedding path"
+        False, "--with-embeddings", help="force the e5 embedding path for every text (slower)"
     ),
+    fast: bool = typer.Option(False, "--fast", help="force the fast path for every text"),
 ) -> None:
-    """Accuracy, micro/macro-F1, per-class P/R/F1, confusion matrix and speed on a labelled file."""
+    """Accuracy, micro/macro-F1, per-class P/R/F1, confusion matrix and speed on a labelled file.
+
+    Same default as ``predict``: the per-language route of the model card. ``texts_per_s``
+    covers everything after the model is loaded (language id, features, embeddings)."""
     from civicpulse.nlp.metrics import evaluate_labels
     from civicpulse.nlp.model import LABELS
 
     _check_task(task, ("lang", "sentiment", "voice", "toxicity"))
-    texts, gold = _read_labelled(data)
+    mode = _mode(with_embeddings, fast)
+    texts, gold = _read_labelled(data, task)
     md = _model_dir(model_dir)
     if task != "lang":
         from civicpulse.nlp.classify import get_classifier
 
-        get_classifier(task, md)  # load before timing
+        with _model_errors():
+            get_classifier(task, md)  # load before timing
     preds: list[str] = []
+    paths: dict[str, int] = {}
     t0 = time.perf_counter()
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -194,22 +256,25 @@ def evaluate(
         tid = prog.add_task(f"evaluating {task}", total=len(texts))
         for i in range(0, len(texts), 2048):
             chunk = texts[i : i + 2048]
-            preds.extend(r["label"] for r in _predict_batch(task, chunk, md, with_embeddings))
+            preds.extend(r["label"] for r in _predict_batch(task, chunk, md, mode, paths))
             prog.advance(tid, len(chunk))
     dt = time.perf_counter() - t0
     labels = ["th", "vi", "en", "other"] if task == "lang" else list(LABELS[task])
     m = evaluate_labels(gold, preds, labels)
     m["texts_per_s"] = round(len(texts) / dt, 1) if dt > 0 else None
     m["task"] = task
+    m["paths"] = paths  # texts per path (fast / e5)
     if as_json:
-        out = {k: m[k] for k in ("accuracy", "micro_f1", "macro_f1", "n", "per_class", "texts_per_s", "confusion", "labels", "task")}
+        keys = ("accuracy", "micro_f1", "macro_f1", "n", "per_class", "texts_per_s", "confusion", "labels", "task", "paths")
+        out = {k: m[k] for k in keys}
         typer.echo(json.dumps(out, ensure_ascii=False))
         return
     con = Console()
     summary = Table(title=f"{task} on {data.name}")
-    for col in ("n", "accuracy", "micro-F1", "macro-F1", "texts/s"):
+    for col in ("n", "accuracy", "micro-F1", "macro-F1", "texts/s", "fast / e5 texts"):
         summary.add_column(col, justify="right")
-    summary.add_row(str(m["n"]), f"{m['accuracy']:.4f}", f"{m['micro_f1']:.4f}", f"{m['macro_f1']:.4f}", str(m["texts_per_s"]))
+    summary.add_row(str(m["n"]), f"{m['accuracy']:.4f}", f"{m['micro_f1']:.4f}", f"{m['macro_f1']:.4f}", str(m["texts_per_s"]),
+                    f"{paths.get('fast', 0)} / {paths.get('e5', 0)}" if paths else "-")
     con.print(summary)
     per = Table(title="per class")
     for col in ("label", "precision", "recall", "F1", "support"):
@@ -237,6 +302,7 @@ def train(
     embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
     version: str | None = typer.Option(None, "--version", help="version name (default: a timestamp)"),
     nb_lr: float | None = typer.Option(None, "--nb-lr", help="add the NB-LR head with this C (e.g. 0.3)"),
+    baseline: bool = typer.Option(False, "--baseline", help="also score the TF-IDF+LR baseline (stored in the card)"),
 ) -> None:
     """Retrain, evaluate on validation, activate only if not worse; print the comparison."""
     from civicpulse.nlp import train as train_mod
@@ -266,15 +332,15 @@ def train(
 
         mv = train_mod.train(
             task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
-            embed_cache=embed_cache, hyper={"nb_C": nb_lr} if nb_lr else None, progress=cb,
+            embed_cache=embed_cache, hyper={"nb_C": nb_lr} if nb_lr else None, progress=cb, with_baseline=baseline,
         )
     con = Console()
-    tbl = Table(title=f"{task}: new vs active (validation)")
+    tbl = Table(title=f"{task}: new vs active (validation, default routed path)")
     tbl.add_column("set")
     tbl.add_column(f"active {mv.comparison['active']['version']}", justify="right")
     tbl.add_column(f"new {mv.version}", justify="right")
     old = mv.comparison["active"].get("scores") or {}
-    for name, s in mv.scores["fast"].items():
+    for name, s in mv.scores["default"].items():
         o = old.get(name)
         tbl.add_row(
             f"{name} macro-F1 / micro-F1",
@@ -284,6 +350,8 @@ def train(
     osel = mv.comparison["active"]["selection_score"]
     tbl.add_row("selection score", f"{osel:.4f}" if osel is not None else "-", f"{mv.comparison['new']['selection_score']:.4f}")
     con.print(tbl)
+    if mv.card.get("route"):
+        con.print(f"route (per language): {mv.card['route']}")
     if mv.activated:
         con.print(f"[green]activated {mv.version}[/green] (previous: {mv.previous_active}) in {out_dir}")
     else:
@@ -300,22 +368,26 @@ def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: 
     for task in TASKS:
         for v in list_versions(task, md):
             card = v["card"]
-            fast = card.get("scores", {}).get("fast", {})
+            sc = card.get("scores", {})
+            fast = sc.get("default") or sc.get("fast", {})  # the default (routed) path when known
             first: dict[str, Any] = next(iter(fast.values()), {}) if fast else {}
             rows.append({
                 "task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
                 "primary_set": next(iter(fast), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),
                 "selection_score": card.get("scores", {}).get("selection_score"), "created": card.get("created"),
+                "route": card.get("route") or {},
             })
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
     tbl = Table(title="NLP model versions")
-    for col in ("task", "version", "active", "origin", "primary set", "micro-F1", "macro-F1", "selection", "created"):
+    for col in ("task", "version", "active", "origin", "primary set", "micro-F1", "macro-F1", "selection", "e5 route",
+                "created"):
         tbl.add_column(col)
     for r in rows:
+        route = ",".join(lg for lg, p in r["route"].items() if p == "e5") or "-"
         tbl.add_row(r["task"], r["version"], "✔" if r["active"] else "", r["origin"], str(r["primary_set"]),
-                    str(r["micro_f1"]), str(r["macro_f1"]), str(r["selection_score"]), str(r["created"]))
+                    str(r["micro_f1"]), str(r["macro_f1"]), str(r["selection_score"]), route, str(r["created"]))
     Console().print(tbl)
 
 

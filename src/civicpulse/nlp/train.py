@@ -8,12 +8,14 @@
 3. Class-bias offsets are tuned on the validation split (never on a test split).
    Optional NB-LR head (``hyper={"nb_C": C}``): LR + NB-LR blended; blend weight and offsets
    are tuned on a held-out 15 % of the *training* rows instead, then both heads are refitted.
-4. Optional e5 head (``with_embeddings=True``, sentiment): logistic regression on
-   multilingual-e5-small passage embeddings, blended with the fast model (weights tuned
-   on validation).
+4. Optional e5 head (``with_embeddings=True``, any task): logistic regression on
+   multilingual-e5-small passage embeddings, blended with the fast model (one blend weight and
+   one set of offsets for all languages, tuned on the hand-labelled validation sets). The card's
+   ``route`` then names, per language, the path that scored better on that language's
+   hand-labelled validation rows (``e5`` only where it beat ``fast``).
 5. The new version is scored on the validation sets together with the currently active
-   version; it is activated only if its selection score (mean macro-F1 over the validation
-   sets) is not worse. The previous version stays on disk and in the registry history
+   version, each on its default (routed) path; it is activated only if its selection score
+   (mean macro-F1 over the validation sets) is not worse. The previous version stays on disk and in the registry history
    (:func:`civicpulse.nlp.model.rollback`).
 
 Command line: ``python -m civicpulse.nlp.train sentiment --data-dir /work/shared/data --out DIR``
@@ -57,7 +59,7 @@ HYPER: dict[str, dict[str, Any]] = {
     # and class offsets tuned on a held-out share (tune_share %) of the TRAINING rows, then both
     # heads refitted on all rows. Measured: Wisesight valid micro +0.008, macro -0.019 vs v1, so
     # it is not the default (see docs/models/sentiment.md).
-    "sentiment": {"C": 1.0, "own_weight": 3.0, "class_power": 0.3, "C_e5": 1.0, "nb_C": None, "tune_share": 15},
+    "sentiment": {"C": 1.0, "own_weight": 2.0, "class_power": 0.3, "C_e5": 1.0, "nb_C": None, "tune_share": 15},
     "voice": {"C": 4.0, "own_weight": 4.0, "class_power": 0.5},
     "toxicity": {"C": 4.0, "own_weight": 4.0, "class_power": 0.7},
 }
@@ -233,6 +235,81 @@ def _score_sets(
     return out
 
 
+ROUTE_LANGS = ("th", "vi", "en")
+
+
+def _is_weak(name: str) -> bool:
+    """Weakly labelled sets (labels derived from word lists / mappings) are not used to tune
+    the ensemble or to choose the route."""
+    return "weak" in name
+
+
+def _human_by_lang(valid_sets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for n, rs in valid_sets.items():
+        if _is_weak(n):
+            continue
+        for r in rs:
+            out.setdefault(str(r.get("lang") or "other"), []).append(r)
+    return {lg: out[lg] for lg in ROUTE_LANGS if lg in out}
+
+
+def _scores_by_lang(
+    clf: Classifier,
+    valid_sets: dict[str, list[dict[str, Any]]],
+    vx: dict[str, Any],
+    vemb: dict[str, np.ndarray | None],
+    labels: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Fast vs e5 (ensemble) path per language on the hand-labelled validation rows pooled."""
+    gold: dict[str, list[str]] = {}
+    pf: dict[str, list[str]] = {}
+    pe: dict[str, list[str]] = {}
+    for n, rs in valid_sets.items():
+        if _is_weak(n):
+            continue
+        emb = vemb[n]
+        assert emb is not None
+        fast = clf.proba_from_features(vx[n]).argmax(1)
+        ens = clf.proba_from_features(vx[n], emb).argmax(1)
+        for i, r in enumerate(rs):
+            lg = str(r.get("lang") or "other")
+            gold.setdefault(lg, []).append(r["label"])
+            pf.setdefault(lg, []).append(labels[int(fast[i])])
+            pe.setdefault(lg, []).append(labels[int(ens[i])])
+    out: dict[str, dict[str, Any]] = {}
+    for key in (*ROUTE_LANGS, "all"):
+        lg = key
+        if key == "all":
+            for d in (gold, pf, pe):
+                d["all"] = [x for k in ROUTE_LANGS for x in d.get(k, [])]
+        if lg not in gold or not gold[lg]:
+            continue
+        row: dict[str, Any] = {}
+        for path, pred in (("fast", pf[lg]), ("e5", pe[lg])):
+            m = evaluate_labels(gold[lg], pred, labels)
+            row[path] = {k: m[k] for k in ("n", "micro_f1", "macro_f1")}
+            row[path]["objective"] = round((m["micro_f1"] + m["macro_f1"]) / 2, 4)
+        out[lg] = row
+    return out
+
+
+ROUTE_MIN_N = 50  # fewer hand-labelled validation rows in a language: follow the pooled decision
+
+
+def _choose_route(by_lang: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """e5 for a language only if its (micro+macro)/2 beat the fast path's on that language's
+    validation rows; a language with fewer than ROUTE_MIN_N rows follows all languages pooled."""
+
+    def better(v: dict[str, Any]) -> str:
+        return "e5" if v["e5"]["objective"] > v["fast"]["objective"] + 1e-9 else "fast"
+
+    pooled = better(by_lang["all"]) if "all" in by_lang else "fast"
+    return {
+        lg: better(v) if v["fast"]["n"] >= ROUTE_MIN_N else pooled for lg, v in by_lang.items() if lg != "all"
+    }
+
+
 def selection_score(scores: dict[str, Any]) -> float:
     """Mean macro-F1 over the validation sets (the activation criterion)."""
     vals = [v["macro_f1"] for v in scores.values() if isinstance(v, dict) and "macro_f1" in v]
@@ -303,6 +380,7 @@ def train(
     progress: Progress | None = None,
     activate_if_better: bool = True,
     compare_model_dir: str | Path | None = None,
+    with_baseline: bool = False,
 ) -> ModelVersion:
     """Retrain ``task``; evaluate on validation; activate only if not worse than the active one.
 
@@ -334,7 +412,6 @@ def train(
         raise ValueError(f"no validation data for task {task!r} under {data_dir}")
     vprep = {name: prepare([r["text"] for r in rs], [r.get("lang") for r in rs]) for name, rs in valid_sets.items()}
     vx = {name: featurizer.transform(p.norm, p.tokens) for name, p in vprep.items()}
-    all_gold = np.concatenate([[labels.index(r["label"]) for r in rs] for rs in valid_sets.values()]).astype(int)
     cache = Path(embed_cache) if embed_cache else None
     e_train: np.ndarray | None = None
     vemb: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
@@ -391,35 +468,66 @@ def train(
         coef, inter = _fit_lr(x, y, sw, hp["C"])
         coef = coef.astype(np.float16).astype(np.float32)  # evaluate exactly what is saved
         progress("fit", 1.0)
-        all_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in valid_sets])
-        bias = tune_bias(all_logits, all_gold)
+        # Class offsets: one set for all languages (tied), tuned on the hand-labelled validation
+        # sets pooled (weakly labelled sets would only teach the offsets their labelling rule).
+        onames = [n for n in valid_sets if not _is_weak(n)] or list(valid_sets)
+        o_gold = np.concatenate([[labels.index(r["label"]) for r in valid_sets[n]] for n in onames]).astype(int)
+        o_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in onames])
+        if hp.get("tune_offsets", True):
+            bias = tune_bias(o_logits, o_gold)
+        else:
+            bias = np.zeros(len(labels), np.float32)
+        tuning["class_offsets"] = (
+            f"one set for all languages, tuned on {', '.join(onames)} pooled (n={len(o_gold)})"
+            if hp.get("tune_offsets", True) else "none"
+        )
         weights = LinearWeights(labels=labels, features=fcfg, coef=coef, intercept=inter, bias=bias)
 
-        # Optional e5 head.
+        # Optional e5 head (any task): LR on e5-small embeddings, blended with the fast model.
+        # One blend weight and one set of class offsets for all languages (tied), tuned on the
+        # hand-labelled validation sets pooled (weakly labelled sets are left out).
         if with_embeddings:
             assert e_train is not None
             e_coef, e_inter = _fit_lr(e_train, y, sw, hp.get("C_e5", 1.0), max_iter=1000)
             weights.e5_coef, weights.e5_intercept = e_coef, e_inter
-            lp_fast = np.log(_softmax(all_logits) + 1e-9)
-            all_e = np.vstack([vemb[n] for n in valid_sets])  # type: ignore[misc]
-            lp_e5 = np.log(_softmax(all_e @ e_coef.T + e_inter) + 1e-9)
+            tnames = [n for n in valid_sets if not _is_weak(n)] or list(valid_sets)
+            t_gold = np.concatenate([[labels.index(r["label"]) for r in valid_sets[n]] for n in tnames]).astype(int)
+            t_logits = np.vstack([np.asarray(vx[n] @ coef.T) + inter for n in tnames])
+            lp_fast = np.log(_softmax(t_logits) + 1e-9)
+            t_e = np.vstack([vemb[n] for n in tnames])  # type: ignore[misc]
+            lp_e5 = np.log(_softmax(t_e @ e_coef.T + e_inter) + 1e-9)
             best: tuple[float, float, np.ndarray] = (-1.0, 0.5, np.zeros(len(labels), np.float32))
             for a in np.linspace(0.2, 0.8, 13):
-                b = tune_bias(a * lp_fast + (1 - a) * lp_e5, all_gold, rounds=1)
-                s = _objective(all_gold, (a * lp_fast + (1 - a) * lp_e5 + b).argmax(1), len(labels))
+                b = tune_bias(a * lp_fast + (1 - a) * lp_e5, t_gold, rounds=1) if hp.get("tune_offsets", True) else 0 * best[2]
+                s = _objective(t_gold, (a * lp_fast + (1 - a) * lp_e5 + b).argmax(1), len(labels))
                 if s > best[0]:
                     best = (s, float(a), b)
             weights.ens_w = np.array([best[1], 1 - best[1]], np.float32)
             weights.ens_bias = best[2]
+            tuning["ensemble"] = {"tuned_on": tnames, "n": int(len(t_gold)), "ens_w": [best[1], 1 - best[1]],
+                                  "objective": round(best[0], 4)}
 
     clf = Classifier(task, weights, version or "new")
     valid_data = {n: (valid_sets[n], vprep[n], vemb[n]) for n in valid_sets}
     scores_fast = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n]), valid_data, labels)
-    scores: dict[str, Any] = {"fast": scores_fast, "selection_score": round(selection_score(scores_fast), 4)}
-    if with_embeddings:
+    scores: dict[str, Any] = {"fast": scores_fast}
+    route: dict[str, str] = {}
+    if with_embeddings and clf.has_e5:
         scores["ensemble"] = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n], e), valid_data, labels)
+        by_lang = _scores_by_lang(clf, valid_sets, vx, vemb, labels)
+        scores["by_lang"] = by_lang
+        route = _choose_route(by_lang)
+        weights.card = {"route": route}
+        clf = Classifier(task, weights, version or "new")
+        scores["default"] = _score_sets(
+            lambda n, p, e: clf.proba_routed(vx[n], [lg for lg, _ in p.langs], e), valid_data, labels
+        )
+    else:
+        scores["default"] = scores_fast
+    scores["selection_score"] = round(selection_score(scores["default"]), 4)
 
-    # Compare with the active version on the same validation sets (fast path).
+    # Compare with the active version on the same (current) validation sets, each on its default
+    # path: the route of its card (the e5 path needs embeddings: without them, the fast path).
     cmp_dir = Path(compare_model_dir) if compare_model_dir is not None else out_root
     old_ver: str | None = None
     old_scores: dict[str, Any] | None = None
@@ -427,12 +535,37 @@ def train(
         old_ver = active_version(task, cmp_dir)
         old_w = load_weights(version_dir(task, old_ver, cmp_dir))
         old_clf = Classifier(task, old_w, old_ver)
-        old_scores = _score_sets(lambda n, p, e: old_clf.predict_proba([], prepared=p), valid_data, labels)
+        old_scores = _score_sets(
+            lambda n, p, e: old_clf.proba_routed(old_clf.features(p), [lg for lg, _ in p.langs], e), valid_data, labels
+        )
     except ModelFileError:
         old_ver, old_scores = None, None
     old_sel = selection_score(old_scores) if old_scores else None
-    new_sel = selection_score(scores_fast)
+    new_sel = selection_score(scores["default"])
     not_worse = old_sel is None or new_sel >= old_sel - 1e-6
+
+    baseline: dict[str, Any] | None = None
+    if with_baseline:
+        progress("baseline TF-IDF+LR", 0.0)
+        for r, nrm, tk in zip(rows, prep.norm, prep.tokens, strict=True):
+            r["_norm"], r["_tokens"] = nrm, tk
+        bsets: dict[str, list[dict[str, Any]]] = {}
+        for n, rs in valid_sets.items():
+            for r, nrm, tk in zip(rs, vprep[n].norm, vprep[n].tokens, strict=True):
+                r["_norm"], r["_tokens"] = nrm, tk
+            bsets[n] = rs
+        for lg, rs in _human_by_lang(valid_sets).items():
+            bsets[f"lang:{lg}"] = rs
+        baseline = {
+            "description": "TF-IDF char 1-3 (char_wb) + word 1-2 grams (newmm/pyvi tokens), min_df 2, sublinear tf; "
+            "LogisticRegression C=4, no class weights, same training rows (unweighted) and same validation sets",
+            "scores": baseline_tfidf_lr(rows, bsets, labels),
+        }
+        for rs in [rows, *valid_sets.values()]:
+            for r in rs:
+                r.pop("_norm", None)
+                r.pop("_tokens", None)
+        progress("baseline TF-IDF+LR", 1.0)
 
     ver = version or _dt.datetime.now(_dt.UTC).strftime("r%Y%m%d-%H%M%S")
     vdir = out_root / task / ver
@@ -452,10 +585,17 @@ def train(
         "tuning": tuning
         or {"class_offsets": "tuned on the validation sets (v1 procedure)"},
         "scores": scores,
+        "route": route,
+        "route_rule": "per language, the e5 path only where its (micro+macro-F1)/2 beat the fast path's on the "
+        f"hand-labelled validation rows of that language (fewer than {ROUTE_MIN_N} rows: the decision on all "
+        "languages pooled); languages not listed use the fast path"
+        if route else "no e5 head: fast path for every language",
         "train_seconds": round(time.time() - t0, 1),
         "python": platform.python_version(),
-        "compared_with": {"version": old_ver, "selection_score": old_sel},
+        "compared_with": {"version": old_ver, "selection_score": old_sel, "scores": old_scores},
     }
+    if baseline is not None:
+        card["baseline_tfidf_lr"] = baseline
     card = save_weights(vdir, weights, card)
     mv = ModelVersion(task=task, version=ver, path=vdir, labels=labels, features=fcfg, scores=scores, card=card)
     mv.previous_active = old_ver
@@ -483,10 +623,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--with-embeddings", action="store_true")
     ap.add_argument("--embed-cache")
     ap.add_argument("--nb-lr", type=float, default=None, metavar="C", help="add the NB-LR head (e.g. 0.3)")
+    ap.add_argument("--baseline", action="store_true", help="also score the TF-IDF+LR baseline (stored in the card)")
+    ap.add_argument("--no-activate", action="store_true", help="write the version but never activate it")
+    ap.add_argument("--compare-model-dir", help="registry to compare with (default: the output dir)")
     a = ap.parse_args(argv)
     mv = train(
         a.task, a.data_dir, a.corrections, a.out, version=a.version, with_embeddings=a.with_embeddings,
-        embed_cache=a.embed_cache, hyper={"nb_C": a.nb_lr} if a.nb_lr else None,
+        embed_cache=a.embed_cache, hyper={"nb_C": a.nb_lr} if a.nb_lr else None, with_baseline=a.baseline,
+        activate_if_better=not a.no_activate, compare_model_dir=a.compare_model_dir,
         progress=lambda s, f: print(f"[{s}] {f:.0%}", flush=True),
     )
     print(json.dumps({"version": mv.version, "activated": mv.activated, "comparison": mv.comparison,

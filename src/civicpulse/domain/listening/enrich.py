@@ -102,12 +102,12 @@ def embed_pending(db, *, batch: int = 256, limit: int | None = None,  # type: ig
                   progress: Progress | None = None) -> EnrichStats:
     """The embedding lane (slow, compute-bound): identical texts are embedded once.
 
-    When the active sentiment model is better with embeddings (fine-tuned e5 layers, or its e5
-    head), the item's sentiment is upgraded in the same pass, except where an analyst has
-    corrected it.
+    The same e5 pass upgrades the item's sentiment, citizen voice and toxicity to what the active
+    models give with embeddings for the item's language (their route: the labels ``civicpulse nlp
+    predict`` gives), except for a label an analyst has corrected.
     """
     from civicpulse.domain.listening.models import LabelCorrection
-    from civicpulse.nlp.pipeline import sentiment_with_embeddings
+    from civicpulse.nlp.pipeline import labels_with_embeddings
 
     settings = getattr(db, "settings", None)
     mdir = model_dir(settings) if settings is not None else None
@@ -118,6 +118,8 @@ def embed_pending(db, *, batch: int = 256, limit: int | None = None,  # type: ig
     stats = EnrichStats()
     start = time.perf_counter()
     last_id = 0
+    cols = {"sentiment": (Item.sentiment, Item.sentiment_score), "voice": (Item.voice, Item.voice_score),
+            "toxicity": (Item.toxicity, Item.toxicity_score)}
     while stats.done < total:
         with db.session() as s:
             rows = s.execute(select(Item.id, Item.text, Item.content_hash).where(Item.embedding.is_(None),
@@ -125,33 +127,37 @@ def embed_pending(db, *, batch: int = 256, limit: int | None = None,  # type: ig
                              .order_by(Item.id).limit(min(batch, total - stats.done))).all()
             if not rows:
                 break
-            corrected = set(s.scalars(select(LabelCorrection.item_id).where(
-                LabelCorrection.item_id.in_([r[0] for r in rows]), LabelCorrection.task == "sentiment")).all())
-            # identical texts already embedded (and not hand-corrected): reuse vector and sentiment
-            hand = select(LabelCorrection.item_id).where(LabelCorrection.task == "sentiment")
-            known: dict[str, tuple[bytes, tuple[str, float]]] = {}
-            for h, emb, lab, score in s.execute(select(
-                    Item.content_hash, Item.embedding, Item.sentiment, Item.sentiment_score).where(
+            corrected: dict[str, set[int]] = {task: set() for task in cols}
+            for iid, task in s.execute(select(LabelCorrection.item_id, LabelCorrection.task).where(
+                    LabelCorrection.item_id.in_([r[0] for r in rows]), LabelCorrection.task.in_(list(cols)))):
+                corrected[task].add(iid)
+            # identical texts already embedded and labelled (none of it hand-corrected): reuse all of it
+            hand = select(LabelCorrection.item_id).where(LabelCorrection.task.in_(list(cols)))
+            known: dict[str, tuple[bytes, dict[str, tuple[str, float]]]] = {}
+            for h, emb, *labs in s.execute(select(
+                    Item.content_hash, Item.embedding, *(c for pair in cols.values() for c in pair)).where(
                     Item.content_hash.in_(list({r[2] for r in rows})), Item.embedding.is_not(None),
-                    Item.sentiment.is_not(None), Item.id.not_in(hand))).all():
-                known[h] = (emb, (lab, float(score or 0.0)))
+                    *(label.is_not(None) for label, _ in cols.values()), Item.id.not_in(hand))).all():
+                known[h] = (emb, {task: (labs[2 * k], float(labs[2 * k + 1] or 0.0)) for k, task in enumerate(cols)})
         todo: dict[str, str] = {}
         for _id, txt, h in rows:
             if h not in known and h not in todo:
                 todo[h] = txt or ""
         if todo:
-            vecs, labels = sentiment_with_embeddings(list(todo.values()), mdir)
-            for h, v, lab in zip(todo, vecs, labels, strict=True):
-                known[h] = (v.astype(np.float32).tobytes(), lab)
+            vecs, labels = labels_with_embeddings(list(todo.values()), mdir)
+            for k, (h, v) in enumerate(zip(todo, vecs, strict=True)):
+                known[h] = (v.astype(np.float32).tobytes(),
+                            {task: labels[task][k] for task in cols if task in labels})
         with db.session() as s:
             s.connection().execute(update(Item).where(Item.id == bindparam("b_id")).values(
                 embedding=bindparam("b_emb", type_=Item.embedding.type)),
                 [{"b_id": r[0], "b_emb": known[r[2]][0]} for r in rows])
-            upd = [{"b_id": r[0], "b_s": known[r[2]][1][0], "b_p": known[r[2]][1][1]}
-                   for r in rows if r[0] not in corrected and (r[1] or "").strip()]
-            if upd:
-                s.connection().execute(update(Item).where(Item.id == bindparam("b_id"), Item.enriched_at.is_not(None))
-                                       .values(sentiment=bindparam("b_s"), sentiment_score=bindparam("b_p")), upd)
+            for task, (label, score) in cols.items():
+                upd = [{"b_id": r[0], "b_l": known[r[2]][1][task][0], "b_p": known[r[2]][1][task][1]}
+                       for r in rows if r[0] not in corrected[task] and (r[1] or "").strip() and task in known[r[2]][1]]
+                if upd:
+                    s.connection().execute(update(Item).where(Item.id == bindparam("b_id"), Item.enriched_at.is_not(None))
+                                           .values({label: bindparam("b_l"), score: bindparam("b_p")}), upd)
         stats.done += len(rows)
         last_id = rows[-1][0]
         if progress:
