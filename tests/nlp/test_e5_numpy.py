@@ -124,7 +124,7 @@ def _version_with_head(e5, tmp_path):
 
 
 def test_classifier_uses_e5_layers_on_the_embedding_path(e5, tmp_path):
-    from civicpulse.nlp.pipeline import enrich_texts, sentiment_with_embeddings
+    from civicpulse.nlp.pipeline import enrich_texts, labels_with_embeddings
 
     _version_with_head(e5, tmp_path)
     clear_cache()
@@ -137,7 +137,8 @@ def test_classifier_uses_e5_layers_on_the_embedding_path(e5, tmp_path):
         assert fast.shape == slow.shape == (3, 4)
         assert not np.allclose(fast[:2], slow[:2])  # the e5 branch changes the scores
         assert clf.predict(texts, with_e5=True)[2] == ("neu", 0.0)  # empty text: neutral, score 0
-        emb, labels = sentiment_with_embeddings(texts, tmp_path)
+        emb, routed = labels_with_embeddings(texts, tmp_path)
+        labels = routed["sentiment"]
         assert emb.shape == (3, 384) and len(labels) == 3
         out = enrich_texts(texts, with_embeddings=True, model_dir=tmp_path, workers=1)
         assert [(e.sentiment, e.sentiment_prob) for e in out] == labels

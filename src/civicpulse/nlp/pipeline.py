@@ -296,20 +296,6 @@ def embed_for_sentiment(
     return embed(texts), None
 
 
-def sentiment_with_embeddings(
-    texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
-) -> tuple[np.ndarray, list[tuple[str, float]]]:
-    """The embedding lane: embeddings plus the best sentiment the active version offers with them
-    (fast + fine-tuned e5 blend, or fast + e5 head) for the languages its route sends to the
-    embedding path, the fast path for the others (same labels as ``civicpulse nlp predict``)."""
-    texts = list(texts)
-    emb, lp = embed_for_sentiment(texts, model_dir, workers)
-    sent = get_classifier("sentiment", model_dir)
-    prep = prepare(texts)
-    p = sent.proba_routed(sent.features(prep), [lg for lg, _ in prep.langs], emb, prep.empty, lp)
-    return emb, sent.to_labels(p, prep.empty)
-
-
 def labels_with_embeddings(
     texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
 ) -> tuple[np.ndarray, dict[str, list[tuple[str, float]]]]:

@@ -541,12 +541,6 @@ def _lookup(row: Mapping[str, Any], column: str) -> Any:
     return None
 
 
-def _value(row: Mapping[str, Any], col: str | None) -> Any:
-    if not col:
-        return None
-    return row[col] if col in row else _lookup(row, col)
-
-
 def _text_value(value: Any) -> str | None:
     """A mapped cell as a trimmed string (None if empty): ``_str`` with a quick way for plain strings."""
     if type(value) is str and value and not (value[0].isspace() or value[-1].isspace()):

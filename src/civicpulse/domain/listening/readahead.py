@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import marshal
 import multiprocessing
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,11 @@ Batch = tuple[int, list[tuple[Any, ...]], list[str | None], list[tuple[str, str]
 
 
 def checked_batches(path: Path | str, mapping: Mapping[str, str], fmt: str | None, tz: str,
-                    *, sqlite: bool = True, batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
-    """The file's rows, checked, in batches of ``batch_rows``; times as SQLite stores them (``sqlite``)."""
+                    *, batch_rows: int = BATCH_ROWS) -> Generator[Batch, None, None]:
+    """The file's rows, checked, in batches of ``batch_rows``; times as SQLite stores them."""
     from civicpulse.domain.listening.importers import Rejection, read_rows
-    from civicpulse.domain.listening.services import _item_ref, _raw_text, _same_time, _sqlite_time, _validate
+    from civicpulse.domain.listening.services import _item_ref, _raw_text, _sqlite_time, _validate
 
-    when = _sqlite_time if sqlite else _same_time
     rows: list[tuple[Any, ...]] = []
     raws: list[str | None] = []
     rejects: list[tuple[str, str]] = []
@@ -45,7 +44,7 @@ def checked_batches(path: Path | str, mapping: Mapping[str, str], fmt: str | Non
         if isinstance(item, Rejection):
             rejects.append((f"{item.unit} {item.row}", item.reason))
         else:
-            row = _validate(item, when)
+            row = _validate(item, _sqlite_time)
             if type(row) is str:
                 rejects.append((_item_ref(item), row))
             else:
@@ -83,7 +82,8 @@ class ReaderFailed(RuntimeError):
     """The reading process stopped without finishing the file."""
 
 
-def read_ahead(path: Path | str, mapping: Mapping[str, str], fmt: str | None, tz: str) -> Iterator[Batch]:
+def read_ahead(path: Path | str, mapping: Mapping[str, str], fmt: str | None,
+               tz: str) -> Generator[Batch, None, None]:
     """:func:`checked_batches` (SQLite times) computed in a second process, ahead of the consumer.
 
     Raises ``ImportFileError`` for a file that cannot be read, :class:`ReaderFailed` if the process

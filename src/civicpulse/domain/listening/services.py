@@ -824,7 +824,7 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
 
     Rows that cannot be read are rejected one by one with the reason (row number included).
     """
-    from civicpulse.domain.listening.importers import ImportFileError, Rejection, read_rows, sniff
+    from civicpulse.domain.listening.importers import ImportFileError, read_rows, sniff
     from civicpulse.domain.listening.readahead import ReaderFailed
 
     try:
@@ -836,43 +836,49 @@ def import_file(db, settings: Settings, actor: Actor, unit_id: int, source_name:
                 raise ValidationFailed(
                     f"Could not tell which column holds the text (columns: {', '.join(preview.columns[:20])}); "
                     "give a mapping, e.g. --map text=message")
-        name = getattr(path, "name", None) or str(path)
-        stats = IngestStats()
+        name = str(getattr(path, "name", None) or path)[-300:]
+        zone = tz or settings.default_timezone
         with db.session() as s:
             unit = org.get_unit(s, unit_id)
             src = file_source(s, actor, settings, unit, source_name)
             if s.connection().dialect.name == "sqlite":
-                stats = _import_sqlite(s, src, path, mapping, fmt, tz or settings.default_timezone,
-                                       str(name)[-300:], progress)
-                audit.record(s, actor, "source.import", unit=unit, object_type="source", object_id=src.id,
-                             after={"file": str(name)[-300:], "inserted": stats.inserted,
-                                    "duplicates": stats.duplicates, "rejected": stats.rejected})
-                return stats
-            good: list[FetchedItem] = []
-            bad: list[tuple[str, str]] = []
-            seen = 0
-            for row in read_rows(path, mapping, fmt, tz=tz or settings.default_timezone):
-                seen += 1
-                if isinstance(row, Rejection):
-                    bad.append((f"{row.unit} {row.row}", row.reason))
-                else:
-                    good.append(row)
-                if len(good) + len(bad) >= BATCH:
-                    stats.add(ingest(s, src, good, rejects=bad, batch=str(name)[-300:]))
-                    good, bad = [], []
-                    if progress:
-                        progress(seen)
-            stats.add(ingest(s, src, good, rejects=bad, batch=str(name)[-300:]))
-            if progress:
-                progress(seen)
+                stats = _import_sqlite(s, src, path, mapping, fmt, zone, name, progress)
+            else:
+                stats = _import_items(s, src, read_rows(path, mapping, fmt, tz=zone), name, progress)
             audit.record(s, actor, "source.import", unit=unit, object_type="source", object_id=src.id,
-                         after={"file": str(name)[-300:], "inserted": stats.inserted, "duplicates": stats.duplicates,
+                         after={"file": name, "inserted": stats.inserted, "duplicates": stats.duplicates,
                                 "rejected": stats.rejected})
         return stats
     except ImportFileError as exc:
         raise ValidationFailed(f"{exc} Nothing was imported.") from exc
     except ReaderFailed as exc:
         raise ValidationFailed(f"The file could not be read to the end ({exc}). Nothing was imported.") from exc
+
+
+def _import_items(s: Session, src: Source, rows: Iterable[Any], batch: str,
+                  progress: Callable[[int], None] | None) -> IngestStats:
+    """Any database: the file's items (or rejections) through :func:`ingest`, ``BATCH`` rows at a time."""
+    from civicpulse.domain.listening.importers import Rejection
+
+    stats = IngestStats()
+    good: list[FetchedItem] = []
+    bad: list[tuple[str, str]] = []
+    seen = 0
+    for row in rows:
+        seen += 1
+        if isinstance(row, Rejection):
+            bad.append((f"{row.unit} {row.row}", row.reason))
+        else:
+            good.append(row)
+        if len(good) + len(bad) >= BATCH:
+            stats.add(ingest(s, src, good, rejects=bad, batch=batch))
+            good, bad = [], []
+            if progress:
+                progress(seen)
+    stats.add(ingest(s, src, good, rejects=bad, batch=batch))
+    if progress:
+        progress(seen)
+    return stats
 
 
 def _import_sqlite(s: Session, src: Source, path: Any, mapping: dict[str, str], fmt: str | None, tz: str,
@@ -900,9 +906,7 @@ def _import_sqlite(s: Session, src: Source, path: Any, mapping: dict[str, str], 
             if progress:
                 progress(seen)
     finally:
-        close = getattr(batches, "close", None)
-        if close:
-            close()
+        batches.close()  # stops the reading process if the import ends early
         restore()
     _arrived(src, stats, now)
     return stats
