@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,6 +144,63 @@ def test_raw_json_forgets_its_text_when_changed() -> None:
         with pytest.raises(json.JSONDecodeError):
             services.RawJson.loads(bad)
     assert services.RawJson.loads(' {"a": 1}\r\n') == {"a": 1}
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_JSON_VALUES, st.sampled_from(["", " ", "\n", "  \r\n"]))
+def test_json_loads_gives_what_json_gives(value: object, pad: str) -> None:
+    # ingest parses with orjson where that gives the same value; integers beyond 64 bits, which orjson turns
+    # into floats, must come out as json's exact integers
+    text = pad + json.dumps(value, ensure_ascii=False) + pad
+    got = services.json_loads(text)
+    assert got == value and repr(got) == repr(json.loads(text))
+
+
+def test_json_loads_takes_what_only_json_takes_and_fails_like_json() -> None:
+    for doc in ('{"n": 123456789012345678901234567890}', '[{"a": [18446744073709551616]}]', '{"x": NaN}',
+                 '{"x": Infinity, "y": -Infinity}', '{"s": "\\ud800"}', '1e400', '{"a": 1.5}', '"\ud800"'):
+        assert repr(services.json_loads(doc)) == repr(json.loads(doc)), doc
+    assert services.json_loads('{"n": 123456789012345678901234567890}')["n"] == 123456789012345678901234567890
+    for bad in ('{"a": 1} x', '{"a": }', "", "{'a': 1}", '{"a": 1,}'):
+        with pytest.raises(json.JSONDecodeError) as got:
+            services.json_loads(bad)
+        with pytest.raises(json.JSONDecodeError) as want:
+            json.loads(bad)
+        assert (got.value.msg, got.value.pos) == (want.value.msg, want.value.pos)
+
+
+def test_bulk_mode_is_undone_after_ingest_even_when_it_fails(db, cfg, org) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    src = _source(db, cfg, org.units["A"], "bulk")
+
+    def broken() -> Iterator[FetchedItem]:
+        yield from _items(3)
+        raise RuntimeError("the feed broke")
+
+    assert gc.isenabled()
+    with db.session() as s:
+        cache = s.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+        with pytest.raises(RuntimeError, match="the feed broke"):
+            services.ingest(s, s.get(Source, src), broken(), batch="t")
+        assert gc.isenabled()
+        assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar() == cache
+        s.rollback()
+    assert _ingest(db, src, _items(3)).inserted == 3
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that paused the collector itself keeps it paused
+        _ingest(db, src, _items(2))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_rejected_items_are_recorded_and_nothing_else_is_lost(db, cfg, org) -> None:  # type: ignore[no-untyped-def]

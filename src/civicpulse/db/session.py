@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from civicpulse.config import Settings, get_settings
 
+#: page size of a new SQLite database file, in bytes
+SQLITE_PAGE_SIZE = 16384
+
 
 def _normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -38,6 +41,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
+            # 16 KiB pages for a new database file (ignored for an existing one): bulk ingest into the
+            # items table and its indexes costs ~20% less CPU than with 4 KiB pages (bench/bench_ingest.py)
+            cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

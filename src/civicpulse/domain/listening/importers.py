@@ -36,7 +36,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from civicpulse.connectors.base import FetchedItem
-from civicpulse.domain.listening.services import RawJson
+from civicpulse.domain.listening.services import RawJson, json_loads
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -812,7 +812,7 @@ def _read_jsonl(src: Source, encoding: str, name: str) -> Iterator[tuple[int, di
                 yield lineno, None, f"line is {len(s):,} characters long (too long to import)"
                 continue
             try:
-                obj = json.loads(s)
+                obj = json_loads(s)
             except json.JSONDecodeError as e:
                 yield lineno, None, f"not valid JSON: {e.msg} at char {e.pos}"
                 continue
