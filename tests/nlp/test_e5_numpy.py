@@ -91,6 +91,36 @@ def test_joint_pass_gives_embedding_and_sentiment(e5, tmp_path):
     assert np.array_equal(again_emb, emb[:2]) and np.array_equal(again_lp, lp[:2])
 
 
+def test_mixed_embedding_head(e5, tmp_path):
+    """``mix.*`` entries blend a linear head on the original embedding into the sentiment branch."""
+    path = _identity_head(e5, tmp_path, n_top=1)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    rng = np.random.default_rng(1)
+    emb_w = rng.normal(size=(e5.H, 4)).astype(np.float16)
+    emb_b = np.array([0.1, 0.0, -0.1, 0.2], np.float16)
+    mixed = tmp_path / "mixed.npz"
+    np.savez_compressed(mixed, **arrays, **{"mix.w": np.array([0.6, 0.4], np.float16), "mix.emb_w": emb_w,
+                                            "mix.emb_b": emb_b})
+    plain_head, mixed_head = E5TopHead(path), E5TopHead(mixed)
+    assert plain_head.mix_w is None and mixed_head.mix_w is not None
+    texts = [t for t in TEXTS if t.strip()]
+    emb, lp_plain = E5Joint(plain_head, e5).encode(texts)
+    emb2, lp_mixed = E5Joint(mixed_head, e5).encode(texts)
+    np.testing.assert_allclose(emb, emb2, atol=1e-6)
+    le = emb @ emb_w.astype(np.float32) + emb_b.astype(np.float32)
+    le = le - le.max(1, keepdims=True)
+    le = le - np.log(np.exp(le).sum(1, keepdims=True))
+    w = mixed_head.mix_w
+    z = w[0] * lp_plain + w[1] * le
+    z = z - z.max(1, keepdims=True)
+    z = z - np.log(np.exp(z).sum(1, keepdims=True))
+    np.testing.assert_allclose(lp_mixed, z, atol=1e-3)
+    np.savez(tmp_path / "bad.npz", **arrays, **{"mix.w": np.array([0.6, 0.4], np.float16)})
+    with pytest.raises(ModelFileError, match="missing entry"):
+        E5TopHead(tmp_path / "bad.npz")
+
+
 def test_broken_head_file_names_path(tmp_path):
     p = tmp_path / "e5top.npz"
     p.write_bytes(b"not a zip")

@@ -11,6 +11,10 @@ numpy). :class:`E5Joint` runs the frozen lower ``12 - k`` layers once per text a
 
 so the sentiment upgrade costs ``k / 12`` of an embedding on top of it. Identical texts are
 computed once per batch and remembered (LRU keyed by a content hash).
+
+Optionally (``mix.*`` entries, from sentiment ``v3`` on) the file also holds a linear head on the
+original L2-normalised embedding; the sentiment log-probabilities are then
+``log_softmax(w_ft * log_softmax(fine-tuned head) + w_emb * log_softmax(embedding head))``.
 """
 
 from __future__ import annotations
@@ -68,10 +72,32 @@ class E5TopHead:
             raise ModelFileError(path, f"missing entry {e}") from e
         if n == 0:
             raise ModelFileError(path, "no layers")
+        # optional: a linear head on the original (frozen) embedding, blended in log-probability space
+        self.mix_w: np.ndarray | None = None
+        self.emb_w: np.ndarray | None = None
+        self.emb_b: np.ndarray | None = None
+        if "mix.w" in arrays:
+            try:
+                self.mix_w = arrays["mix.w"].astype(np.float32)
+                self.emb_w = arrays["mix.emb_w"].astype(np.float32)
+                self.emb_b = arrays["mix.emb_b"].astype(np.float32)
+            except KeyError as e:
+                raise ModelFileError(path, f"missing entry {e}") from e
+            if self.mix_w.shape != (2,) or self.emb_w.shape[1] != self.head_w.shape[1]:
+                raise ModelFileError(path, "mix entries do not match the head")
 
     @property
     def n_top(self) -> int:
         return len(self.layers)
+
+    def logp(self, ft_logits: np.ndarray, emb: np.ndarray) -> np.ndarray:
+        """Sentiment log-probabilities from the fine-tuned head's logits and the (L2-normalised)
+        original embedding (used only when the file has ``mix.*`` entries)."""
+        lp = _log_softmax(ft_logits)
+        if self.mix_w is None or self.emb_w is None or self.emb_b is None:
+            return lp.astype(np.float32)
+        le = _log_softmax(emb @ self.emb_w + self.emb_b)
+        return _log_softmax(self.mix_w[0] * lp + self.mix_w[1] * le).astype(np.float32)
 
 
 class E5Joint:
@@ -104,7 +130,8 @@ class E5Joint:
             emb[g] = e5.run_layers(x, self.orig_top).mean(1)
             pooled = e5.run_layers(x, self.head.layers).mean(1)
             lp[g] = pooled @ self.head.head_w + self.head.head_b
-        return l2n(emb), _log_softmax(lp).astype(np.float32)
+        emb = l2n(emb)
+        return emb, self.head.logp(lp, emb)
 
     def encode(
         self, texts: Sequence[object], compute: Compute | None = None
