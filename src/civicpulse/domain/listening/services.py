@@ -389,7 +389,7 @@ def _bulk_mode(session: Session) -> Callable[[], None]:
     """Bulk mode while ingesting; returns what ends it.
 
     The cyclic garbage collector is paused (ingest makes no reference cycles: what it allocates per item is
-    freed by reference counting; the collector's passes over the batches in flight cost ~2 µs per item,
+    freed by reference counting; the collector's passes over the batches in flight cost ~1.6 µs per item,
     bench/bench_ingest.py), and on SQLite this connection gets a larger page cache.
     """
     conn = session.connection()
