@@ -42,7 +42,7 @@ def make_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             # 16 KiB pages for a new database file (ignored for an existing one): bulk ingest into the
-            # items table and its indexes costs ~20% less CPU than with 4 KiB pages (bench/bench_ingest.py)
+            # items table and its indexes costs ~15% less CPU than with 4 KiB pages (bench/bench_ingest.py)
             cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")

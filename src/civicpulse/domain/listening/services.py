@@ -269,12 +269,7 @@ def json_loads(text: str) -> Any:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-    if type(obj) is dict:
-        if not _FLOAT_OR_NESTED.isdisjoint(map(type, obj.values())) and _has_float(obj):
-            return json.loads(text)
-    elif (type(obj) is list or type(obj) is float) and _has_float(obj):
-        return json.loads(text)
-    return obj
+    return json.loads(text) if type(obj) in _FLOAT_OR_NESTED and _has_float(obj) else obj
 
 
 _FLOAT_OR_NESTED = frozenset((float, dict, list))
@@ -284,11 +279,10 @@ def _has_float(value: Any) -> bool:
     """Whether a parsed JSON value is or holds a float."""
     if type(value) is float:
         return True
-    for v in value.values() if type(value) is dict else value:
-        t = type(v)
-        if t is float or ((t is dict or t is list) and _has_float(v)):
-            return True
-    return False
+    values = value.values() if type(value) is dict else value
+    # the usual case, a flat object of strings and numbers: one pass in C over its value types
+    return not _FLOAT_OR_NESTED.isdisjoint(map(type, values)) and any(
+        type(v) in _FLOAT_OR_NESTED and _has_float(v) for v in values)
 
 
 def _raw_text(raw: dict[str, Any]) -> str:
