@@ -306,8 +306,8 @@ def build(args: argparse.Namespace) -> None:
         save_weights,
         sha256_file,
     )
-    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, _log_softmax
-    from civicpulse.nlp.train import _choose_route, _lsm, _objective, _tune_blend, selection_score
+    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, _log_softmax, mix_logp
+    from civicpulse.nlp.train import _choose_route, _lsm, _tune_blend, paths_by_lang, selection_score
 
     out = Path(args.out)
     root = Path(args.model_dir) if args.model_dir else PACKAGE_MODELS
@@ -351,7 +351,7 @@ def build(args: argparse.Namespace) -> None:
         lp = _log_softmax(ft[key])
         if m <= 0 or emb_w is None or emb_b is None:
             return lp
-        return _log_softmax((1 - m) * lp + m * _log_softmax(emb[key] @ emb_w + emb_b))
+        return mix_logp(lp, emb[key], emb_w, emb_b, (1 - m, m))
 
     tg = np.concatenate([gold[k] for k in tune_keys])
     tf = np.concatenate([fast[k] for k in tune_keys])
@@ -365,7 +365,6 @@ def build(args: argparse.Namespace) -> None:
     obj, m, a, bias = best
     print(f"blend fast={a:.2f} e5={1 - a:.2f} mix(emb)={m:.1f} offsets {bias.round(2)} objective {obj:.4f} "
           f"(tuned on {'+'.join(tune_keys)})", flush=True)
-    lp = {k: e5lp(k, m) for k in names}
 
     # the version: the active version's weights + the fine-tuned layers (+ the mixed embedding head)
     vdir = root / "sentiment" / args.version
@@ -397,19 +396,13 @@ def build(args: argparse.Namespace) -> None:
     e5path = {k: clf.proba_from_features(xs[k], None, preps[k].empty, lp[k]).argmax(1) for k in names}
     fastp = {k: clf.proba_from_features(xs[k], None, preps[k].empty).argmax(1) for k in names}
     # route: per language, the path with the better (micro+macro)/2 on its validation rows
-    by_lang: dict[str, dict[str, object]] = {}
     langs = {k: [lg for lg, _ in preps[k].langs] for k in names}
-    for lg in ("th", "vi", "en", "all"):
-        sel_rows = [(k, i) for k in names for i, g in enumerate(langs[k]) if lg in ("all", g)]
-        if not sel_rows:
-            continue
-        g = np.array([gold[k][i] for k, i in sel_rows])
-        row: dict[str, object] = {}
-        for path, pr in (("fast", fastp), ("e5", e5path)):
-            p = np.array([pr[k][i] for k, i in sel_rows])
-            row[path] = {"n": len(g), "micro_f1": round(_micro(g, p), 4), "macro_f1": round(_macro(g, p, 4), 4),
-                         "objective": round(_objective(g, p, 4), 4)}
-        by_lang[lg] = row
+    grouped: tuple[dict[str, list[str]], ...] = ({}, {}, {})
+    for k in names:
+        for i, lg in enumerate(langs[k]):
+            for d, y in zip(grouped, (gold[k][i], fastp[k][i], e5path[k][i]), strict=True):
+                d.setdefault(lg, []).append(LABELS[int(y)])
+    by_lang = paths_by_lang(*grouped, LABELS)
     route = _choose_route(by_lang)
     card["route"] = route
     clf = Classifier("sentiment", dataclasses.replace(weights, card=card), args.version)

@@ -96,8 +96,15 @@ class E5TopHead:
         lp = _log_softmax(ft_logits)
         if self.mix_w is None or self.emb_w is None or self.emb_b is None:
             return lp.astype(np.float32)
-        le = _log_softmax(emb @ self.emb_w + self.emb_b)
-        return _log_softmax(self.mix_w[0] * lp + self.mix_w[1] * le).astype(np.float32)
+        return mix_logp(lp, emb, self.emb_w, self.emb_b, (float(self.mix_w[0]), float(self.mix_w[1])))
+
+
+def mix_logp(ft_lp: np.ndarray, emb: np.ndarray, emb_w: np.ndarray, emb_b: np.ndarray,
+             weights: tuple[float, float]) -> np.ndarray:
+    """``log_softmax(w_ft * ft_lp + w_emb * log_softmax(emb @ emb_w + emb_b))``: the fine-tuned branch's
+    log-probabilities with a linear head on the original embedding mixed in."""
+    le = _log_softmax(emb @ emb_w + emb_b)
+    return _log_softmax(weights[0] * ft_lp + weights[1] * le).astype(np.float32)
 
 
 class E5Joint:

@@ -277,17 +277,24 @@ def _scores_by_lang(
             gold.setdefault(lg, []).append(r["label"])
             pf.setdefault(lg, []).append(labels[int(fast[i])])
             pe.setdefault(lg, []).append(labels[int(ens[i])])
+    return paths_by_lang(gold, pf, pe, labels)
+
+
+def paths_by_lang(gold: dict[str, list[str]], fast: dict[str, list[str]], e5: dict[str, list[str]],
+                  labels: list[str]) -> dict[str, dict[str, Any]]:
+    """Scores of the fast and e5 paths per route language and for all of them pooled ("all"), from the
+    gold labels and both paths' predictions grouped by language (what :func:`_choose_route` reads)."""
     out: dict[str, dict[str, Any]] = {}
-    for key in (*ROUTE_LANGS, "all"):
-        lg = key
-        if key == "all":
-            for d in (gold, pf, pe):
-                d["all"] = [x for k in ROUTE_LANGS for x in d.get(k, [])]
-        if lg not in gold or not gold[lg]:
+    for lg in (*ROUTE_LANGS, "all"):
+        if lg == "all":
+            g, pf, pe = ([x for k in ROUTE_LANGS for x in d.get(k, [])] for d in (gold, fast, e5))
+        else:
+            g, pf, pe = gold.get(lg, []), fast.get(lg, []), e5.get(lg, [])
+        if not g:
             continue
         row: dict[str, Any] = {}
-        for path, pred in (("fast", pf[lg]), ("e5", pe[lg])):
-            m = evaluate_labels(gold[lg], pred, labels)
+        for path, pred in (("fast", pf), ("e5", pe)):
+            m = evaluate_labels(g, pred, labels)
             row[path] = {k: m[k] for k in ("n", "micro_f1", "macro_f1")}
             row[path]["objective"] = round((m["micro_f1"] + m["macro_f1"]) / 2, 4)
         out[lg] = row
