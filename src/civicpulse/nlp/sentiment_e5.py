@@ -131,12 +131,11 @@ class E5Joint:
         toks = [e5.ids(t) for t in texts]
         emb = np.zeros((len(texts), e5.H), np.float32)
         lp = np.zeros((len(texts), self.head.head_w.shape[1]), np.float32)
-        for g in e5.groups(toks):
-            ids = np.array([toks[i] for i in g], np.int64)
-            x = e5.run_layers(e5.embed_tokens(ids), self.low)
-            emb[g] = e5.run_layers(x, self.orig_top).mean(1)
-            pooled = e5.run_layers(x, self.head.layers).mean(1)
-            lp[g] = pooled @ self.head.head_w + self.head.head_b
+        for b in e5.batches(toks):
+            x = e5.run_layers(e5.embed_tokens(b.ids), self.low, b.bias)
+            emb[b.idx] = b.pool(e5.run_layers(x, self.orig_top, b.bias))
+            pooled = b.pool(e5.run_layers(x, self.head.layers, b.bias))
+            lp[b.idx] = pooled @ self.head.head_w + self.head.head_b
         emb = l2n(emb)
         return emb, self.head.logp(lp, emb)
 
