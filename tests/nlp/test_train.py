@@ -57,3 +57,18 @@ def test_retrain_activates_only_if_not_worse_and_rollback(tmp_path, tiny_data):
     versions = {v["version"]: v for v in list_versions("toxicity", out)}
     assert {"a", "b", "c"} <= set(versions) and versions["a"]["active"]
     clear_cache()
+
+
+def test_selection_score_counts_a_one_class_set_by_micro_f1():
+    from civicpulse.nlp.metrics import evaluate_labels
+    from civicpulse.nlp.train import selection_score
+
+    labels = ["clean", "offensive", "hate"]
+    # a one-class set (all clean) with one wrong label: macro-F1 halves, micro-F1 barely moves
+    one_class = evaluate_labels(["clean"] * 60, ["clean"] * 59 + ["hate"], labels)
+    assert one_class["macro_f1"] < 0.6 and one_class["micro_f1"] > 0.98
+    mixed = evaluate_labels(["clean", "hate", "offensive", "clean"], ["clean", "hate", "clean", "clean"], labels)
+    got = selection_score({"gov": one_class, "own": mixed, "note": "ignored"})
+    assert got == pytest.approx((one_class["micro_f1"] + mixed["macro_f1"]) / 2)
+    # a set with several gold classes keeps its macro-F1
+    assert selection_score({"own": mixed}) == pytest.approx(mixed["macro_f1"])
