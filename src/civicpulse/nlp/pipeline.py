@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -260,6 +260,22 @@ def _get_e5_pool(workers: int) -> ProcessPoolExecutor:
     return _e5_pool
 
 
+def run_interleaved(fn: Callable[[Any, list[str]], Any], arg: Any, batch: list[str], workers: int) -> list[Any]:
+    """``fn(arg, part)`` in the warm e5 worker pool for ``workers`` interleaved parts of ``batch`` (every
+    ``workers``-th text, so that the parts get a similar mix of lengths); the results, part by part."""
+    pool = _get_e5_pool(workers)
+    futs = [pool.submit(fn, arg, batch[i::workers]) for i in range(workers)]
+    return [f.result() for f in futs]
+
+
+def interleave_back(parts: list[np.ndarray]) -> np.ndarray:
+    """The rows of :func:`run_interleaved`'s per-part arrays back in the order of the batch."""
+    out = np.zeros((sum(len(p) for p in parts), parts[0].shape[1]), np.float32)
+    for i, p in enumerate(parts):
+        out[i :: len(parts)] = p
+    return out
+
+
 def embed_for_sentiment(
     texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -271,7 +287,6 @@ def embed_for_sentiment(
         n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
         compute = None
         if n_workers > 1 and bool({"fork", "forkserver"} & set(mp.get_all_start_methods())):
-            pool = _get_e5_pool(n_workers)
             path = str(sent.e5top_path)
 
             def compute(batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -279,15 +294,8 @@ def embed_for_sentiment(
                     return joint._compute(batch)
                 from civicpulse.nlp.sentiment_e5 import compute_in_worker
 
-                # interleave so both halves get a similar mix of lengths
-                parts = [batch[i::n_workers] for i in range(n_workers)]
-                futs = [pool.submit(compute_in_worker, path, p) for p in parts]
-                res = [f.result() for f in futs]
-                emb = np.zeros((len(batch), res[0][0].shape[1]), np.float32)
-                lp = np.zeros((len(batch), res[0][1].shape[1]), np.float32)
-                for i, (e, p_) in enumerate(res):
-                    emb[i::n_workers], lp[i::n_workers] = e, p_
-                return emb, lp
+                res = run_interleaved(compute_in_worker, path, batch, n_workers)
+                return interleave_back([r[0] for r in res]), interleave_back([r[1] for r in res])
 
         emb, lp = joint.encode(texts, compute)
         return emb, lp

