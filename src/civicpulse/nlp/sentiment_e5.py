@@ -49,6 +49,32 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
 
 
+def quantize_int8(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The fine-tuned layers' weight matrices as int8 with one float32 scale per output column
+    (``name`` + ``name.scale``); everything else unchanged. Halves the file against float16;
+    :class:`E5TopHead` de-quantises at load, so inference still runs in float32."""
+    out: dict[str, np.ndarray] = {}
+    for k, v in arrays.items():
+        if k.startswith("l") and k.split(".")[-1] in ("wqkv", "wo", "wi", "wf") and v.ndim == 2:
+            w = v.astype(np.float32)
+            scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+            out[k] = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+            out[k + ".scale"] = scale.astype(np.float32)
+        else:
+            out[k] = v
+    return out
+
+
+def _dequant(arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+    w = arrays[key].astype(np.float32)
+    scale = arrays.get(key + ".scale")
+    if scale is None:
+        return w
+    if w.ndim != 2 or scale.shape != (w.shape[1],):
+        raise ValueError(f"{key}.scale has shape {scale.shape}, expected ({w.shape[-1]},)")
+    return w * scale.astype(np.float32)
+
+
 class E5TopHead:
     """The fine-tuned top layers + linear head of one sentiment version."""
 
@@ -63,13 +89,13 @@ class E5TopHead:
             raise ModelFileError(path, f"cannot read weights ({e})") from e
         try:
             n = len({k.split(".")[0] for k in arrays if k.startswith("l") and k[1].isdigit()})
-            self.layers = [
-                Layer(**{f: arrays[f"l{i}.{f}"].astype(np.float32) for f in _FIELDS}) for i in range(n)
-            ]
+            self.layers = [Layer(**{f: _dequant(arrays, f"l{i}.{f}") for f in _FIELDS}) for i in range(n)]
             self.head_w = arrays["head.w"].astype(np.float32)
             self.head_b = arrays["head.b"].astype(np.float32)
         except KeyError as e:
             raise ModelFileError(path, f"missing entry {e}") from e
+        except ValueError as e:
+            raise ModelFileError(path, str(e)) from e
         if n == 0:
             raise ModelFileError(path, "no layers")
         # optional: a linear head on the original (frozen) embedding, blended in log-probability space
