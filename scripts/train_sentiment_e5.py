@@ -60,6 +60,12 @@ def sets(data_dir: Path) -> dict[str, list[dict[str, str]]]:
     for lang in ("th", "vi", "en"):
         for split in ("train", "valid"):
             out[f"{lang}_{split}"] = _rows(OWN / f"{lang}_sentiment_{split}.jsonl")
+    # our Vietnamese train rows typed without diacritics, as many real comments are (only those that had some)
+    from civicpulse.nlp.normalize import strip_diacritics
+
+    out["vi_train_plain"] = [
+        dict(r, text=strip_diacritics(r["text"])) for r in out["vi_train"] if strip_diacritics(r["text"]) != r["text"]
+    ]
     return out
 
 
@@ -216,6 +222,9 @@ def finetune(args: argparse.Namespace) -> None:
             yield np.array(g), torch.from_numpy(x), torch.from_numpy(m)
 
     tr = [load("ws_train"), load("th_train"), load("vi_train"), load("en_train")]
+    n_own = sum(len(t[2]) for t in tr[1:])
+    if args.plain_repeat and (out / "vi_train_plain.npz").exists():
+        tr.append(load("vi_train_plain"))  # extracted with ``--only vi_train_plain``
     own_rep = args.own_repeat
     valid = load("ws_valid")
 
@@ -228,7 +237,10 @@ def finetune(args: argparse.Namespace) -> None:
     offs = np.concatenate(offs_list + [np.array([base])])
     y = np.concatenate([t[2] for t in tr])
     n_ws = len(tr[0][2])
-    idx_all = np.concatenate([np.arange(len(y))] + [np.arange(n_ws, len(y))] * (own_rep - 1))
+    own_idx, plain_idx = np.arange(n_ws, n_ws + n_own), np.arange(n_ws + n_own, len(y))
+    idx_all = np.concatenate([np.arange(n_ws + n_own)] + [own_idx] * (own_rep - 1) + [plain_idx] * args.plain_repeat)
+    print(f"rows: Wisesight {n_ws}, own {n_own} x{own_rep}, vi without diacritics {len(plain_idx)} "
+          f"x{args.plain_repeat if len(plain_idx) else 0}", flush=True)
     counts = np.bincount(y[:n_ws], minlength=len(LABELS)).astype(np.float64)
     cw = torch.tensor((counts.sum() / counts) ** args.class_power, dtype=torch.float32)
     cw = cw / cw.mean()
@@ -464,6 +476,7 @@ def build(args: argparse.Namespace) -> None:
                    "size_bytes": (vdir / "e5top.npz").stat().st_size, "package_path_agreement": agree,
                    "finetune": {"epochs": args.epochs, "lr": args.lr, "dropout": args.dropout,
                                 "class_power": args.class_power, "own_repeat": args.own_repeat,
+                                "vi_without_diacritics_repeat": args.plain_repeat,
                                 "wisesight_train_rows": args.train_rows, "selected_epoch": fin}},
         "tuning": {"class_offsets_and_blend": f"one set for all languages, tuned on {'+'.join(tune_keys)} "
                    f"validation rows (n={len(tg)})", "objective": round(obj, 4)},
@@ -546,6 +559,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--class-power", type=float, default=0.3)
         p.add_argument("--own-repeat", type=int, default=3)
         p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--plain-repeat", type=int, default=0,
+                       help="finetune: add our vi train rows without diacritics (set vi_train_plain) this many times")
         p.add_argument("--select", choices=("macro", "sum"), default="macro",
                        help="finetune: keep the epoch with the best Wisesight-valid macro-F1 (or micro+macro)")
         p.add_argument("--seed", type=int, default=13)
