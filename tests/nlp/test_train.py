@@ -72,3 +72,31 @@ def test_selection_score_counts_a_one_class_set_by_micro_f1():
     assert got == pytest.approx((one_class["micro_f1"] + mixed["macro_f1"]) / 2)
     # a set with several gold classes keeps its macro-F1
     assert selection_score({"own": mixed}) == pytest.approx(mixed["macro_f1"])
+
+
+def test_own_vietnamese_rows_are_also_trained_on_without_diacritics(shared_data):
+    """``plain_vi``: each own Vietnamese row with diacritics gets a copy typed without them (weighted
+    plain_vi x own_weight), unless that spelling is already a training row; other rows are untouched."""
+    import numpy as np
+
+    from civicpulse.nlp.normalize import strip_diacritics
+    from civicpulse.nlp.train import HYPER, _rows_and_weights
+
+    base, _ = _rows_and_weights("toxicity", shared_data, [], 4.0, 0.0)
+    rows, w = _rows_and_weights("toxicity", shared_data, [], 4.0, 0.0, 0.5)
+    assert rows[: len(base)] == base
+    extra = rows[len(base) :]
+    texts = {r["text"] for r in base}
+    vi_marked = [r for r in base if r.get("lang") == "vi" and strip_diacritics(r["text"]) not in texts]
+    assert extra and len(extra) == len({strip_diacritics(r["text"]) for r in vi_marked})
+    for r in extra:
+        assert r["augmented"] == "without diacritics" and r["lang"] == "vi"
+        assert strip_diacritics(r["text"]) == r["text"] and r["text"] not in texts
+    # class_power 0 = no class weights: raw weights are 1 (shared rows), 4 (own rows), 2 (copies)
+    ratio = np.round(w / w.min(), 4)
+    assert set(ratio[: len(base)]) == {1.0, 4.0} and set(ratio[len(base) :]) == {2.0}
+    # a corrected row is replaced by its correction and never copied
+    c = {"text": vi_marked[0]["text"], "label": "hate"}
+    rows_c, _ = _rows_and_weights("toxicity", shared_data, [c], 4.0, 0.0, 0.5)
+    assert strip_diacritics(c["text"]) not in {r["text"] for r in rows_c if r.get("augmented")}
+    assert all(hp.get("plain_vi", 0) > 0 for hp in HYPER.values())
