@@ -413,7 +413,7 @@ def build(args: argparse.Namespace) -> None:
     e5path = {k: clf.proba_from_features(xs[k], None, preps[k].empty, lp[k]).argmax(1) for k in names}
     fastp = {k: clf.proba_from_features(xs[k], None, preps[k].empty).argmax(1) for k in names}
     # route: per language, the path with the better (micro+macro)/2 on its validation rows
-    langs = {k: [lg for lg, _ in preps[k].langs] for k in names}
+    langs = {k: preps[k].route_keys for k in names}  # route keys: vi_plain = Vietnamese without diacritics
     grouped: tuple[dict[str, list[str]], ...] = ({}, {}, {})
     for k in names:
         for i, lg in enumerate(langs[k]):

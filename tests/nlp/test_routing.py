@@ -188,3 +188,44 @@ def test_route_rule_needs_a_win_and_enough_rows():
     by_lang["vi"] = row(300, 0.80, 0.80)  # a tie is not a win
     by_lang["all"] = row(849, 0.75, 0.74)
     assert _choose_route(by_lang) == {"th": "fast", "vi": "fast", "en": "fast"}
+
+
+VI_PLAIN = "Thu tuc o phuong cham qua, cho ca buoi sang"
+
+
+def test_vietnamese_without_diacritics_has_its_own_route_key():
+    from civicpulse.nlp.classify import prepare, route_key, route_lang
+
+    assert route_key("vi", VI_PLAIN) == "vi_plain" and route_key("vi", VI) == "vi"
+    assert route_key("vi", "Đi đâu") == "vi"  # đ alone is a diacritic letter
+    assert route_key("en", EN) == "en" and route_key("th", TH) == "th"  # other languages: their language
+    assert route_lang("vi_plain") == "vi" and route_lang("th") == "th"
+    prep = prepare([VI, VI_PLAIN, TH], ["vi", "vi", "th"])
+    assert prep.route_keys == ["vi", "vi_plain", "th"]
+    assert [lg for lg, _ in prep.langs] == ["vi", "vi", "th"]  # the language itself is unchanged
+
+
+def test_vi_plain_route_is_followed_and_falls_back_to_vi(routed_dir, fake_embed):
+    mdir = routed_dir({"th": "fast", "vi": "e5", "vi_plain": "fast", "en": "fast"})
+    clf = get_classifier("sentiment", mdir)
+    assert clf.path_for("vi") == "e5" and clf.path_for("vi_plain") == "fast"
+    res = _predict(["--model-dir", str(mdir)], [VI, VI_PLAIN])
+    assert res.exit_code == 0, res.output
+    assert fake_embed == [[VI]]  # the text without diacritics took the fast path
+    assert json.loads(res.stdout.splitlines()[1])["label"] == clf.predict([VI_PLAIN])[0][0]
+    # a card without the key (versions before it) routes such texts like Vietnamese
+    mdir = routed_dir({"th": "fast", "vi": "e5", "en": "fast"})
+    assert get_classifier("sentiment", mdir).path_for("vi_plain") == "e5"
+
+
+def test_route_is_chosen_for_vietnamese_without_diacritics_on_its_own_rows():
+    from civicpulse.nlp.train import ROUTE_LANGS, _choose_route, paths_by_lang
+
+    assert "vi_plain" in ROUTE_LANGS
+    labels = ["pos", "neg"]
+    gold = {"vi": ["pos", "neg"] * 40, "vi_plain": ["pos", "neg"] * 40}
+    fast = {"vi": ["pos"] * 80, "vi_plain": ["pos", "neg"] * 40}  # fast: right only without diacritics
+    e5 = {"vi": ["pos", "neg"] * 40, "vi_plain": ["neg"] * 80}  # e5: right only with them
+    by_lang = paths_by_lang(gold, fast, e5, labels)
+    assert by_lang["all"]["fast"]["n"] == 160
+    assert _choose_route(by_lang) == {"vi": "e5", "vi_plain": "fast"}

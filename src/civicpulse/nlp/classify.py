@@ -9,6 +9,8 @@ Per-language routing: a version's ``card.json`` may hold ``route: {"th": "fast",
 chosen at training time from validation scores (the e5 path is used for a language only where it
 beat the fast path). :meth:`Classifier.uses_e5` applies it; ``mode="fast"`` / ``mode="e5"`` force
 one path. A version with an e5 head and no ``route`` uses the e5 path for every language.
+Vietnamese typed without diacritics has a route key of its own, ``vi_plain`` (:func:`route_key`): the
+e5 tokenizer handles it worse than the char n-grams do. A card without that key routes it like ``vi``.
 
     clf = get_classifier("sentiment")
     clf.predict(["ดีมากครับ", "Thủ tục chậm quá"])      # [("pos", 0.93), ("neg", 0.81)]
@@ -38,7 +40,7 @@ from civicpulse.nlp.model import (
     sha256_file,
     version_dir,
 )
-from civicpulse.nlp.normalize import normalize
+from civicpulse.nlp.normalize import normalize, strip_diacritics
 
 if TYPE_CHECKING:
     from civicpulse.nlp.sentiment_e5 import E5Joint
@@ -49,6 +51,19 @@ _HAS_CONTENT_RE = re.compile(r"[^\W_]")
 MAX_CHARS = 5000  # texts are cut before segmentation (100 KB posts stay fast)
 
 
+VI_PLAIN = "vi_plain"  # route key: Vietnamese typed without diacritics
+
+
+def route_key(lang: str, text: str) -> str:
+    """The key a text is routed by: its language, or ``vi_plain`` for Vietnamese without any diacritic."""
+    return VI_PLAIN if lang == "vi" and strip_diacritics(text) == text else lang
+
+
+def route_lang(key: str) -> str:
+    """The language of a route key (``vi_plain`` → ``vi``)."""
+    return "vi" if key == VI_PLAIN else key
+
+
 @dataclass
 class Prepared:
     """Normalised texts, detected languages and word tokens of a batch."""
@@ -56,6 +71,11 @@ class Prepared:
     norm: list[str]
     langs: list[tuple[str, float]]
     tokens: list[list[str]]
+
+    @property
+    def route_keys(self) -> list[str]:
+        """Per text, the key of the per-language route (:func:`route_key`)."""
+        return [route_key(lg, t) for t, (lg, _) in zip(self.norm, self.langs, strict=True)]
 
     @property
     def empty(self) -> np.ndarray:
@@ -133,7 +153,8 @@ class Classifier:
         return {str(k): str(v) for k, v in r.items()} if isinstance(r, dict) else {}
 
     def path_for(self, lang: str, mode: str = "auto") -> str:
-        """``"e5"`` or ``"fast"`` for a text in ``lang`` (``mode``: auto | fast | e5)."""
+        """``"e5"`` or ``"fast"`` for a text with route key ``lang`` (a language, or ``vi_plain``;
+        ``mode``: auto | fast | e5)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         if mode == "fast" or not self.embeds:
@@ -143,10 +164,11 @@ class Classifier:
         route = self.route
         if not route:
             return "e5"
-        return "e5" if route.get(lang, route.get("other", "fast")) == "e5" else "fast"
+        path = route.get(lang) or route.get(route_lang(lang)) or route.get("other", "fast")
+        return "e5" if path == "e5" else "fast"
 
     def uses_e5(self, langs: Sequence[str], mode: str = "auto") -> np.ndarray:
-        """Boolean mask: which texts (by detected language) take the embedding path."""
+        """Boolean mask: which texts (by route key, :attr:`Prepared.route_keys`) take the embedding path."""
         return np.array([self.path_for(lg, mode) == "e5" for lg in langs], dtype=bool)
 
     def features(self, prep: Prepared) -> sp.csr_matrix:

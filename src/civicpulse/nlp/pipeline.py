@@ -87,7 +87,7 @@ def _enrich_chunk(
     x_sent = sent.features(prep)
     x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
     x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
-    lang_codes = [lg for lg, _ in prep.langs]
+    lang_codes = prep.route_keys
     # With embeddings, each head follows its version's per-language route (card.json).
     ls = sent.to_labels(sent.proba_routed(x_sent, lang_codes, embeddings, empty, e5_logp), empty)
     lv = voice.to_labels(voice.proba_routed(x_voice, lang_codes, embeddings, empty), empty)
@@ -312,7 +312,7 @@ def labels_with_embeddings(
     texts = list(texts)
     emb, lp = embed_for_sentiment(texts, model_dir, workers)
     prep = prepare(texts)
-    langs = [lg for lg, _ in prep.langs]
+    langs = prep.route_keys
     out: dict[str, list[tuple[str, float]]] = {}
     feats: dict[Any, Any] = {}
     for clf in _classifiers(model_dir):
@@ -339,7 +339,7 @@ def predict_task(
     prep = prepare(texts)
     if not prep.norm:
         return [], np.zeros(0, dtype=bool)
-    langs = [lg for lg, _ in prep.langs]
+    langs = prep.route_keys
     mask = clf.uses_e5(langs, mode) & ~prep.empty
     x = clf.features(prep)
     p = clf.proba_from_features(x, None, prep.empty)

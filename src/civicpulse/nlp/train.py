@@ -251,7 +251,7 @@ def _score_sets(
     return out
 
 
-ROUTE_LANGS = ("th", "vi", "en")
+ROUTE_LANGS = ("th", "vi", "vi_plain", "en")  # route keys (classify.route_key)
 
 
 def _is_weak(name: str) -> bool:
@@ -276,8 +276,10 @@ def _scores_by_lang(
     vx: dict[str, Any],
     vemb: dict[str, np.ndarray | None],
     labels: list[str],
+    vprep: dict[str, Prepared] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Fast vs e5 (ensemble) path per language on the hand-labelled validation rows pooled."""
+    """Fast vs e5 (ensemble) path per route key (language; ``vi_plain`` for Vietnamese typed without
+    diacritics, when ``vprep`` is given) on the hand-labelled validation rows pooled."""
     gold: dict[str, list[str]] = {}
     pf: dict[str, list[str]] = {}
     pe: dict[str, list[str]] = {}
@@ -288,8 +290,9 @@ def _scores_by_lang(
         assert emb is not None
         fast = clf.proba_from_features(vx[n]).argmax(1)
         ens = clf.proba_from_features(vx[n], emb).argmax(1)
+        keys = vprep[n].route_keys if vprep is not None else [str(r.get("lang") or "other") for r in rs]
         for i, r in enumerate(rs):
-            lg = str(r.get("lang") or "other")
+            lg = keys[i] if r.get("lang") else "other"
             gold.setdefault(lg, []).append(r["label"])
             pf.setdefault(lg, []).append(labels[int(fast[i])])
             pe.setdefault(lg, []).append(labels[int(ens[i])])
@@ -549,13 +552,13 @@ def train(
     route: dict[str, str] = {}
     if with_embeddings and clf.has_e5:
         scores["ensemble"] = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n], e), valid_data, labels)
-        by_lang = _scores_by_lang(clf, valid_sets, vx, vemb, labels)
+        by_lang = _scores_by_lang(clf, valid_sets, vx, vemb, labels, vprep)
         scores["by_lang"] = by_lang
         route = _choose_route(by_lang)
         weights.card = {"route": route}
         clf = Classifier(task, weights, version or "new")
         scores["default"] = _score_sets(
-            lambda n, p, e: clf.proba_routed(vx[n], [lg for lg, _ in p.langs], e), valid_data, labels
+            lambda n, p, e: clf.proba_routed(vx[n], p.route_keys, e), valid_data, labels
         )
     else:
         scores["default"] = scores_fast
@@ -571,7 +574,7 @@ def train(
         old_w = load_weights(version_dir(task, old_ver, cmp_dir))
         old_clf = Classifier(task, old_w, old_ver)
         old_scores = _score_sets(
-            lambda n, p, e: old_clf.proba_routed(old_clf.features(p), [lg for lg, _ in p.langs], e), valid_data, labels
+            lambda n, p, e: old_clf.proba_routed(old_clf.features(p), p.route_keys, e), valid_data, labels
         )
     except ModelFileError:
         old_ver, old_scores = None, None
