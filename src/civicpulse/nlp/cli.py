@@ -360,7 +360,7 @@ def train(
     tbl.add_row("selection score", f"{osel:.4f}" if osel is not None else "-", f"{mv.comparison['new']['selection_score']:.4f}")
     con.print(tbl)
     if mv.card.get("route"):
-        con.print(f"route (per language): {mv.card['route']}")
+        con.print(f"route (per language; vi_plain = Vietnamese typed without diacritics): {mv.card['route']}")
     if mv.activated:
         con.print(f"[green]activated {mv.version}[/green] (previous: {mv.previous_active}) in {out_dir}")
     else:
