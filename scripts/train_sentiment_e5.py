@@ -64,7 +64,7 @@ def sets(data_dir: Path) -> dict[str, list[dict[str, str]]]:
     from civicpulse.nlp.normalize import strip_diacritics
 
     out["vi_train_plain"] = [
-        dict(r, text=strip_diacritics(r["text"])) for r in out["vi_train"] if strip_diacritics(r["text"]) != r["text"]
+        dict(r, text=plain) for r in out["vi_train"] if (plain := strip_diacritics(r["text"])) != r["text"]
     ]
     return out
 

@@ -87,8 +87,9 @@ def _enrich_chunk(
     x_sent = sent.features(prep)
     x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
     x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
-    lang_codes = prep.route_keys
-    # With embeddings, each head follows its version's per-language route (card.json).
+    # With embeddings, each head follows its version's per-language route (card.json); without them
+    # proba_routed is the fast path and needs no route keys (the fast lane skips their diacritic test).
+    lang_codes = prep.route_keys if embeddings is not None or e5_logp is not None else []
     ls = sent.to_labels(sent.proba_routed(x_sent, lang_codes, embeddings, empty, e5_logp), empty)
     lv = voice.to_labels(voice.proba_routed(x_voice, lang_codes, embeddings, empty), empty)
     lt = tox.to_labels(tox.proba_routed(x_tox, lang_codes, embeddings, empty), empty)

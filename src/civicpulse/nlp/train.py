@@ -276,10 +276,10 @@ def _scores_by_lang(
     vx: dict[str, Any],
     vemb: dict[str, np.ndarray | None],
     labels: list[str],
-    vprep: dict[str, Prepared] | None = None,
+    vprep: dict[str, Prepared],
 ) -> dict[str, dict[str, Any]]:
     """Fast vs e5 (ensemble) path per route key (language; ``vi_plain`` for Vietnamese typed without
-    diacritics, when ``vprep`` is given) on the hand-labelled validation rows pooled."""
+    diacritics) on the hand-labelled validation rows pooled; rows without a language count as ``other``."""
     gold: dict[str, list[str]] = {}
     pf: dict[str, list[str]] = {}
     pe: dict[str, list[str]] = {}
@@ -290,7 +290,7 @@ def _scores_by_lang(
         assert emb is not None
         fast = clf.proba_from_features(vx[n]).argmax(1)
         ens = clf.proba_from_features(vx[n], emb).argmax(1)
-        keys = vprep[n].route_keys if vprep is not None else [str(r.get("lang") or "other") for r in rs]
+        keys = vprep[n].route_keys
         for i, r in enumerate(rs):
             lg = keys[i] if r.get("lang") else "other"
             gold.setdefault(lg, []).append(r["label"])
