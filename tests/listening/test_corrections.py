@@ -67,4 +67,6 @@ def test_models_page_lists_versions(client, org):
     login(client, org.email("viewer@A"))
     page = client.get("/listening/models")
     assert page.status_code == 200
-    assert "v1" in page.text and "wisesight" in page.text
+    from civicpulse.nlp.model import active_version
+
+    assert active_version("sentiment") in page.text and "wisesight" in page.text

@@ -166,8 +166,8 @@ def test_broken_head_file_names_path(tmp_path):
 
 
 def _version_with_head(e5, tmp_path):
-    """A model dir holding v1 + an e5top.npz, registered as active version 'vt'."""
-    src = PACKAGE_MODELS / "sentiment" / "v1"
+    """A model dir holding v4's linear weights + an e5top.npz, registered as active version 'vt'."""
+    src = PACKAGE_MODELS / "sentiment" / "v4"
     dst = tmp_path / "sentiment" / "vt"
     dst.mkdir(parents=True)
     w = load_weights(src)
@@ -180,7 +180,7 @@ def _version_with_head(e5, tmp_path):
 
     card["sha256"]["e5top.npz"] = sha256_file(dst / "e5top.npz")
     (dst / "card.json").write_text(json.dumps(card))
-    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {"sentiment": {"active": "vt", "history": ["v1"]}}}))
+    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {"sentiment": {"active": "vt", "history": ["v4"]}}}))
     return dst
 
 

@@ -100,3 +100,25 @@ def test_own_vietnamese_rows_are_also_trained_on_without_diacritics(shared_data)
     rows_c, _ = _rows_and_weights("toxicity", shared_data, [c], 4.0, 0.0, 0.5)
     assert strip_diacritics(c["text"]) not in {r["text"] for r in rows_c if r.get("augmented")}
     assert all(hp.get("plain_vi", 0) > 0 for hp in HYPER.values())
+
+
+def test_rollback_skips_versions_no_longer_on_disk(tmp_path):
+    """A model dir's history can name a version an older release shipped and this one dropped:
+    rollback passes over it to the newest version that still exists, and says so when none does."""
+    import pytest
+
+    from civicpulse.nlp.errors import ModelFileError
+    from civicpulse.nlp.model import PACKAGE_MODELS, read_registry, write_registry
+
+    shipped = active_version("toxicity", None)
+    out = tmp_path / "models"
+    write_registry(out, {"tasks": {"toxicity": {"active": "mine", "history": [shipped, "v0-dropped"]}}})
+    assert not (PACKAGE_MODELS / "toxicity" / "v0-dropped").exists()
+    assert rollback("toxicity", out) == shipped
+    entry = read_registry(out)["tasks"]["toxicity"]
+    assert entry == {"active": shipped, "history": []}
+
+    write_registry(out, {"tasks": {"toxicity": {"active": "mine", "history": ["v0-dropped"]}}})
+    with pytest.raises(ModelFileError, match="nothing to roll back to"):
+        rollback("toxicity", out)
+    assert read_registry(out)["tasks"]["toxicity"]["active"] == "mine"  # unchanged

