@@ -67,6 +67,47 @@ def test_models_page_lists_versions(client, org):
     login(client, org.email("viewer@A"))
     page = client.get("/listening/models")
     assert page.status_code == 200
-    from civicpulse.nlp.model import active_version
+    import json
 
-    assert active_version("sentiment") in page.text and "wisesight" in page.text
+    from civicpulse.nlp.model import PACKAGE_MODELS, active_version
+
+    act = active_version("sentiment")
+    assert act in page.text and "wisesight" in page.text
+    # the scores shown are those of the labels stored on items: the routed default path, not the fast path
+    card = json.loads((PACKAGE_MODELS / "sentiment" / act / "card.json").read_text(encoding="utf-8"))
+    default, fast = card["scores"]["default"]["wisesight"], card["scores"]["fast"]["wisesight"]
+    assert f"{default['micro_f1']:.3f} / {default['macro_f1']:.3f}" in page.text
+    assert f"{fast['micro_f1']:.3f} / {fast['macro_f1']:.3f}" not in page.text
+
+
+def test_models_page_compares_a_retrained_version_with_the_previous_one_on_the_same_data(client, cfg, org, token_for):
+    """A version retrained in the model dir shows the selection scores of itself and of the version that
+    was active when it was built, both measured on the same validation data."""
+    import json
+
+    from civicpulse.nlp.model import active_version, version_comparison
+
+    shipped = active_version("toxicity")
+    mdir = cfg.data_dir / "models"
+    vdir = mdir / "toxicity" / "vlocal"
+    vdir.mkdir(parents=True)
+    card = {"task": "toxicity", "version": "vlocal", "created": "2026-12-06T12:00:00+00:00",
+            "scores": {"default": {"civic_own": {"n": 807, "micro_f1": 0.9712, "macro_f1": 0.9555}},
+                       "selection_score": 0.9231},
+            "compared_with": {"version": shipped, "selection_score": 0.91944, "scores": {}}}
+    (vdir / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    (mdir / "registry.json").write_text(json.dumps(
+        {"tasks": {"toxicity": {"active": "vlocal", "history": [shipped]}}}), encoding="utf-8")
+    assert version_comparison(card) == {"version": shipped, "previous": 0.91944, "new": 0.9231}
+    assert version_comparison({"scores": {"selection_score": 0.9}}) is None  # a first version: nothing to say
+
+    login(client, org.email("viewer@A"))
+    page = client.get("/listening/models")
+    assert page.status_code == 200
+    assert f"<code>{shipped}</code> 0.919 → <strong>0.923</strong>" in page.text
+    assert "0.971 / 0.956" in page.text
+    viewer = {"Authorization": f"Bearer {token_for(org.users['viewer@A'])}"}
+    api = client.get("/api/v1/nlp/models", headers=viewer)
+    assert api.status_code == 200
+    mine = [v for v in api.json()["toxicity"] if v["version"] == "vlocal"]
+    assert mine and mine[0]["active"] and mine[0]["compared_with"]["previous"] == 0.91944

@@ -59,6 +59,11 @@ def test_cli_evaluate_tables_and_models():
     res = runner.invoke(nlp_app, ["models", "--json"])
     rows = json.loads(res.stdout)
     assert {r["task"] for r in rows if r["active"]} == {"sentiment", "voice", "toxicity"}
+    # every shipped version after the first of its task says how it compared with the one before it
+    for r in rows:
+        cw = r["compared_with"]
+        assert cw is not None and cw["version"] != r["version"] and 0 < cw["previous"] <= 1 and 0 < cw["new"] <= 1
+        assert cw["new"] == r["selection_score"]
 
 
 def test_entities_old_and_new_vn_provinces():

@@ -367,10 +367,14 @@ def train(
         con.print(f"[yellow]not activated: new version {mv.version} is worse; {mv.previous_active} stays active[/yellow]")
 
 
+def _num(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, int | float) else "-"
+
+
 @nlp_app.command()
 def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List model versions per task with validation scores; mark the active one."""
-    from civicpulse.nlp.model import TASKS, list_versions
+    from civicpulse.nlp.model import TASKS, list_versions, version_comparison
 
     md = _model_dir(model_dir)
     rows = []
@@ -384,20 +388,25 @@ def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: 
                 "task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
                 "primary_set": next(iter(fast), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),
                 "selection_score": card.get("scores", {}).get("selection_score"), "created": card.get("created"),
-                "route": card.get("route") or {},
+                "route": card.get("route") or {}, "compared_with": version_comparison(card),
             })
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
     tbl = Table(title="NLP model versions")
-    for col in ("task", "version", "active", "origin", "primary set", "micro-F1", "macro-F1", "selection", "e5 route",
-                "created"):
+    for col in ("task", "version", "active", "origin", "primary set", "micro-F1", "macro-F1", "selection",
+                "vs previous, same data", "e5 route", "created"):
         tbl.add_column(col)
     for r in rows:
         route = ",".join(lg for lg, p in r["route"].items() if p == "e5") or "-"
+        cw = r["compared_with"]
+        vs = f"{cw['version']}: {cw['previous']:.3f}→{cw['new']:.3f}" if cw else "-"
         tbl.add_row(r["task"], r["version"], "✔" if r["active"] else "", r["origin"], str(r["primary_set"]),
-                    str(r["micro_f1"]), str(r["macro_f1"]), str(r["selection_score"]), route, str(r["created"]))
+                    _num(r["micro_f1"]), _num(r["macro_f1"]), _num(r["selection_score"]), vs, route,
+                    str(r["created"] or "")[:10])
     Console().print(tbl)
+    Console().print("Each version's scores are on the validation data of the day it was built; "
+                    "'vs previous, same data' scores it and the version active before it on the same data.")
 
 
 if __name__ == "__main__":

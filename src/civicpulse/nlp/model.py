@@ -262,6 +262,20 @@ def list_versions(task: str, model_dir: Path | None = None) -> list[dict[str, An
     return out
 
 
+def version_comparison(card: dict[str, Any]) -> dict[str, Any] | None:
+    """What a version's card says of the version that was active when it was built, scored on the
+    same validation data: ``{"version", "previous", "new"}`` (selection scores: mean macro-F1 over
+    the validation sets), or ``None`` when the card has no such comparison (first versions)."""
+    cw = card.get("compared_with")
+    new = (card.get("scores") or {}).get("selection_score")
+    if not isinstance(cw, dict) or not cw.get("version"):
+        return None
+    prev = cw.get("selection_score")
+    if not isinstance(prev, int | float) or not isinstance(new, int | float):
+        return None
+    return {"version": str(cw["version"]), "previous": float(prev), "new": float(new)}
+
+
 def activate(task: str, version: str, model_dir: Path) -> str | None:
     """Make ``version`` active in the model dir registry; returns the previously active one."""
     root = Path(model_dir)
