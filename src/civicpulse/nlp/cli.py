@@ -374,21 +374,20 @@ def _num(x: object) -> str:
 @nlp_app.command()
 def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List model versions per task with validation scores; mark the active one."""
-    from civicpulse.nlp.model import TASKS, list_versions, version_comparison
+    from civicpulse.nlp.model import TASKS, list_versions, shown_scores
 
     md = _model_dir(model_dir)
     rows = []
     for task in TASKS:
         for v in list_versions(task, md):
             card = v["card"]
-            sc = card.get("scores", {})
-            fast = sc.get("default") or sc.get("fast", {})  # the default (routed) path when known
-            first: dict[str, Any] = next(iter(fast.values()), {}) if fast else {}
+            shown = shown_scores(card)
+            first: dict[str, Any] = next(iter(shown.values()), {})
             rows.append({
                 "task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
-                "primary_set": next(iter(fast), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),
+                "primary_set": next(iter(shown), None), "micro_f1": first.get("micro_f1"), "macro_f1": first.get("macro_f1"),
                 "selection_score": card.get("scores", {}).get("selection_score"), "created": card.get("created"),
-                "route": card.get("route") or {}, "compared_with": version_comparison(card),
+                "route": card.get("route") or {}, "compared_with": v["compared_with"],
             })
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))

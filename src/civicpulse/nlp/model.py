@@ -249,7 +249,8 @@ def list_versions(task: str, model_dir: Path | None = None) -> list[dict[str, An
                 card = _read_json(d / "card.json")
             except ModelFileError as e:
                 card = {"error": str(e)}
-            seen[d.name] = {"version": d.name, "origin": origin, "path": str(d), "card": card}
+            seen[d.name] = {"version": d.name, "origin": origin, "path": str(d), "card": card,
+                            "compared_with": version_comparison(card)}
     try:
         act = active_version(task, model_dir)
     except ModelFileError:
@@ -260,6 +261,13 @@ def list_versions(task: str, model_dir: Path | None = None) -> list[dict[str, An
         out.append(v)
     out.sort(key=lambda v: str(v["card"].get("created", "")) + v["version"])
     return out
+
+
+def shown_scores(card: dict[str, Any]) -> dict[str, Any]:
+    """A version's validation scores per set on the path its stored labels come from: the routed
+    default path where the card has it, else the fast path."""
+    scores = card.get("scores") or {}
+    return dict(scores.get("default") or scores.get("fast") or {})
 
 
 def version_comparison(card: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,9 +306,7 @@ def rollback(task: str, model_dir: Path) -> str:
     """Re-activate the previously active version of ``task``; returns it."""
     root = Path(model_dir)
     reg = read_registry(root)
-    entry = reg["tasks"].get(task)
-    if not entry:
-        raise ModelFileError(_registry_path(root), f"nothing to roll back to for task {task!r}")
+    entry = reg["tasks"].get(task) or {}
     history = list(entry.get("history") or [])
     # a version no longer on disk (an older release shipped it; a newer one dropped it) is skipped
     while history:
@@ -309,8 +315,7 @@ def rollback(task: str, model_dir: Path) -> str:
             version_dir(task, prev, root)
         except ModelFileError:
             continue
-        entry["history"] = history
-        entry["active"] = prev
+        entry.update(history=history, active=prev)
         write_registry(root, reg)
         return prev
     raise ModelFileError(_registry_path(root), f"nothing to roll back to for task {task!r}")

@@ -44,11 +44,11 @@ def correct(item_id: int, data: CorrectionIn, actor: Actor = Depends(api_actor),
 @router.get("/nlp/models", summary="Model versions per task, with their scores and which one is active")
 def models(request: Request, actor: Actor = Depends(api_actor)) -> dict[str, list[dict[str, Any]]]:
     from civicpulse.domain.listening.enrich import model_dir
-    from civicpulse.nlp.model import list_versions, version_comparison
+    from civicpulse.nlp.model import list_versions
 
     mdir = model_dir(settings(request))
     return {task: [{"version": v["version"], "active": v["active"], "origin": v["origin"],
                     "scores": v["card"].get("scores", {}), "created": v["card"].get("created"),
-                    "compared_with": version_comparison(v["card"])}
+                    "compared_with": v["compared_with"]}
                    for v in list_versions(task, mdir)]
             for task in ("sentiment", "voice", "toxicity")}

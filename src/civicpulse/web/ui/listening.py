@@ -786,21 +786,20 @@ def _model_rows(cfg: Settings) -> list[dict[str, Any]]:
     labels come from (the routed default path where the card has it, else the fast path) and its
     comparison with the version that was active when it was built, on the same validation data."""
     from civicpulse.domain.listening.enrich import model_dir
-    from civicpulse.nlp.model import list_versions, version_comparison
+    from civicpulse.nlp.model import list_versions, shown_scores
 
     rows: list[dict[str, Any]] = []
     for task in ("sentiment", "voice", "toxicity"):
         for v in reversed(list_versions(task, model_dir(cfg))):
             card = v["card"]
-            all_scores = card.get("scores") or {}
             scores = []
-            for split, sc in sorted((all_scores.get("default") or all_scores.get("fast") or {}).items()):
+            for split, sc in sorted(shown_scores(card).items()):
                 if isinstance(sc, dict) and "micro_f1" in sc:
                     scores.append({"split": split, "n": sc.get("n"), "micro": sc.get("micro_f1"),
                                    "macro": sc.get("macro_f1")})
             rows.append({"task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
                          "created": card.get("created"), "model": card.get("model"), "scores": scores,
-                         "compared": version_comparison(card),
+                         "compared": v["compared_with"],
                          "corrections": (card.get("training_data") or {}).get("corrections", 0)})
     return rows
 
