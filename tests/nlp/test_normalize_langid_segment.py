@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import unicodedata
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,3 +119,10 @@ def test_segment_bad_input_never_crashes():
     for s in ["", "😀", "\ud800x", "a\u200bb", "x" * 100_000, "ไทย Việt English 中文 😀"]:
         assert isinstance(words(s), list)
         assert isinstance(index_tokens(s), str)
+
+
+@pytest.mark.parametrize("text", ["S\u200b\u0326", "a\u200d\u0301 b", "Vie\u00adt\u0302 Nam"])
+def test_normalize_composes_after_removing_invisible_characters(text):
+    once = normalize(text)
+    assert normalize(once) == once
+    assert unicodedata.is_normalized("NFC", once)

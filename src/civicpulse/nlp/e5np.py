@@ -16,6 +16,12 @@ tokens, padded to the batch's longest text with the padding masked out of attent
 so the matmuls get enough rows to run near the CPU's peak. GELU uses a float32 rational erf
 (:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took up to 40 % of a layer's time. Long
 texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
+
+Where the CPU has Intel AMX and the optional compiled module was built (:mod:`civicpulse.nlp.qgemm`),
+each layer runs its four weight products in int8 (activations quantised per row, weights per
+output column) and its attention and LayerNorms in AVX-512: about 4x faster per core; the vectors
+keep a cosine of at least 0.998 with the float32 ones. ``CIVICPULSE_E5_KERNEL=numpy`` keeps the
+float32 numpy path.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ import math
 import os
 import struct
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from civicpulse.nlp import qgemm
 
 QK = 32
 META = "\u2581"
@@ -87,7 +96,7 @@ class Batch:
         return np.einsum("blh,bl->bh", x, keep) / self.lens[:, None].astype(x.dtype)
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the key of its packed weights
 class Layer:
     wqkv: np.ndarray  # (H, 3H), transposed for x @ w
     bqkv: np.ndarray
@@ -101,6 +110,23 @@ class Layer:
     bf: np.ndarray
     ln2_w: np.ndarray
     ln2_b: np.ndarray
+
+    def int8(self) -> dict[str, qgemm.Packed] | None:
+        """The four weight matrices packed for the int8 kernel (:mod:`civicpulse.nlp.qgemm`), packed
+        on first use; None where the kernel does not run or the shapes do not suit it."""
+        if not qgemm.enabled():
+            return None
+        packed = _PACKED.get(self)
+        if packed is None:
+            ws = {k: getattr(self, k) for k in ("wqkv", "wo", "wi", "wf")}
+            if not all(qgemm.packable(w) for w in ws.values()):
+                return None
+            packed = _PACKED[self] = {k: qgemm.pack(w) for k, w in ws.items()}
+        return packed
+
+
+# packed int8 weights of each layer (kept beside it, so that a Layer holds only its float arrays)
+_PACKED: weakref.WeakKeyDictionary[Layer, dict[str, qgemm.Packed]] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -310,6 +336,16 @@ class E5Numpy:
         B, L, H = x.shape
         NH, hd = self.NH, self.hd
         x2 = x.reshape(B * L, H)
+        q8 = ly.int8()
+        if q8 is not None:  # int8 products, attention and LayerNorm in the compiled kernel
+            qkv = qgemm.linear(x2, q8["wqkv"], ly.bqkv).reshape(B, L, 3 * H)
+            lens = np.full(B, L, np.int32) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1).astype(np.int32)
+            ctx = qgemm.attention(qkv, lens, NH)
+            h = qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2)
+            qgemm.layernorm(h, ly.ln1_w, ly.ln1_b, self.eps)
+            mid = qgemm.linear(h, q8["wi"], ly.bi, gelu=True)
+            fo = qgemm.linear(mid, q8["wf"], ly.bf, residual=h)
+            return qgemm.layernorm(fo, ly.ln2_w, ly.ln2_b, self.eps).reshape(B, L, H)
         qkv = x2 @ ly.wqkv
         qkv += ly.bqkv
         qkv = qkv.reshape(B, L, 3, NH, hd).transpose(2, 0, 3, 1, 4)  # 3,B,NH,L,hd

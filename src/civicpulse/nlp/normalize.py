@@ -113,8 +113,8 @@ def normalize(text: object) -> str:
     if not s:
         return ""
     s = fix_surrogates(s)
+    s = _INVISIBLE_RE.sub("", s)  # before NFC: a removed zero-width char may sit between a letter and its mark
     s = unicodedata.normalize("NFC", s)
-    s = _INVISIBLE_RE.sub("", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n")
     parts: list[str] = []
     pos = 0
@@ -127,7 +127,8 @@ def normalize(text: object) -> str:
     out = _SPACES_RE.sub(" ", out)
     if "\n" in out:
         out = _NEWLINES_RE.sub("\n", out)
-    return out.strip()
+    # the replacements above can bring a letter next to a combining mark (U+0053 U+0326 → U+0218)
+    return unicodedata.normalize("NFC", out).strip()
 
 
 def normalize_idempotent(text: object) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from civicpulse.nlp import qgemm
 from civicpulse.nlp.classify import Classifier, Prepared, get_classifier, prepare
 from civicpulse.nlp.entities import EntityFinder, default_finder
 from civicpulse.nlp.keyphrases import keyphrases_batch
@@ -246,18 +247,22 @@ def enrich_texts(
 
 
 _e5_pool: ProcessPoolExecutor | None = None
-_e5_pool_workers = 0
+_e5_pool_key: tuple[int, str] = (0, "")
 
 
 def _get_e5_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for the e5 pass (each loads the encoder on first use and keeps it)."""
-    global _e5_pool, _e5_pool_workers
-    if _e5_pool is None or _e5_pool_workers != workers:
+    """Worker processes for the e5 pass (each loads the encoder on first use and keeps it). They
+    take this process's encoder kernel choice (``CIVICPULSE_E5_KERNEL``) as it is when they start."""
+    global _e5_pool, _e5_pool_key
+    key = (workers, qgemm.choice())
+    if _e5_pool is None or _e5_pool_key != key:
         if _e5_pool is not None:
             _e5_pool.shutdown(cancel_futures=True)
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "fork"
-        _e5_pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
-        _e5_pool_workers = workers
+        _e5_pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=mp.get_context(method), initializer=qgemm.use, initargs=(key[1],)
+        )
+        _e5_pool_key = key
     return _e5_pool
 
 
@@ -369,9 +374,9 @@ def _copy(e: Enrichment) -> Enrichment:
 
 
 def shutdown_pool() -> None:
-    global _pool, _pool_key, _e5_pool, _e5_pool_workers
+    global _pool, _pool_key, _e5_pool, _e5_pool_key
     if _pool is not None:
         _pool.shutdown(cancel_futures=True)
     if _e5_pool is not None:
         _e5_pool.shutdown(cancel_futures=True)
-    _pool, _pool_key, _e5_pool, _e5_pool_workers = None, None, None, 0
+    _pool, _pool_key, _e5_pool, _e5_pool_key = None, None, None, (0, "")

@@ -1,0 +1,420 @@
+/* int8 matrix products on Intel AMX for the e5-small encoder (civicpulse.nlp.qgemm).
+ *
+ * out[M,N] = act( rowq(A)[M,K] . W[K,N] * row_scale * col_scale + bias [+ residual] )
+ *
+ * A is float32; each row is quantised to int8 with its own scale (max |a| / 127). W was
+ * quantised per output column and packed into AMX tiles by qgemm.pack. The int32 dot products
+ * are exact; the result is converted back to float32 with the two scales, the bias added, then
+ * optionally the exact-erf GELU or a residual. Built only where the compiler knows AMX; at run
+ * time available() checks the CPU (AMX-TILE, AMX-INT8, AVX-512) and asks Linux for permission
+ * to use the tile registers. Without it the package computes the same products with numpy.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
+#define HAVE_AMX 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+#else
+#define HAVE_AMX 0
+#endif
+
+#if HAVE_AMX
+typedef struct {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+static int amx_state = -1; /* -1 unknown, 0 no, 1 yes */
+
+static int amx_check(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    /* EDX 24 AMX-TILE, 25 AMX-INT8; EBX 16 AVX512F, 30 AVX512BW, 31 AVX512VL, 17 AVX512DQ */
+    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return 0;
+    if (!((b >> 16) & 1) || !((b >> 30) & 1) || !((b >> 31) & 1) || !((b >> 17) & 1)) return 0;
+    /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux >= 5.16 */
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return 0;
+    return 1;
+}
+
+/* float32 erf: the rational approximation of civicpulse.nlp.e5np._erf32 (|error| < 1e-6) */
+TGT static inline __m512 erf16(__m512 u) {
+    u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-4.f)), _mm512_set1_ps(4.f));
+    __m512 x2 = _mm512_mul_ps(u, u);
+    __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.10102402082508e-06f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-5.69250639462346e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-7.34990630326855e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.95459980854025e-03f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.60960333262415e-02f));
+    p = _mm512_mul_ps(p, u);
+    __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-2.13374055278905e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.68282697438203e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-7.37332916720468e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.42647390514189e-02f));
+    return _mm512_div_ps(p, q);
+}
+
+TGT static inline __m512 gelu16(__m512 x) {
+    __m512 e = erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.7071067811865476f)));
+    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
+}
+
+/* Quantise rows of A (M x K) into Aq (Mp x K, rows >= M zero); rs gets each row's scale. */
+TGT static void quant_rows(const float *A, int M, int Mp, int K, int8_t *Aq, float *rs) {
+    for (int m = 0; m < Mp; m++) {
+        int8_t *q = Aq + (size_t)m * K;
+        if (m >= M) {
+            memset(q, 0, (size_t)K);
+            rs[m] = 0.f;
+            continue;
+        }
+        const float *x = A + (size_t)m * K;
+        __m512 mx = _mm512_setzero_ps();
+        for (int k = 0; k < K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+        float amax = _mm512_reduce_max_ps(mx);
+        if (!(amax > 0.f) || amax != amax) { /* zero row (or NaN: keep it out of the integers) */
+            memset(q, 0, (size_t)K);
+            rs[m] = amax != amax ? amax : 0.f;
+            continue;
+        }
+        float s = amax / 127.f;
+        rs[m] = s;
+        __m512 inv = _mm512_set1_ps(1.f / s);
+        for (int k = 0; k < K; k += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k), inv));
+            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(v));
+        }
+    }
+}
+
+TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const float *cs, const float *bias,
+                         const float *res, int N, float *C, int gelu) {
+    int Mp = (M + 31) & ~31, KB = K / 64;
+    int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
+    float *rs = malloc(sizeof(float) * (size_t)Mp);
+    if (!Aq || !rs) {
+        free(Aq);
+        free(rs);
+        return -1;
+    }
+    quant_rows(A, M, Mp, K, Aq, rs);
+    tilecfg t;
+    memset(&t, 0, sizeof t);
+    t.palette_id = 1;
+    for (int i = 0; i < 8; i++) {
+        t.rows[i] = 16;
+        t.colsb[i] = 64;
+    }
+    _tile_loadconfig(&t);
+    int32_t buf[32 * 32] __attribute__((aligned(64)));
+    for (int n0 = 0; n0 < N; n0 += 32) {
+        /* packed W: tile (n/16, kb) = 16 groups of 4 k x 16 columns, 1 KiB each */
+        const int8_t *B0 = Bp + (size_t)(n0 / 16) * KB * 1024, *B1 = B0 + (size_t)KB * 1024;
+        __m512 c0 = _mm512_loadu_ps(cs + n0), c1 = _mm512_loadu_ps(cs + n0 + 16);
+        __m512 b0 = _mm512_loadu_ps(bias + n0), b1 = _mm512_loadu_ps(bias + n0 + 16);
+        for (int m0 = 0; m0 < Mp; m0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            const int8_t *a = Aq + (size_t)m0 * K;
+            for (int kb = 0; kb < KB; kb++) {
+                _tile_loadd(4, a + kb * 64, K);
+                _tile_loadd(5, a + (size_t)16 * K + kb * 64, K);
+                _tile_loadd(6, B0 + (size_t)kb * 1024, 64);
+                _tile_loadd(7, B1 + (size_t)kb * 1024, 64);
+                _tile_dpbssd(0, 4, 6);
+                _tile_dpbssd(1, 4, 7);
+                _tile_dpbssd(2, 5, 6);
+                _tile_dpbssd(3, 5, 7);
+            }
+            _tile_stored(0, buf, 128);
+            _tile_stored(1, buf + 16, 128);
+            _tile_stored(2, buf + 16 * 32, 128);
+            _tile_stored(3, buf + 16 * 32 + 16, 128);
+            int rows = M - m0 < 32 ? M - m0 : 32;
+            for (int r = 0; r < rows; r++) {
+                __m512 s = _mm512_set1_ps(rs[m0 + r]);
+                size_t o = (size_t)(m0 + r) * N + n0;
+                __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32)), s), c0, b0);
+                __m512 v1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32 + 16)), s), c1, b1);
+                if (gelu) {
+                    v0 = gelu16(v0);
+                    v1 = gelu16(v1);
+                }
+                if (res) {
+                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(res + o));
+                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(res + o + 16));
+                }
+                _mm512_storeu_ps(C + o, v0);
+                _mm512_storeu_ps(C + o + 16, v1);
+            }
+        }
+    }
+    _tile_release();
+    free(Aq);
+    free(rs);
+    return 0;
+}
+
+/* exp on 16 floats: 2^n * p(r), n = round(x / ln 2), |r| <= ln 2 / 2, degree-6 Taylor (rel. error < 2e-7) */
+TGT static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.f / 720.f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* LayerNorm of each row of x (M x H, H % 16 == 0), in place */
+TGT static void layernorm(float *x, int M, int H, const float *w, const float *b, float eps) {
+    for (int m = 0; m < M; m++) {
+        float *r = x + (size_t)m * H;
+        __m512 s = _mm512_setzero_ps();
+        for (int k = 0; k < H; k += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(r + k));
+        __m512 mu = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)H);
+        __m512 v = _mm512_setzero_ps();
+        for (int k = 0; k < H; k += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(r + k), mu);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        __m512 inv = _mm512_set1_ps(1.f / sqrtf(_mm512_reduce_add_ps(v) / (float)H + eps));
+        for (int k = 0; k < H; k += 16) {
+            __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + k), mu), inv);
+            _mm512_storeu_ps(r + k, _mm512_fmadd_ps(d, _mm512_loadu_ps(w + k), _mm512_loadu_ps(b + k)));
+        }
+    }
+}
+
+/* Self-attention of a padded batch. qkv (B*L, 3*NH*hd): per token q | k | v, each NH heads of hd.
+ * Text b attends to its first lens[b] tokens; out (B*L, NH*hd). hd % 16 == 0. */
+TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const int32_t *lens, float *out) {
+    int H = NH * hd, Lp = (L + 15) & ~15, nv = hd / 16;
+    float *kt = aligned_alloc(64, sizeof(float) * (size_t)hd * Lp);
+    float *sc = aligned_alloc(64, sizeof(float) * (size_t)Lp);
+    if (!kt || !sc) {
+        free(kt);
+        free(sc);
+        return -1;
+    }
+    float scale = 1.f / sqrtf((float)hd);
+    for (int bi = 0; bi < B; bi++) {
+        int n = lens[bi] < L ? lens[bi] : L;
+        if (n < 1) n = 1;
+        int np = (n + 15) & ~15;
+        const float *base = qkv + (size_t)bi * L * 3 * H;
+        for (int h = 0; h < NH; h++) {
+            /* keys of this head, transposed: kt[d][j] */
+            memset(kt, 0, sizeof(float) * (size_t)hd * np);
+            for (int j = 0; j < n; j++) {
+                const float *k = base + (size_t)j * 3 * H + H + h * hd;
+                for (int d = 0; d < hd; d++) kt[(size_t)d * np + j] = k[d];
+            }
+            for (int i = 0; i < L; i++) {
+                const float *q = base + (size_t)i * 3 * H + h * hd;
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (int jb = 0; jb < np; jb += 16) {
+                    __m512 s = _mm512_setzero_ps();
+                    for (int d = 0; d < hd; d++) s = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_load_ps(kt + (size_t)d * np + jb), s);
+                    s = _mm512_mul_ps(s, _mm512_set1_ps(scale));
+                    int left = n - jb;
+                    __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+                    s = _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), s);
+                    _mm512_store_ps(sc + jb, s);
+                    mx = _mm512_max_ps(mx, s);
+                }
+                __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+                __m512 sum = _mm512_setzero_ps();
+                for (int jb = 0; jb < np; jb += 16) {
+                    int left = n - jb;
+                    __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+                    __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_sub_ps(_mm512_load_ps(sc + jb), m)));
+                    _mm512_store_ps(sc + jb, e);
+                    sum = _mm512_add_ps(sum, e);
+                }
+                float inv = 1.f / _mm512_reduce_add_ps(sum);
+                __m512 acc[8];
+                for (int t = 0; t < nv; t++) acc[t] = _mm512_setzero_ps();
+                for (int j = 0; j < n; j++) {
+                    const float *v = base + (size_t)j * 3 * H + 2 * H + h * hd;
+                    __m512 p = _mm512_set1_ps(sc[j]);
+                    for (int t = 0; t < nv; t++) acc[t] = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 16 * t), acc[t]);
+                }
+                float *o = out + ((size_t)bi * L + i) * H + h * hd;
+                for (int t = 0; t < nv; t++) _mm512_storeu_ps(o + 16 * t, _mm512_mul_ps(acc[t], _mm512_set1_ps(inv)));
+            }
+        }
+    }
+    free(kt);
+    free(sc);
+    return 0;
+}
+#endif
+
+static PyObject *py_available(PyObject *self, PyObject *noargs) {
+#if HAVE_AMX
+    if (amx_state < 0) amx_state = amx_check();
+    return PyBool_FromLong(amx_state);
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
+static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
+    if (b->len != bytes) {
+        PyErr_Format(PyExc_ValueError, "qgemm: %s has %zd bytes, expected %zd", what, b->len, bytes);
+        return 0;
+    }
+    return 1;
+}
+
+/* qgemm(A, M, K, packed, col_scale, bias, residual_or_None, N, out, gelu) */
+static PyObject *py_qgemm(PyObject *self, PyObject *args) {
+    Py_buffer a, bp, cs, bias, out, res = {0};
+    PyObject *res_obj;
+    int M, K, N, gelu;
+    if (!PyArg_ParseTuple(args, "y*iiy*y*y*Oiw*p", &a, &M, &K, &bp, &cs, &bias, &res_obj, &N, &out, &gelu))
+        return NULL;
+    int ok = 1, have_res = 0;
+    if (res_obj != Py_None) {
+        if (PyObject_GetBuffer(res_obj, &res, PyBUF_SIMPLE) != 0) ok = 0;
+        else have_res = 1;
+    }
+    if (ok && (M < 0 || K <= 0 || N <= 0 || K % 64 || N % 32)) {
+        PyErr_SetString(PyExc_ValueError, "qgemm: K must be a multiple of 64 and N of 32");
+        ok = 0;
+    }
+    ok = ok && need(&a, (Py_ssize_t)M * K * 4, "A") && need(&bp, (Py_ssize_t)K * N, "packed weights") &&
+         need(&cs, (Py_ssize_t)N * 4, "column scales") && need(&bias, (Py_ssize_t)N * 4, "bias") &&
+         need(&out, (Py_ssize_t)M * N * 4, "out") && (!have_res || need(&res, (Py_ssize_t)M * N * 4, "residual"));
+#if HAVE_AMX
+    if (ok && amx_state != 1) {
+        PyErr_SetString(PyExc_RuntimeError, "qgemm: AMX is not available (call available() first)");
+        ok = 0;
+    }
+    if (ok && M > 0) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = qgemm_amx(a.buf, M, K, bp.buf, cs.buf, bias.buf, have_res ? res.buf : NULL, N, out.buf, gelu);
+        Py_END_ALLOW_THREADS
+        if (rc != 0) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+#else
+    if (ok) {
+        PyErr_SetString(PyExc_RuntimeError, "qgemm: built without AMX support");
+        ok = 0;
+    }
+#endif
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&cs);
+    PyBuffer_Release(&bias);
+    PyBuffer_Release(&out);
+    if (have_res) PyBuffer_Release(&res);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int amx_ready(void) {
+#if HAVE_AMX
+    if (amx_state == 1) return 1;
+#endif
+    PyErr_SetString(PyExc_RuntimeError, "the AMX kernel is not available here (call available() first)");
+    return 0;
+}
+
+/* layernorm(x, M, H, w, b, eps): x (M x H float32) in place */
+static PyObject *py_layernorm(PyObject *self, PyObject *args) {
+    Py_buffer x, w, b;
+    int M, H;
+    float eps;
+    if (!PyArg_ParseTuple(args, "w*iiy*y*f", &x, &M, &H, &w, &b, &eps)) return NULL;
+    int ok = 1;
+    if (M < 0 || H <= 0 || H % 16) {
+        PyErr_SetString(PyExc_ValueError, "layernorm: H must be a positive multiple of 16");
+        ok = 0;
+    }
+    ok = ok && need(&x, (Py_ssize_t)M * H * 4, "x") && need(&w, (Py_ssize_t)H * 4, "weight") &&
+         need(&b, (Py_ssize_t)H * 4, "bias") && amx_ready();
+#if HAVE_AMX
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        layernorm(x.buf, M, H, w.buf, b.buf, eps);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&b);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* attention(qkv, B, L, NH, hd, lens_int32, out) */
+static PyObject *py_attention(PyObject *self, PyObject *args) {
+    Py_buffer qkv, lens, out;
+    int B, L, NH, hd;
+    if (!PyArg_ParseTuple(args, "y*iiiiy*w*", &qkv, &B, &L, &NH, &hd, &lens, &out)) return NULL;
+    int ok = 1;
+    if (B < 0 || L <= 0 || NH <= 0 || hd <= 0 || hd % 16 || hd > 128) {
+        PyErr_SetString(PyExc_ValueError, "attention: head size must be a multiple of 16, at most 128");
+        ok = 0;
+    }
+    Py_ssize_t H = (Py_ssize_t)NH * hd;
+    ok = ok && need(&qkv, (Py_ssize_t)B * L * 3 * H * 4, "qkv") && need(&lens, (Py_ssize_t)B * 4, "lens") &&
+         need(&out, (Py_ssize_t)B * L * H * 4, "out") && amx_ready();
+#if HAVE_AMX
+    if (ok && B > 0) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = attention(qkv.buf, B, L, NH, hd, lens.buf, out.buf);
+        Py_END_ALLOW_THREADS
+        if (rc != 0) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+#endif
+    PyBuffer_Release(&qkv);
+    PyBuffer_Release(&lens);
+    PyBuffer_Release(&out);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"available", py_available, METH_NOARGS, "True if this CPU and OS can run the AMX int8 kernel."},
+    {"layernorm", py_layernorm, METH_VARARGS, "LayerNorm of each row, in place (AVX-512)."},
+    {"attention", py_attention, METH_VARARGS, "Self-attention of a padded batch (AVX-512)."},
+    {"qgemm", py_qgemm, METH_VARARGS, "int8 AMX matrix product with row/column scales, bias, GELU, residual."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_qgemm", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__qgemm(void) { return PyModule_Create(&module); }

@@ -1,0 +1,137 @@
+"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX (compiled kernel ``_qgemm``).
+
+The encoder's weight products (``x @ W + b``) take most of an embedding's time. Where the CPU has
+AMX (Intel Xeon 4th generation, "Sapphire Rapids", and later) and the optional compiled module
+was built at install time, :func:`linear` runs them in int8: each row of ``x`` is quantised with its
+own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`, once per layer),
+the integer dot products are exact, and the result is scaled back to float32 with the bias, and
+optionally the GELU or the residual, applied in the same pass. On posts, embeddings computed this
+way have a cosine of at least 0.998 with the float32 ones (``tests/listening/test_qgemm.py``).
+
+Elsewhere, or with ``CIVICPULSE_E5_KERNEL=numpy``, :func:`enabled` is False and the encoder
+keeps its float32 numpy products.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+ENV = "CIVICPULSE_E5_KERNEL"
+_state: bool | None = None
+
+
+def _module():  # type: ignore[no-untyped-def]
+    try:
+        from civicpulse.nlp import _qgemm  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _qgemm
+
+
+def choice() -> str:
+    """``CIVICPULSE_E5_KERNEL``: ``auto`` (the default: the kernel where it runs), ``amx`` (the
+    kernel, or an error) or ``numpy`` (float32 numpy)."""
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if value not in ("auto", "amx", "numpy"):
+        raise ValueError(f"{ENV}={value!r}: expected 'auto', 'amx' or 'numpy'")
+    return value
+
+
+def use(value: str) -> None:
+    """Set the choice in this process (worker pools pass the parent's choice on with this)."""
+    os.environ[ENV] = value
+    choice()
+
+
+def enabled() -> bool:
+    """True when the int8 kernel runs here: built, the CPU and OS allow AMX, and not turned off
+    with ``CIVICPULSE_E5_KERNEL=numpy``."""
+    global _state
+    choice_ = choice()
+    if choice_ == "numpy":
+        return False
+    if _state is None:
+        mod = _module()
+        _state = bool(mod is not None and mod.available())
+    if choice_ == "amx" and not _state:
+        raise RuntimeError(f"{ENV}=amx, but the int8 AMX kernel is not available on this machine")
+    return _state
+
+
+def describe() -> str:
+    """One line for benchmarks and diagnostics: which kernel the encoder uses."""
+    return "int8 AMX kernel" if enabled() else "numpy float32"
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A weight matrix (K, N) quantised per output column and laid out in AMX tiles."""
+
+    tiles: np.ndarray  # int8, (N/16, K/64, 16, 16, 4)
+    scale: np.ndarray  # float32, (N,)
+    k: int
+    n: int
+
+
+def packable(w: np.ndarray) -> bool:
+    return w.ndim == 2 and w.shape[0] % 64 == 0 and w.shape[1] % 32 == 0 and w.shape[0] > 0
+
+
+def pack(w: np.ndarray) -> Packed:
+    """``w`` (K, N) float → int8 per output column (scale max |w| / 127), in the tile layout the
+    kernel reads: tile (n // 16, k // 64) holds 16 groups of 4 consecutive k for 16 columns."""
+    if not packable(w):
+        raise ValueError(f"cannot pack a weight matrix of shape {w.shape}: K must be a multiple of 64, N of 32")
+    k, n = w.shape
+    w32 = np.asarray(w, np.float32)
+    scale = np.maximum(np.abs(w32).max(axis=0), np.float32(1e-30)) / np.float32(127.0)
+    q = np.clip(np.rint(w32 / scale), -127, 127).astype(np.int8)
+    tiles = np.ascontiguousarray(q.reshape(k // 64, 16, 4, n // 16, 16).transpose(3, 0, 1, 4, 2))
+    return Packed(tiles, scale.astype(np.float32), k, n)
+
+
+def linear(
+    x: np.ndarray, p: Packed, bias: np.ndarray, residual: np.ndarray | None = None, gelu: bool = False
+) -> np.ndarray:
+    """``gelu(x @ W + bias) [+ residual]`` in int8 on AMX; ``x`` (M, K) float32 → (M, N) float32."""
+    mod = _module()
+    if mod is None:
+        raise RuntimeError("the int8 AMX kernel is not built")
+    x = np.ascontiguousarray(x, np.float32)
+    if x.ndim != 2 or x.shape[1] != p.k:
+        raise ValueError(f"input of shape {x.shape} does not fit a ({p.k}, {p.n}) weight matrix")
+    b = np.ascontiguousarray(bias, np.float32)
+    r = None if residual is None else np.ascontiguousarray(residual, np.float32)
+    out = np.empty((x.shape[0], p.n), np.float32)
+    mod.qgemm(x, x.shape[0], p.k, p.tiles, p.scale, b, r, p.n, out, gelu)
+    return out
+
+
+def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm of each row of ``x`` (M, H) float32, in place (AVX-512, beside the int8 kernel)."""
+    mod = _module()
+    if mod is None:
+        raise RuntimeError("the int8 AMX kernel is not built")
+    if x.dtype != np.float32 or x.ndim != 2 or not x.flags.c_contiguous:
+        raise ValueError("layernorm needs a C-contiguous float32 (M, H) array")
+    mod.layernorm(x, x.shape[0], x.shape[1], np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32), eps)
+    return x
+
+
+def attention(qkv: np.ndarray, lens: np.ndarray, n_heads: int) -> np.ndarray:
+    """Self-attention of a padded batch: ``qkv`` (B, L, 3H) float32 (q | k | v, each ``n_heads``
+    heads), text ``b`` attending to its first ``lens[b]`` tokens → context (B * L, H)."""
+    mod = _module()
+    if mod is None:
+        raise RuntimeError("the int8 AMX kernel is not built")
+    qkv = np.ascontiguousarray(qkv, np.float32)
+    B, L, H3 = qkv.shape
+    H = H3 // 3
+    if H3 % 3 or H % n_heads or len(lens) != B:
+        raise ValueError(f"attention: qkv of shape {qkv.shape} does not fit {n_heads} heads and {len(lens)} texts")
+    out = np.empty((B * L, H), np.float32)
+    mod.attention(qkv, B, L, n_heads, H // n_heads, np.ascontiguousarray(lens, np.int32), out)
+    return out

@@ -1,0 +1,154 @@
+"""The compiled int8 kernel (civicpulse.nlp.qgemm): exact against a numpy model of the same
+arithmetic, close to float32 on real posts, and the float32 path wherever it does not run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from civicpulse.nlp import qgemm
+from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
+
+needs_kernel = pytest.mark.skipif(not qgemm.enabled(), reason="this CPU or build has no AMX int8 kernel")
+
+POSTS = [
+    "วันนี้อากาศดีมากกกก 555 ขอบคุณครับ",
+    "Thủ tục hành chính quá chậm, mong được cải thiện!!",
+    "thu tuc cham qua  ko ai giai quyet",
+    "Please fix the road near the market 🙏😡",
+    "กรมทางหลวง Department of Highways ถนน 4 เลน ช่วงนี้รถติดมาก ขอให้เร่งซ่อมด้วยครับ " * 3,
+    "🙂",
+]
+
+
+def _model(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """What the kernel computes: rows of x and columns of w in int8, exact integer products."""
+    rs = np.abs(x).max(1, keepdims=True) / 127.0
+    xq = np.rint(x / np.where(rs > 0, rs, 1.0))
+    cs = np.maximum(np.abs(w).max(0), 1e-30) / 127.0
+    wq = np.clip(np.rint(w / cs), -127, 127)
+    return (xq.astype(np.float64) @ wq.astype(np.float64)) * rs * cs + b
+
+
+@needs_kernel
+@pytest.mark.parametrize("m,k,n", [(1, 64, 32), (37, 384, 1152), (70, 1536, 384), (33, 384, 1536)])
+def test_linear_matches_the_int8_arithmetic(m, k, n):
+    rng = np.random.default_rng(m + k + n)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    x[0] = 0.0  # an all-zero row has no scale
+    w = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    res = rng.standard_normal((m, n)).astype(np.float32)
+    want = _model(x, w, b)
+    p = qgemm.pack(w)
+    np.testing.assert_allclose(qgemm.linear(x, p, b), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(qgemm.linear(x, p, b, residual=res), want + res, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(qgemm.linear(x, p, b, gelu=True), _gelu(want.astype(np.float32)), rtol=1e-4, atol=1e-4)
+    # and close to the float32 product itself
+    ref = x @ w + b
+    assert np.abs(qgemm.linear(x, p, b) - ref).max() < 0.02 * np.abs(ref).max()
+
+
+@needs_kernel
+def test_attention_and_layernorm_match_numpy():
+    rng = np.random.default_rng(0)
+    B, L, NH, hd = 3, 21, 12, 32
+    H = NH * hd
+    qkv = rng.standard_normal((B, L, 3 * H)).astype(np.float32)
+    lens = np.array([21, 5, 1], np.int32)
+    got = qgemm.attention(qkv, lens, NH)
+    q, k, v = qkv.reshape(B, L, 3, NH, hd).transpose(2, 0, 3, 1, 4)
+    att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd)
+    att = att + np.where(np.arange(L)[None, :] < lens[:, None], 0.0, -np.inf)[:, None, None, :]
+    att = np.exp(att - att.max(-1, keepdims=True))
+    att /= att.sum(-1, keepdims=True)
+    want = (att @ v).transpose(0, 2, 1, 3).reshape(B * L, H)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+    x = (rng.standard_normal((7, H)) * 3 + 1).astype(np.float32)
+    w, b = rng.standard_normal(H).astype(np.float32), rng.standard_normal(H).astype(np.float32)
+    mu, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
+    want_ln = (x - mu) / np.sqrt(var + 1e-12) * w + b
+    np.testing.assert_allclose(qgemm.layernorm(x.copy(), w, b, 1e-12), want_ln, rtol=1e-4, atol=1e-4)
+
+
+@needs_kernel
+def test_encoder_with_the_kernel_keeps_the_float32_vectors(monkeypatch):
+    e5 = get_e5()
+    fast = e5.encode(POSTS)
+    monkeypatch.setenv(qgemm.ENV, "numpy")
+    exact = e5.encode(POSTS)
+    cos = (fast * exact).sum(1)
+    assert cos.min() > 0.995, cos
+    assert not np.allclose(fast, exact)  # the int8 path really ran
+
+
+@needs_kernel
+def test_padding_does_not_change_a_text_s_vector_in_the_kernel():
+    e5 = get_e5()
+    alone = e5.encode([POSTS[1]])
+    with_long = e5.encode([POSTS[1], POSTS[4]])  # one batch: the short text is padded
+    np.testing.assert_allclose(alone[0], with_long[0], atol=1e-5)
+
+
+def test_numpy_choice_keeps_the_float_path(monkeypatch):
+    monkeypatch.setenv(qgemm.ENV, "numpy")
+    assert not qgemm.enabled()
+    assert get_e5().layers[0].int8() is None
+    assert qgemm.describe() == "numpy float32"
+
+
+def test_bad_kernel_choice_is_named(monkeypatch):
+    monkeypatch.setenv(qgemm.ENV, "gpu")
+    with pytest.raises(ValueError, match="CIVICPULSE_E5_KERNEL='gpu'"):
+        qgemm.enabled()
+
+
+def test_asking_for_the_kernel_where_it_cannot_run_says_so(monkeypatch):
+    monkeypatch.setattr(qgemm, "_state", False)
+    monkeypatch.setenv(qgemm.ENV, "amx")
+    with pytest.raises(RuntimeError, match="not available on this machine"):
+        qgemm.enabled()
+    monkeypatch.setenv(qgemm.ENV, "auto")
+    assert not qgemm.enabled()
+
+
+def test_shapes_the_kernel_cannot_take_are_refused():
+    with pytest.raises(ValueError, match="multiple of 64"):
+        qgemm.pack(np.zeros((100, 32), np.float32))
+    assert not qgemm.packable(np.zeros((64, 48), np.float32))
+
+
+@needs_kernel
+def test_mismatched_inputs_are_refused_not_read_out_of_bounds():
+    p = qgemm.pack(np.ones((64, 32), np.float32))
+    with pytest.raises(ValueError, match="does not fit"):
+        qgemm.linear(np.ones((3, 128), np.float32), p, np.zeros(32, np.float32))
+    with pytest.raises(ValueError, match="bias has"):
+        qgemm.linear(np.ones((3, 64), np.float32), p, np.zeros(31, np.float32))
+    with pytest.raises(ValueError, match="residual has"):
+        qgemm.linear(np.ones((3, 64), np.float32), p, np.zeros(32, np.float32), residual=np.zeros((2, 32), np.float32))
+    with pytest.raises(ValueError, match="does not fit"):
+        qgemm.attention(np.ones((2, 4, 384 * 3), np.float32), np.array([4], np.int32), 12)
+
+
+def test_a_separate_encoder_instance_follows_the_same_choice(monkeypatch):
+    monkeypatch.setenv(qgemm.ENV, "numpy")
+    e = E5Numpy()
+    v = e.encode(["thủ tục nhanh gọn"])
+    assert v.shape == (1, 384) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-5
+
+
+def test_worker_processes_take_the_parent_s_choice(monkeypatch):
+    from civicpulse.nlp import pipeline
+
+    monkeypatch.setenv(qgemm.ENV, "numpy")
+    try:
+        assert pipeline._get_e5_pool(1).submit(qgemm.describe).result(timeout=120) == "numpy float32"
+        monkeypatch.setenv(qgemm.ENV, "auto")
+        expected = "int8 AMX kernel" if qgemm.enabled() else "numpy float32"
+        assert pipeline._get_e5_pool(1).submit(qgemm.describe).result(timeout=120) == expected
+    finally:
+        pipeline.shutdown_pool()
