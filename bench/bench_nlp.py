@@ -165,6 +165,8 @@ def main() -> None:
     enrich_texts(full_a, with_embeddings=True)
     res["full_path_items_per_s"] = len(full_a) / (time.perf_counter() - t)
     se5._joint.clear()
+    enrich_texts(["warm up", "อุ่นเครื่อง"], with_embeddings=True, workers=1)  # this process's encoder, as the workers'
+    se5._joint.clear()
     t = time.perf_counter()
     c = time.process_time()
     enrich_texts(full_b, with_embeddings=True, workers=1)

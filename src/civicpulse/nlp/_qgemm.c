@@ -1,11 +1,12 @@
 /* int8 matrix products on Intel AMX for the e5-small encoder (civicpulse.nlp.qgemm).
  *
- * out[M,N] = act( rowq(A)[M,K] . W[K,N] * row_scale * col_scale + bias [+ residual] )
+ * out[M,N] = act( rowq(A)[M,K] . W[K,N] * row_scale * col_scale + A[:,O] . W[O,:] + bias [+ residual] )
  *
- * A is float32; each row is quantised to int8 with its own scale (max |a| / 127). W was
- * quantised per output column and packed into AMX tiles by qgemm.pack. The int32 dot products
- * are exact; the result is converted back to float32 with the two scales, the bias added, then
- * optionally the exact-erf GELU or a residual. Built only where the compiler knows AMX; at run
+ * A is float32; each row is quantised to int8 with its own scale (max |a| / 127), leaving out a
+ * few given columns O (the model's outlier channels), which are multiplied in float32.
+ * W was quantised per output column and packed into AMX tiles by qgemm.pack. The int32 dot
+ * products are exact; the result is converted back to float32 with the two scales, the outlier
+ * columns and the bias added, then optionally the exact-erf GELU or a residual. Built only where the compiler knows AMX; at run
  * time available() checks the CPU (AMX-TILE, AMX-INT8, AVX-512) and asks Linux for permission
  * to use the tile registers. Without it the package computes the same products with numpy.
  */
@@ -15,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MAXOUT 8 /* at most this many outlier columns per product */
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
@@ -73,8 +76,9 @@ TGT static inline __m512 gelu16(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(e, _mm512_set1_ps(1.f)));
 }
 
-/* Quantise rows of A (M x K) into Aq (Mp x K, rows >= M zero); rs gets each row's scale. */
-TGT static void quant_rows(const float *A, int M, int Mp, int K, int8_t *Aq, float *rs) {
+/* Quantise rows of A (M x K) into Aq (Mp x K, rows >= M zero), without the columns in keep == 0;
+ * rs gets each row's scale. */
+TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, float *rs) {
     for (int m = 0; m < Mp; m++) {
         int8_t *q = Aq + (size_t)m * K;
         if (m >= M) {
@@ -84,7 +88,8 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, int8_t *Aq, flo
         }
         const float *x = A + (size_t)m * K;
         __m512 mx = _mm512_setzero_ps();
-        for (int k = 0; k < K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+        for (int k = 0; k < K; k += 16)
+            mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_load_ps(keep + k))));
         float amax = _mm512_reduce_max_ps(mx);
         if (!(amax > 0.f) || amax != amax) { /* zero row (or NaN: keep it out of the integers) */
             memset(q, 0, (size_t)K);
@@ -95,23 +100,32 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, int8_t *Aq, flo
         rs[m] = s;
         __m512 inv = _mm512_set1_ps(1.f / s);
         for (int k = 0; k < K; k += 16) {
-            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k), inv));
-            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(v));
+            __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_load_ps(keep + k)), inv);
+            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
         }
     }
 }
 
 TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const float *cs, const float *bias,
-                         const float *res, int N, float *C, int gelu) {
+                         const float *res, int N, float *C, int gelu, const float *W, const int32_t *cols,
+                         int nout) {
     int Mp = (M + 31) & ~31, KB = K / 64;
     int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
     float *rs = malloc(sizeof(float) * (size_t)Mp);
-    if (!Aq || !rs) {
+    float *keep = aligned_alloc(64, sizeof(float) * (size_t)K);
+    float *xo = malloc(sizeof(float) * ((size_t)Mp * MAXOUT + 1));
+    if (!Aq || !rs || !keep || !xo) {
         free(Aq);
         free(rs);
+        free(keep);
+        free(xo);
         return -1;
     }
-    quant_rows(A, M, Mp, K, Aq, rs);
+    for (int k = 0; k < K; k++) keep[k] = 1.f;
+    for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
+    quant_rows(A, M, Mp, K, keep, Aq, rs);
     tilecfg t;
     memset(&t, 0, sizeof t);
     t.palette_id = 1;
@@ -152,6 +166,12 @@ TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const f
                 size_t o = (size_t)(m0 + r) * N + n0;
                 __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32)), s), c0, b0);
                 __m512 v1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32 + 16)), s), c1, b1);
+                for (int o = 0; o < nout; o++) { /* the outlier columns, in float32 */
+                    __m512 xv = _mm512_set1_ps(xo[(size_t)(m0 + r) * MAXOUT + o]);
+                    const float *wr = W + (size_t)cols[o] * N + n0;
+                    v0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr), v0);
+                    v1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr + 16), v1);
+                }
                 if (gelu) {
                     v0 = gelu16(v0);
                     v1 = gelu16(v1);
@@ -168,6 +188,8 @@ TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const f
     _tile_release();
     free(Aq);
     free(rs);
+    free(keep);
+    free(xo);
     return 0;
 }
 
@@ -290,18 +312,31 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     return 1;
 }
 
-/* qgemm(A, M, K, packed, col_scale, bias, residual_or_None, N, out, gelu) */
+/* qgemm(A, M, K, packed, col_scale, bias, residual_or_None, N, out, gelu, W_float, outlier_cols_int32) */
 static PyObject *py_qgemm(PyObject *self, PyObject *args) {
-    Py_buffer a, bp, cs, bias, out, res = {0};
+    Py_buffer a, bp, cs, bias, out, wf, oc, res = {0};
     PyObject *res_obj;
     int M, K, N, gelu;
-    if (!PyArg_ParseTuple(args, "y*iiy*y*y*Oiw*p", &a, &M, &K, &bp, &cs, &bias, &res_obj, &N, &out, &gelu))
+    if (!PyArg_ParseTuple(args, "y*iiy*y*y*Oiw*py*y*", &a, &M, &K, &bp, &cs, &bias, &res_obj, &N, &out, &gelu, &wf,
+                          &oc))
         return NULL;
-    int ok = 1, have_res = 0;
+    int ok = 1, have_res = 0, nout = (int)(oc.len / 4);
     if (res_obj != Py_None) {
         if (PyObject_GetBuffer(res_obj, &res, PyBUF_SIMPLE) != 0) ok = 0;
         else have_res = 1;
     }
+    if (ok && (oc.len % 4 || nout > MAXOUT)) {
+        PyErr_Format(PyExc_ValueError, "qgemm: at most %d outlier columns (int32)", MAXOUT);
+        ok = 0;
+    }
+    for (int o = 0; ok && o < nout; o++) {
+        int32_t c = ((const int32_t *)oc.buf)[o];
+        if (c < 0 || c >= K) {
+            PyErr_Format(PyExc_ValueError, "qgemm: outlier column %d is outside 0..%d", (int)c, K - 1);
+            ok = 0;
+        }
+    }
+    ok = ok && need(&wf, (Py_ssize_t)K * N * 4, "float weights");
     if (ok && (M < 0 || K <= 0 || N <= 0 || K % 64 || N % 32)) {
         PyErr_SetString(PyExc_ValueError, "qgemm: K must be a multiple of 64 and N of 32");
         ok = 0;
@@ -317,7 +352,8 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     if (ok && M > 0) {
         int rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = qgemm_amx(a.buf, M, K, bp.buf, cs.buf, bias.buf, have_res ? res.buf : NULL, N, out.buf, gelu);
+        rc = qgemm_amx(a.buf, M, K, bp.buf, cs.buf, bias.buf, have_res ? res.buf : NULL, N, out.buf, gelu, wf.buf,
+                       oc.buf, nout);
         Py_END_ALLOW_THREADS
         if (rc != 0) {
             PyErr_NoMemory();

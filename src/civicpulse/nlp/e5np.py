@@ -19,9 +19,9 @@ texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 
 Where the CPU has Intel AMX and the optional compiled module was built (:mod:`civicpulse.nlp.qgemm`),
 each layer runs its four weight products in int8 (activations quantised per row, weights per
-output column) and its attention and LayerNorms in AVX-512: about 4x faster per core; the vectors
-keep a cosine of at least 0.998 with the float32 ones. ``CIVICPULSE_E5_KERNEL=numpy`` keeps the
-float32 numpy path.
+output column, the few outlier input channels of :meth:`E5Numpy.outlier_channels` in float32) and
+its attention and LayerNorms in AVX-512: about 4.5x faster; the vectors keep a cosine of at least
+0.999 with the float32 ones. ``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
 """
 
 from __future__ import annotations
@@ -111,22 +111,35 @@ class Layer:
     ln2_w: np.ndarray
     ln2_b: np.ndarray
 
-    def int8(self) -> dict[str, qgemm.Packed] | None:
-        """The four weight matrices packed for the int8 kernel (:mod:`civicpulse.nlp.qgemm`), packed
-        on first use; None where the kernel does not run or the shapes do not suit it."""
-        if not qgemm.enabled():
-            return None
-        packed = _PACKED.get(self)
-        if packed is None:
-            ws = {k: getattr(self, k) for k in ("wqkv", "wo", "wi", "wf")}
-            if not all(qgemm.packable(w) for w in ws.values()):
-                return None
-            packed = _PACKED[self] = {k: qgemm.pack(w) for k, w in ws.items()}
-        return packed
-
 
 # packed int8 weights of each layer (kept beside it, so that a Layer holds only its float arrays)
 _PACKED: weakref.WeakKeyDictionary[Layer, dict[str, qgemm.Packed]] = weakref.WeakKeyDictionary()
+# each layer's depth in the encoder (0-11): a fine-tuned copy of layer i takes layer i's outlier channels
+_DEPTH: weakref.WeakKeyDictionary[Layer, int] = weakref.WeakKeyDictionary()
+PRODUCTS = ("wqkv", "wo", "wi", "wf")
+N_OUTLIERS = 4
+
+# Texts run once in float32 to find each product's outlier input channels (int8 kernel only). A
+# handful is enough: the channels are a property of the model (8 and 64 texts pick the same ones).
+CALIBRATION_TEXTS = (
+    "ถนนหน้าหมู่บ้านเป็นหลุมเป็นบ่อมานานแล้ว ขอให้เทศบาลช่วยซ่อมด่วนครับ",
+    "ขอบคุณเจ้าหน้าที่ที่ช่วยเหลือผู้ประสบภัยน้ำท่วมอย่างรวดเร็ว 555",
+    "สมัครบัตรสวัสดิการแห่งรัฐต้องใช้เอกสารอะไรบ้างคะ",
+    "Thủ tục cấp căn cước công dân ở phường mình quá chậm, chờ cả buổi sáng.",
+    "Cảm ơn bệnh viện đã chăm sóc mẹ em rất chu đáo!",
+    "cho em hoi lam ho chieu online o dau a",
+    "The new bus route saves me half an hour every day, thank you.",
+    "Why is the tax office closed on a weekday again?? Nobody answers the phone.",
+    "กระทรวงสาธารณสุขแจ้งเตือนไข้เลือดออก Bộ Y tế khuyến cáo phòng dịch sốt xuất huyết #health",
+    "ราคาน้ำมันขึ้นอีกแล้ว ค่าครองชีพสูงมาก ชาวบ้านเดือดร้อน รัฐบาลช่วยดูแลด้วย",
+    "Giá điện tăng liên tục mà lương không tăng, người dân khổ quá.",
+    "Public consultation on the draft law is open until Friday: www.example.go.th",
+)
+
+
+def set_depth(ly: Layer, depth: int) -> None:
+    """Mark ``ly`` (e.g. a fine-tuned copy of an encoder layer) as sitting at ``depth``."""
+    _DEPTH[ly] = depth
 
 
 @dataclass
@@ -306,6 +319,9 @@ class E5Numpy:
                     ln2_b=f32(g + "oln.b", H),
                 )
             )
+            set_depth(self.layers[-1], ly)
+        self._outliers: list[dict[str, np.ndarray]] | None = None
+        self._calibration_lock = threading.Lock()
 
     # --- tokenisation ---------------------------------------------------------------
     def ids(self, text: str, query: bool = False) -> list[int]:
@@ -333,19 +349,41 @@ class E5Numpy:
     def layer(self, x: np.ndarray, ly: Layer, bias: np.ndarray | None = None) -> np.ndarray:
         """One post-LN BERT layer on texts ``x`` (B, L, H); ``bias`` (B, 1, 1, L) is added to the
         attention scores (:attr:`Batch.bias`: −inf on padding)."""
+        q8 = self.int8_weights(ly)
+        if q8 is None:
+            return self._layer_float(x, ly, bias)
+        # int8 products, attention and LayerNorm in the compiled kernel
+        B, L, H = x.shape
+        x2 = x.reshape(B * L, H)
+        qkv = qgemm.linear(x2, q8["wqkv"], ly.bqkv).reshape(B, L, 3 * H)
+        lens = np.full(B, L, np.int32) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1).astype(np.int32)
+        ctx = qgemm.attention(qkv, lens, self.NH)
+        h = qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2)
+        qgemm.layernorm(h, ly.ln1_w, ly.ln1_b, self.eps)
+        mid = qgemm.linear(h, q8["wi"], ly.bi, gelu=True)
+        fo = qgemm.linear(mid, q8["wf"], ly.bf, residual=h)
+        return qgemm.layernorm(fo, ly.ln2_w, ly.ln2_b, self.eps).reshape(B, L, H)
+
+    def _layer_float(
+        self,
+        x: np.ndarray,
+        ly: Layer,
+        bias: np.ndarray | None = None,
+        record: dict[str, np.ndarray] | None = None,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`layer` in float32 numpy; ``record`` gets each product's column maxima of |input|
+        over the token ``rows`` (a mask of the B * L rows; all when None)."""
+
+        def seen(name: str, a: np.ndarray) -> None:
+            if record is not None:
+                m = np.abs(a if rows is None else a[rows]).max(axis=0)
+                record[name] = np.maximum(record[name], m) if name in record else m
+
         B, L, H = x.shape
         NH, hd = self.NH, self.hd
         x2 = x.reshape(B * L, H)
-        q8 = ly.int8()
-        if q8 is not None:  # int8 products, attention and LayerNorm in the compiled kernel
-            qkv = qgemm.linear(x2, q8["wqkv"], ly.bqkv).reshape(B, L, 3 * H)
-            lens = np.full(B, L, np.int32) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1).astype(np.int32)
-            ctx = qgemm.attention(qkv, lens, NH)
-            h = qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2)
-            qgemm.layernorm(h, ly.ln1_w, ly.ln1_b, self.eps)
-            mid = qgemm.linear(h, q8["wi"], ly.bi, gelu=True)
-            fo = qgemm.linear(mid, q8["wf"], ly.bf, residual=h)
-            return qgemm.layernorm(fo, ly.ln2_w, ly.ln2_b, self.eps).reshape(B, L, H)
+        seen("wqkv", x2)
         qkv = x2 @ ly.wqkv
         qkv += ly.bqkv
         qkv = qkv.reshape(B, L, 3, NH, hd).transpose(2, 0, 3, 1, 4)  # 3,B,NH,L,hd
@@ -358,17 +396,55 @@ class E5Numpy:
         np.exp(att, out=att)
         att /= att.sum(-1, keepdims=True)
         ctx = (att @ v).transpose(0, 2, 1, 3).reshape(B * L, H)
+        seen("wo", ctx)
         ao = ctx @ ly.wo
         ao += ly.bo
         ao += x2
         h = self._ln(ao, ly.ln1_w, ly.ln1_b)
+        seen("wi", h)
         mid = h @ ly.wi
         mid += ly.bi
         mid = _gelu(mid)
+        seen("wf", mid)
         fo = mid @ ly.wf
         fo += ly.bf
         fo += h
         return self._ln(fo, ly.ln2_w, ly.ln2_b).reshape(B, L, H)
+
+    def outlier_channels(self) -> list[dict[str, np.ndarray]]:
+        """Per encoder layer and weight product, the :data:`N_OUTLIERS` input channels with the largest
+        |value| on :data:`CALIBRATION_TEXTS` (float32 pass, once per process, ~0.1 s)."""
+        with self._calibration_lock:
+            if self._outliers is None:
+                records: list[dict[str, np.ndarray]] = [{} for _ in self.layers]
+                toks = [self.ids(t) for t in CALIBRATION_TEXTS]
+                b = Batch.of(list(range(len(toks))), toks)
+                real = (np.arange(b.ids.shape[1])[None, :] < b.lens[:, None]).reshape(-1)  # not the padding
+                with threadpool_limits(1):
+                    x = self.embed_tokens(b.ids)
+                    for ly, rec in zip(self.layers, records, strict=True):
+                        x = self._layer_float(x, ly, b.bias, rec, real)
+                self._outliers = [
+                    {k: np.sort(np.argsort(-rec[k], kind="stable")[:N_OUTLIERS]).astype(np.int32) for k in PRODUCTS}
+                    for rec in records
+                ]
+            return self._outliers
+
+    def int8_weights(self, ly: Layer) -> dict[str, qgemm.Packed] | None:
+        """``ly``'s four weight matrices packed for the int8 kernel (:mod:`civicpulse.nlp.qgemm`), with
+        the outlier channels of its depth; packed on first use. None where the kernel does not run
+        or the shapes do not suit it."""
+        if not qgemm.enabled():
+            return None
+        packed = _PACKED.get(ly)
+        if packed is None:
+            ws = {k: getattr(ly, k) for k in PRODUCTS}
+            if not all(qgemm.packable(w) for w in ws.values()):
+                return None
+            depth = _DEPTH.get(ly)
+            cols = self.outlier_channels()[depth] if depth is not None and depth < len(self.layers) else {}
+            packed = _PACKED[ly] = {k: qgemm.pack(w, cols.get(k, ())) for k, w in ws.items()}
+        return packed
 
     def run_layers(self, x: np.ndarray, layers: list[Layer], bias: np.ndarray | None = None) -> np.ndarray:
         for ly in layers:

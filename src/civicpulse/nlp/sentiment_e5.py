@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from civicpulse.nlp.e5np import E5Numpy, Layer, get_e5, l2n
+from civicpulse.nlp.e5np import E5Numpy, Layer, get_e5, l2n, set_depth
 from civicpulse.nlp.embed import MAX_CHARS
 from civicpulse.nlp.errors import ModelFileError
 from civicpulse.nlp.normalize import normalize
@@ -142,6 +142,8 @@ class E5Joint:
         nl = self.e5.NL
         self.low = self.e5.layers[: nl - head.n_top]
         self.orig_top = self.e5.layers[nl - head.n_top :]
+        for i, ly in enumerate(head.layers):  # fine-tuned copies: the int8 kernel's outlier channels by depth
+            set_depth(ly, nl - head.n_top + i)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
