@@ -56,6 +56,14 @@ def test_cli_evaluate_tables_and_models():
     assert res.exit_code == 0 and "macro-F1" in res.stdout
     res = runner.invoke(nlp_app, ["models"])
     assert res.exit_code == 0 and "NLP model versions" in res.stdout
+    assert "e5 encoder on this machine:" in res.stdout
+    res = runner.invoke(nlp_app, ["models"], env={"CIVICPULSE_E5_KERNEL": "numpy"})
+    assert "e5 encoder on this machine: numpy float32 (CIVICPULSE_E5_KERNEL=numpy)" in res.stdout
+    res = runner.invoke(nlp_app, ["models"], env={"CIVICPULSE_E5_KERNEL": "fast"})
+    assert res.exit_code == 1 and "CIVICPULSE_E5_KERNEL='fast'" in res.stderr
+    res = runner.invoke(nlp_app, ["predict", "--task", "sentiment"], input='{"text": "thủ tục quá chậm"}\n',
+                        env={"CIVICPULSE_E5_KERNEL": "fast"})
+    assert res.exit_code == 1 and "error: CIVICPULSE_E5_KERNEL='fast'" in res.stderr and "Traceback" not in res.stderr
     res = runner.invoke(nlp_app, ["models", "--json"])
     rows = json.loads(res.stdout)
     assert {r["task"] for r in rows if r["active"]} == {"sentiment", "voice", "toxicity"}

@@ -10,6 +10,7 @@ import pytest
 
 from civicpulse.nlp import qgemm
 from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
+from civicpulse.nlp.errors import SettingError
 
 needs_kernel = pytest.mark.skipif(not qgemm.enabled(), reason="this CPU or build has no AMX int8 kernel")
 
@@ -82,12 +83,13 @@ def test_the_encoder_finds_its_outlier_channels_once():
 
 
 @needs_kernel
-def test_attention_and_layernorm_match_numpy():
-    rng = np.random.default_rng(0)
-    B, L, NH, hd = 3, 21, 12, 32
+@pytest.mark.parametrize("L", [21, 40, 5, 16])  # 16-query blocks, masked blocks and tails row by row
+def test_attention_and_layernorm_match_numpy(L):
+    rng = np.random.default_rng(L)
+    B, NH, hd = 3, 12, 32
     H = NH * hd
     qkv = rng.standard_normal((B, L, 3 * H)).astype(np.float32)
-    lens = np.array([21, 5, 1], np.int32)
+    lens = np.array([L, min(5, L), 1], np.int32)
     got = qgemm.attention(qkv, lens, NH)
     q, k, v = qkv.reshape(B, L, 3, NH, hd).transpose(2, 0, 3, 1, 4)
     att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd)
@@ -140,7 +142,7 @@ def test_bad_kernel_choice_is_named(monkeypatch):
 def test_asking_for_the_kernel_where_it_cannot_run_says_so(monkeypatch):
     monkeypatch.setattr(qgemm, "_state", False)
     monkeypatch.setenv(qgemm.ENV, "amx")
-    with pytest.raises(RuntimeError, match="not available on this machine"):
+    with pytest.raises(SettingError, match="not available on this machine"):
         qgemm.enabled()
     monkeypatch.setenv(qgemm.ENV, "auto")
     assert not qgemm.enabled()

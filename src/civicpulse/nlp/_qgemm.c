@@ -230,67 +230,132 @@ TGT static void layernorm(float *x, int M, int H, const float *w, const float *b
     }
 }
 
+/* One query row of one head (the tail of a text when fewer than 8 rows are left): scores over
+ * the keys transposed in kt[d][j] (np = n rounded up to 16), softmax with masked lanes, then
+ * sum_j p_j v_j. */
+TGT static void attend_row(const float *q, const float *kt, int n, int np, const float *vb, int H3, int hd,
+                           float scale, float *sc, float *o) {
+    /* the same operations in the same order as the 16-query blocks of attention(), so that a text's
+     * result does not depend on which path its rows take (that is, on its batch) */
+    float qs[128];
+    for (int d = 0; d < hd; d++) qs[d] = q[d] * scale;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int jb = 0; jb < np; jb += 16) {
+        __m512 s = _mm512_setzero_ps();
+        for (int d = 0; d < hd; d++) s = _mm512_fmadd_ps(_mm512_set1_ps(qs[d]), _mm512_load_ps(kt + (size_t)d * np + jb), s);
+        int left = n - jb;
+        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        s = _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), s);
+        _mm512_store_ps(sc + jb, s);
+        mx = _mm512_max_ps(mx, s);
+    }
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    for (int jb = 0; jb < np; jb += 16) {
+        int left = n - jb;
+        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        _mm512_store_ps(sc + jb, _mm512_maskz_mov_ps(keep, exp16(_mm512_sub_ps(_mm512_load_ps(sc + jb), m))));
+    }
+    float sum = 0.f;
+    for (int j = 0; j < n; j++) sum += sc[j];
+    __m512 inv = _mm512_set1_ps(1.f / sum);
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++) acc = _mm512_fmadd_ps(_mm512_set1_ps(sc[j]), _mm512_loadu_ps(vb + (size_t)j * H3 + d0), acc);
+        _mm512_storeu_ps(o + d0, _mm512_mul_ps(acc, inv));
+    }
+}
+
 /* Self-attention of a padded batch. qkv (B*L, 3*NH*hd): per token q | k | v, each NH heads of hd.
- * Text b attends to its first lens[b] tokens; out (B*L, NH*hd). hd % 16 == 0. */
+ * Text b attends to its first lens[b] tokens; out (B*L, NH*hd). hd % 16 == 0, hd <= 128.
+ * Queries go 16 at a time, one per vector lane, so that the softmax over keys needs no
+ * horizontal reductions: scores s_j = q . k_j for the 16 queries at once, then exp, then
+ * sum_j p_j v_j with v_j's components broadcast. */
 TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const int32_t *lens, float *out) {
-    int H = NH * hd, Lp = (L + 15) & ~15, nv = hd / 16;
-    float *kt = aligned_alloc(64, sizeof(float) * (size_t)hd * Lp);
-    float *sc = aligned_alloc(64, sizeof(float) * (size_t)Lp);
-    if (!kt || !sc) {
-        free(kt);
+    int H = NH * hd, H3 = 3 * NH * hd;
+    int Lp = (L + 15) & ~15;
+    float *qt = aligned_alloc(64, sizeof(float) * 16 * (size_t)hd); /* qt[d][lane] */
+    float *sc = aligned_alloc(64, sizeof(float) * 16 * (size_t)Lp); /* sc[j][lane] */
+    float *kt = aligned_alloc(64, sizeof(float) * (size_t)hd * Lp); /* keys transposed, for tail rows */
+    if (!qt || !sc || !kt) {
+        free(qt);
         free(sc);
+        free(kt);
         return -1;
     }
-    float scale = 1.f / sqrtf((float)hd);
+    const float scale = 1.f / sqrtf((float)hd);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int bi = 0; bi < B; bi++) {
         int n = lens[bi] < L ? lens[bi] : L;
         if (n < 1) n = 1;
-        int np = (n + 15) & ~15;
-        const float *base = qkv + (size_t)bi * L * 3 * H;
+        const float *base = qkv + (size_t)bi * L * H3;
         for (int h = 0; h < NH; h++) {
-            /* keys of this head, transposed: kt[d][j] */
-            memset(kt, 0, sizeof(float) * (size_t)hd * np);
-            for (int j = 0; j < n; j++) {
-                const float *k = base + (size_t)j * 3 * H + H + h * hd;
-                for (int d = 0; d < hd; d++) kt[(size_t)d * np + j] = k[d];
-            }
-            for (int i = 0; i < L; i++) {
-                const float *q = base + (size_t)i * 3 * H + h * hd;
-                __m512 mx = _mm512_set1_ps(-INFINITY);
-                for (int jb = 0; jb < np; jb += 16) {
-                    __m512 s = _mm512_setzero_ps();
-                    for (int d = 0; d < hd; d++) s = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_load_ps(kt + (size_t)d * np + jb), s);
-                    s = _mm512_mul_ps(s, _mm512_set1_ps(scale));
-                    int left = n - jb;
-                    __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-                    s = _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), s);
-                    _mm512_store_ps(sc + jb, s);
-                    mx = _mm512_max_ps(mx, s);
+            const float *kb = base + H + h * hd, *vb = base + 2 * H + h * hd;
+            for (int i0 = 0; i0 < L; i0 += 16) {
+                int rows = L - i0 < 16 ? L - i0 : 16;
+                if (rows < 8) { /* a short tail: row by row wastes fewer lanes */
+                    int np = (n + 15) & ~15;
+                    memset(kt, 0, sizeof(float) * (size_t)hd * np);
+                    for (int j = 0; j < n; j++)
+                        for (int d = 0; d < hd; d++) kt[(size_t)d * np + j] = kb[(size_t)j * H3 + d];
+                    for (int i = i0; i < L; i++)
+                        attend_row(base + (size_t)i * H3 + h * hd, kt, n, np, vb, H3, hd, scale, sc,
+                                   out + ((size_t)bi * L + i) * H + h * hd);
+                    break;
                 }
-                __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+                __mmask16 rm = (__mmask16)((rows >= 16) ? 0xFFFF : ((1u << rows) - 1u));
+                __m512i qidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(H3));
+                const float *qb = base + (size_t)i0 * H3 + h * hd;
+                for (int d = 0; d < hd; d++) {
+                    __m512 q = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, qidx, qb + d, 4);
+                    _mm512_store_ps(qt + 16 * d, _mm512_mul_ps(q, _mm512_set1_ps(scale)));
+                }
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                int j = 0;
+                for (; j + 1 < n; j += 2) { /* two keys at a time: two independent chains */
+                    const float *k0 = kb + (size_t)j * H3, *k1 = k0 + H3;
+                    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+                    for (int d = 0; d < hd; d++) {
+                        __m512 qd = _mm512_load_ps(qt + 16 * d);
+                        s0 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[d]), s0);
+                        s1 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k1[d]), s1);
+                    }
+                    _mm512_store_ps(sc + 16 * j, s0);
+                    _mm512_store_ps(sc + 16 * (j + 1), s1);
+                    mx = _mm512_max_ps(mx, _mm512_max_ps(s0, s1));
+                }
+                if (j < n) {
+                    const float *k0 = kb + (size_t)j * H3;
+                    __m512 s0 = _mm512_setzero_ps();
+                    for (int d = 0; d < hd; d++) s0 = _mm512_fmadd_ps(_mm512_load_ps(qt + 16 * d), _mm512_set1_ps(k0[d]), s0);
+                    _mm512_store_ps(sc + 16 * j, s0);
+                    mx = _mm512_max_ps(mx, s0);
+                }
                 __m512 sum = _mm512_setzero_ps();
-                for (int jb = 0; jb < np; jb += 16) {
-                    int left = n - jb;
-                    __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-                    __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_sub_ps(_mm512_load_ps(sc + jb), m)));
-                    _mm512_store_ps(sc + jb, e);
+                for (int j = 0; j < n; j++) {
+                    __m512 e = exp16(_mm512_sub_ps(_mm512_load_ps(sc + 16 * j), mx));
+                    _mm512_store_ps(sc + 16 * j, e);
                     sum = _mm512_add_ps(sum, e);
                 }
-                float inv = 1.f / _mm512_reduce_add_ps(sum);
-                __m512 acc[8];
-                for (int t = 0; t < nv; t++) acc[t] = _mm512_setzero_ps();
-                for (int j = 0; j < n; j++) {
-                    const float *v = base + (size_t)j * 3 * H + 2 * H + h * hd;
-                    __m512 p = _mm512_set1_ps(sc[j]);
-                    for (int t = 0; t < nv; t++) acc[t] = _mm512_fmadd_ps(p, _mm512_loadu_ps(v + 16 * t), acc[t]);
+                __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
+                __m512i oidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(H));
+                float *ob = out + ((size_t)bi * L + i0) * H + h * hd;
+                for (int d0 = 0; d0 < hd; d0 += 16) {
+                    __m512 acc[16];
+                    for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+                    for (int j = 0; j < n; j++) {
+                        __m512 p = _mm512_load_ps(sc + 16 * j);
+                        const float *v = vb + (size_t)j * H3 + d0;
+                        for (int t = 0; t < 16; t++) acc[t] = _mm512_fmadd_ps(p, _mm512_set1_ps(v[t]), acc[t]);
+                    }
+                    for (int t = 0; t < 16; t++)
+                        _mm512_mask_i32scatter_ps(ob + d0 + t, rm, oidx, _mm512_mul_ps(acc[t], inv), 4);
                 }
-                float *o = out + ((size_t)bi * L + i) * H + h * hd;
-                for (int t = 0; t < nv; t++) _mm512_storeu_ps(o + 16 * t, _mm512_mul_ps(acc[t], _mm512_set1_ps(inv)));
             }
         }
     }
-    free(kt);
+    free(qt);
     free(sc);
+    free(kt);
     return 0;
 }
 #endif

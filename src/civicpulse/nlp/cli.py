@@ -79,12 +79,13 @@ def _shared_data() -> Path:
 
 @contextmanager
 def _model_errors() -> Iterator[None]:
-    """A missing / corrupted model file: one clear line naming the file, exit code 1."""
-    from civicpulse.nlp.errors import ModelFileError
+    """A missing / corrupted model file, or an NLP setting that cannot be used: one clear line
+    naming the file or the variable, exit code 1."""
+    from civicpulse.nlp.errors import ModelFileError, SettingError
 
     try:
         yield
-    except ModelFileError as e:
+    except (ModelFileError, SettingError) as e:
         _err().print(f"error: {e}", markup=False, highlight=False)
         raise typer.Exit(1) from e
 
@@ -406,6 +407,10 @@ def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: 
     Console().print(tbl)
     Console().print("Each version's scores are on the validation data of the day it was built; "
                     "'vs previous, same data' scores it and the version active before it on the same data.")
+    from civicpulse.nlp import qgemm
+
+    with _model_errors():
+        Console().print(f"e5 encoder on this machine: {qgemm.describe()} (CIVICPULSE_E5_KERNEL={qgemm.choice()}).")
 
 
 if __name__ == "__main__":

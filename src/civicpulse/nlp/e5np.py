@@ -20,7 +20,7 @@ texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 Where the CPU has Intel AMX and the optional compiled module was built (:mod:`civicpulse.nlp.qgemm`),
 each layer runs its four weight products in int8 (activations quantised per row, weights per
 output column, the few outlier input channels of :meth:`E5Numpy.outlier_channels` in float32) and
-its attention and LayerNorms in AVX-512: about 4.5x faster; the vectors keep a cosine of at least
+its attention and LayerNorms in AVX-512: about 5x faster; the vectors keep a cosine of at least
 0.999 with the float32 ones. ``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
 """
 

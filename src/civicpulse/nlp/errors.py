@@ -14,3 +14,8 @@ class ModelFileError(NLPError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"model file {self.path!s}: {reason}")
+
+
+class SettingError(NLPError, ValueError):
+    """An NLP setting from the environment (e.g. ``CIVICPULSE_E5_KERNEL``) cannot be used; the message
+    names the variable and what it accepts."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from civicpulse.nlp.errors import SettingError
+
 ENV = "CIVICPULSE_E5_KERNEL"
 _state: bool | None = None
 
@@ -40,7 +42,7 @@ def choice() -> str:
     kernel, or an error) or ``numpy`` (float32 numpy)."""
     value = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if value not in ("auto", "amx", "numpy"):
-        raise ValueError(f"{ENV}={value!r}: expected 'auto', 'amx' or 'numpy'")
+        raise SettingError(f"{ENV}={value!r}: expected 'auto', 'amx' or 'numpy'")
     return value
 
 
@@ -61,8 +63,21 @@ def enabled() -> bool:
         mod = _module()
         _state = bool(mod is not None and mod.available())
     if choice_ == "amx" and not _state:
-        raise RuntimeError(f"{ENV}=amx, but the int8 AMX kernel is not available on this machine")
+        raise SettingError(
+            f"{ENV}=amx, but the int8 AMX kernel is not available on this machine (use 'auto' or 'numpy')"
+        )
     return _state
+
+
+def _kernel():  # type: ignore[no-untyped-def]
+    """The compiled module, once its CPU / OS check has passed in this process."""
+    global _state
+    mod = _module()
+    if _state is None:
+        _state = bool(mod is not None and mod.available())
+    if mod is None or not _state:
+        raise RuntimeError("the int8 AMX kernel is not available on this machine")
+    return mod
 
 
 def describe() -> str:
@@ -115,9 +130,7 @@ def linear(
     float32, so that they do not set each row's int8 scale: e5-small's activations have a few
     channels much larger than the rest, and taking 4 out per product cuts the embeddings' deviation
     from float32 about five-fold (mean 1 − cosine 7.7e-4 → 1.5e-4 on Wisesight posts)."""
-    mod = _module()
-    if mod is None:
-        raise RuntimeError("the int8 AMX kernel is not built")
+    mod = _kernel()
     x = np.ascontiguousarray(x, np.float32)
     if x.ndim != 2 or x.shape[1] != p.k:
         raise ValueError(f"input of shape {x.shape} does not fit a ({p.k}, {p.n}) weight matrix")
@@ -130,9 +143,7 @@ def linear(
 
 def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     """LayerNorm of each row of ``x`` (M, H) float32, in place (AVX-512, beside the int8 kernel)."""
-    mod = _module()
-    if mod is None:
-        raise RuntimeError("the int8 AMX kernel is not built")
+    mod = _kernel()
     if x.dtype != np.float32 or x.ndim != 2 or not x.flags.c_contiguous:
         raise ValueError("layernorm needs a C-contiguous float32 (M, H) array")
     mod.layernorm(x, x.shape[0], x.shape[1], np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32), eps)
@@ -142,9 +153,7 @@ def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.nda
 def attention(qkv: np.ndarray, lens: np.ndarray, n_heads: int) -> np.ndarray:
     """Self-attention of a padded batch: ``qkv`` (B, L, 3H) float32 (q | k | v, each ``n_heads``
     heads), text ``b`` attending to its first ``lens[b]`` tokens → context (B * L, H)."""
-    mod = _module()
-    if mod is None:
-        raise RuntimeError("the int8 AMX kernel is not built")
+    mod = _kernel()
     qkv = np.ascontiguousarray(qkv, np.float32)
     B, L, H3 = qkv.shape
     H = H3 // 3
