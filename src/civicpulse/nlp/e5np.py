@@ -17,11 +17,12 @@ so the matmuls get enough rows to run near the CPU's peak. GELU uses a float32 r
 (:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took up to 40 % of a layer's time. Long
 texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 
-Where the CPU has Intel AMX and the optional compiled module was built (:mod:`civicpulse.nlp.qgemm`),
-each layer runs its four weight products in int8 (activations quantised per row, weights per
-output column, the few outlier input channels of :meth:`E5Numpy.outlier_channels` in float32) and
-its attention and LayerNorms in AVX-512: about 5x faster; the vectors keep a cosine of at least
-0.999 with the float32 ones. ``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
+Where the CPU has Intel AMX or AVX-512 VNNI and the optional compiled module was built
+(:mod:`civicpulse.nlp.qgemm`), each layer runs its four weight products in int8 (activations
+quantised per row, weights per output column, the few outlier input channels of
+:meth:`E5Numpy.outlier_channels` in float32) and its attention and LayerNorms in AVX-512 (AMX: about
+5x faster); the vectors keep a cosine of at least 0.999 with the float32 ones.
+``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
 """
 
 from __future__ import annotations

@@ -1,18 +1,20 @@
-"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX (compiled kernel ``_qgemm``).
+"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX or AVX-512 VNNI (compiled ``_qgemm``).
 
-The encoder's weight products (``x @ W + b``) take most of an embedding's time. Where the CPU has
-AMX (Intel Xeon 4th generation, "Sapphire Rapids", and later) and the optional compiled module
-was built at install time, :func:`linear` runs them in int8: each row of ``x`` is quantised with its
-own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`, once per layer),
-the integer dot products are exact, and the result is scaled back to float32 with the bias, and
+The encoder's weight products (``x @ W + b``) take most of an embedding's time. Where the optional
+compiled module was built at install time and the CPU has AMX (Intel Xeon 4th generation,
+"Sapphire Rapids", and later) or AVX-512 VNNI (Intel Xeon 2nd and 3rd generation, "Cascade Lake"
+and "Ice Lake"; AMD Zen 4), :func:`linear` runs them in int8: each row of ``x`` is quantised with its
+own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`, once per layer), the
+integer dot products are exact, and the result is scaled back to float32 with the bias, and
 optionally the GELU or the residual, applied in the same pass. A few input channels per product that
 run much larger than the rest (found once per process by :meth:`E5Numpy.outlier_channels`) are
 multiplied in float32 instead, so that they do not set the rows' int8 scales. On Wisesight posts,
 embeddings computed this way have a cosine of at least 0.9996 with the float32 ones (mean
-0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999).
+0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). Both kernels compute the same integers, so
+they give the same vectors.
 
-Elsewhere, or with ``CIVICPULSE_E5_KERNEL=numpy``, :func:`enabled` is False and the encoder
-keeps its float32 numpy products.
+``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else numpy), ``amx`` or ``vnni``
+(that kernel, or an error where it cannot run), ``numpy`` (the float32 numpy encoder).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import numpy as np
 from civicpulse.nlp.errors import SettingError
 
 ENV = "CIVICPULSE_E5_KERNEL"
-_state: bool | None = None
+CHOICES = ("auto", "amx", "vnni", "numpy")
+NAMES = {"amx": "int8 AMX kernel", "vnni": "int8 AVX-512 VNNI kernel"}
+_kinds: tuple[str, ...] | None = None
 
 
 def _module():  # type: ignore[no-untyped-def]
@@ -37,12 +41,20 @@ def _module():  # type: ignore[no-untyped-def]
     return _qgemm
 
 
+def kinds() -> tuple[str, ...]:
+    """The int8 kernels this machine can run, best first: ``("amx", "vnni")``, ``("vnni",)`` or ``()``."""
+    global _kinds
+    if _kinds is None:
+        mod = _module()
+        _kinds = tuple(mod.kinds()) if mod is not None else ()
+    return _kinds
+
+
 def choice() -> str:
-    """``CIVICPULSE_E5_KERNEL``: ``auto`` (the default: the kernel where it runs), ``amx`` (the
-    kernel, or an error) or ``numpy`` (float32 numpy)."""
+    """``CIVICPULSE_E5_KERNEL``, checked: one of :data:`CHOICES`."""
     value = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if value not in ("auto", "amx", "numpy"):
-        raise SettingError(f"{ENV}={value!r}: expected 'auto', 'amx' or 'numpy'")
+    if value not in CHOICES:
+        raise SettingError(f"{ENV}={value!r}: expected one of {', '.join(repr(c) for c in CHOICES)}")
     return value
 
 
@@ -52,37 +64,38 @@ def use(value: str) -> None:
     choice()
 
 
-def enabled() -> bool:
-    """True when the int8 kernel runs here: built, the CPU and OS allow AMX, and not turned off
-    with ``CIVICPULSE_E5_KERNEL=numpy``."""
-    global _state
-    choice_ = choice()
-    if choice_ == "numpy":
-        return False
-    if _state is None:
-        mod = _module()
-        _state = bool(mod is not None and mod.available())
-    if choice_ == "amx" and not _state:
+def kind() -> str | None:
+    """The int8 kernel the encoder uses here (``"amx"`` or ``"vnni"``), or None for float32 numpy."""
+    c = choice()
+    if c == "numpy":
+        return None
+    have = kinds()
+    if c == "auto":
+        return have[0] if have else None
+    if c not in have:
         raise SettingError(
-            f"{ENV}=amx, but the int8 AMX kernel is not available on this machine (use 'auto' or 'numpy')"
+            f"{ENV}={c}, but the int8 {c.upper()} kernel is not available on this machine (use 'auto' or 'numpy')"
         )
-    return _state
+    return c
+
+
+def enabled() -> bool:
+    """True when an int8 kernel runs here (see :func:`kind`)."""
+    return kind() is not None
 
 
 def _kernel():  # type: ignore[no-untyped-def]
-    """The compiled module, once its CPU / OS check has passed in this process."""
-    global _state
+    """The compiled module, when this CPU can run its AVX-512 code."""
     mod = _module()
-    if _state is None:
-        _state = bool(mod is not None and mod.available())
-    if mod is None or not _state:
-        raise RuntimeError("the int8 AMX kernel is not available on this machine")
+    if mod is None or not kinds():
+        raise RuntimeError("the int8 kernels are not available on this machine")
     return mod
 
 
 def describe() -> str:
     """One line for benchmarks and diagnostics: which kernel the encoder uses."""
-    return "int8 AMX kernel" if enabled() else "numpy float32"
+    k = kind()
+    return NAMES[k] if k else "numpy float32"
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Packed:
     n: int
     w: np.ndarray  # the float32 matrix itself: its rows for the outlier columns of the input
     outliers: np.ndarray  # int32: input columns multiplied in float32 (see linear)
+    colsum: np.ndarray  # int32, (N,): sums of the int8 columns (the VNNI kernel's correction)
 
 
 def packable(w: np.ndarray) -> bool:
@@ -118,13 +132,15 @@ def pack(w: np.ndarray, outliers: Sequence[int] | np.ndarray = ()) -> Packed:
     scale = np.maximum(np.abs(w32).max(axis=0), np.float32(1e-30)) / np.float32(127.0)
     q = np.clip(np.rint(w32 / scale), -127, 127).astype(np.int8)
     tiles = np.ascontiguousarray(q.reshape(k // 64, 16, 4, n // 16, 16).transpose(3, 0, 1, 4, 2))
-    return Packed(tiles, scale.astype(np.float32), k, n, np.ascontiguousarray(w32), np.ascontiguousarray(cols))
+    colsum = q.sum(axis=0, dtype=np.int32)
+    return Packed(tiles, scale.astype(np.float32), k, n, np.ascontiguousarray(w32), np.ascontiguousarray(cols), colsum)
 
 
 def linear(
     x: np.ndarray, p: Packed, bias: np.ndarray, residual: np.ndarray | None = None, gelu: bool = False
 ) -> np.ndarray:
-    """``gelu(x @ W + bias) [+ residual]`` in int8 on AMX; ``x`` (M, K) float32 → (M, N) float32.
+    """``gelu(x @ W + bias) [+ residual]`` in int8 with the kernel of :func:`kind`; ``x`` (M, K)
+    float32 → (M, N) float32.
 
     The packed matrix's outlier columns of ``x`` are left out of the int8 product and multiplied in
     float32, so that they do not set each row's int8 scale: e5-small's activations have a few
@@ -137,12 +153,15 @@ def linear(
     b = np.ascontiguousarray(bias, np.float32)
     r = None if residual is None else np.ascontiguousarray(residual, np.float32)
     out = np.empty((x.shape[0], p.n), np.float32)
-    mod.qgemm(x, x.shape[0], p.k, p.tiles, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
+    k = kind()
+    if k is None:
+        raise RuntimeError(f"no int8 kernel is in use ({ENV}={choice()})")
+    mod.qgemm(k, x, x.shape[0], p.k, p.tiles, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
     return out
 
 
 def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    """LayerNorm of each row of ``x`` (M, H) float32, in place (AVX-512, beside the int8 kernel)."""
+    """LayerNorm of each row of ``x`` (M, H) float32, in place (AVX-512, beside the int8 kernels)."""
     mod = _kernel()
     if x.dtype != np.float32 or x.ndim != 2 or not x.flags.c_contiguous:
         raise ValueError("layernorm needs a C-contiguous float32 (M, H) array")
