@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from civicpulse.nlp import qgemm
 from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
@@ -210,3 +212,35 @@ def test_worker_processes_take_the_parent_s_choice(monkeypatch):
         assert pipeline._get_e5_pool(1).submit(qgemm.describe).result(timeout=120) == expected
     finally:
         pipeline.shutdown_pool()
+
+
+@needs_kernel
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(0, 70),
+    kb=st.integers(1, 4),
+    nb=st.integers(1, 3),
+    scale=st.sampled_from([0.0, 1e-30, 1.0, 1e20]),
+    n_out=st.integers(0, 8),
+    data=st.data(),
+)
+def test_linear_on_random_shapes_and_extreme_values(m, kb, nb, scale, n_out, data):
+    """Any shape the kernel accepts, zero / tiny / huge rows and any outlier set: same integers as the
+    numpy model, no crash, and every kernel this CPU has gives the same result."""
+    k, n = 64 * kb, 32 * nb
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = (rng.standard_normal((m, k)) * scale).astype(np.float32)
+    w = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    cols = sorted(set(data.draw(st.lists(st.integers(0, k - 1), max_size=n_out))))
+    p = qgemm.pack(w, cols)
+    results = []
+    for kind in qgemm.kinds():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(qgemm.ENV, kind)
+            results.append(qgemm.linear(x, p, b))
+    want = _model(x.astype(np.float64), w, b, cols)
+    for got in results:
+        assert got.shape == (m, n)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max(initial=0.0))))
+        np.testing.assert_array_equal(got, results[0])
