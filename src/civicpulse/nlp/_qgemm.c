@@ -300,6 +300,9 @@ TGT static void layernorm(float *x, int M, int H, const float *w, const float *b
     }
 }
 
+/* A mask of the first n of 16 lanes (n >= 1). */
+static inline __mmask16 first_lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
 /* One query row of one head (the tail of a text when fewer than 8 rows are left): scores over
  * the keys transposed in kt[d][j] (np = n rounded up to 16), softmax with masked lanes, then
  * sum_j p_j v_j. */
@@ -314,7 +317,7 @@ TGT static void attend_row(const float *q, const float *kt, int n, int np, const
         __m512 s = _mm512_setzero_ps();
         for (int d = 0; d < hd; d++) s = _mm512_fmadd_ps(_mm512_set1_ps(qs[d]), _mm512_load_ps(kt + (size_t)d * np + jb), s);
         int left = n - jb;
-        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 keep = first_lanes(left);
         s = _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), s);
         _mm512_store_ps(sc + jb, s);
         mx = _mm512_max_ps(mx, s);
@@ -322,7 +325,7 @@ TGT static void attend_row(const float *q, const float *kt, int n, int np, const
     __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     for (int jb = 0; jb < np; jb += 16) {
         int left = n - jb;
-        __mmask16 keep = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 keep = first_lanes(left);
         _mm512_store_ps(sc + jb, _mm512_maskz_mov_ps(keep, exp16(_mm512_sub_ps(_mm512_load_ps(sc + jb), m))));
     }
     float sum = 0.f;
@@ -372,7 +375,7 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
                                    out + ((size_t)bi * L + i) * H + h * hd);
                     break;
                 }
-                __mmask16 rm = (__mmask16)((rows >= 16) ? 0xFFFF : ((1u << rows) - 1u));
+                __mmask16 rm = first_lanes(rows);
                 __m512i qidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(H3));
                 const float *qb = base + (size_t)i0 * H3 + h * hd;
                 for (int d = 0; d < hd; d++) {

@@ -32,21 +32,17 @@ CHOICES = ("auto", "amx", "vnni", "numpy")
 NAMES = {"amx": "int8 AMX kernel", "vnni": "int8 AVX-512 VNNI kernel"}
 _kinds: tuple[str, ...] | None = None
 
-
-def _module():  # type: ignore[no-untyped-def]
-    try:
-        from civicpulse.nlp import _qgemm  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _qgemm
+try:  # the optional compiled module, built by pip where a C compiler is present (setup.py)
+    from civicpulse.nlp import _qgemm as _native  # type: ignore[attr-defined]
+except ImportError:
+    _native = None
 
 
 def kinds() -> tuple[str, ...]:
     """The int8 kernels this machine can run, best first: ``("amx", "vnni")``, ``("vnni",)`` or ``()``."""
     global _kinds
     if _kinds is None:
-        mod = _module()
-        _kinds = tuple(mod.kinds()) if mod is not None else ()
+        _kinds = tuple(_native.kinds()) if _native is not None else ()
     return _kinds
 
 
@@ -86,10 +82,9 @@ def enabled() -> bool:
 
 def _kernel():  # type: ignore[no-untyped-def]
     """The compiled module, when this CPU can run its AVX-512 code."""
-    mod = _module()
-    if mod is None or not kinds():
+    if not kinds():
         raise RuntimeError("the int8 kernels are not available on this machine")
-    return mod
+    return _native
 
 
 def describe() -> str:
@@ -146,17 +141,16 @@ def linear(
     float32, so that they do not set each row's int8 scale: e5-small's activations have a few
     channels much larger than the rest, and taking 4 out per product cuts the embeddings' deviation
     from float32 about five-fold (mean 1 − cosine 7.7e-4 → 1.5e-4 on Wisesight posts)."""
-    mod = _kernel()
+    k = kind()
+    if k is None:
+        raise RuntimeError(f"no int8 kernel is in use ({ENV}={choice()})")
     x = np.ascontiguousarray(x, np.float32)
     if x.ndim != 2 or x.shape[1] != p.k:
         raise ValueError(f"input of shape {x.shape} does not fit a ({p.k}, {p.n}) weight matrix")
     b = np.ascontiguousarray(bias, np.float32)
     r = None if residual is None else np.ascontiguousarray(residual, np.float32)
     out = np.empty((x.shape[0], p.n), np.float32)
-    k = kind()
-    if k is None:
-        raise RuntimeError(f"no int8 kernel is in use ({ENV}={choice()})")
-    mod.qgemm(k, x, x.shape[0], p.k, p.tiles, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
+    _native.qgemm(k, x, x.shape[0], p.k, p.tiles, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
     return out
 
 
