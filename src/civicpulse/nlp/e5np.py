@@ -21,7 +21,7 @@ Where the CPU has Intel AMX or AVX-512 VNNI and the optional compiled module was
 (:mod:`civicpulse.nlp.qgemm`), each layer runs its four weight products in int8 (activations
 quantised per row, weights per output column, the few outlier input channels of
 :meth:`E5Numpy.outlier_channels` in float32) and its attention and LayerNorms in AVX-512 (AMX: about
-5x faster); the vectors keep a cosine of at least 0.999 with the float32 ones.
+4x faster); the vectors keep a cosine of at least 0.999 with the float32 ones.
 ``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
 """
 
