@@ -386,8 +386,8 @@ def build(args: argparse.Namespace) -> None:
     # the version: the active version's weights + the fine-tuned layers (+ the mixed embedding head)
     vdir = root / "sentiment" / args.version
     vdir.mkdir(parents=True, exist_ok=True)
-    with np.load(src) as z:
-        arrays = {k: z[k] for k in z.files}
+    with np.load(src) as z:  # a mix of an earlier build is replaced by the one tuned here (or none)
+        arrays = {k: z[k] for k in z.files if not k.startswith("mix.")}
     if m > 0 and emb_w is not None and emb_b is not None:
         arrays.update({"mix.w": np.array([1 - m, m], np.float16), "mix.emb_w": emb_w.astype(np.float16),
                        "mix.emb_b": emb_b.astype(np.float16)})
@@ -459,13 +459,18 @@ def build(args: argparse.Namespace) -> None:
         agree = float((lp_pkg.argmax(1) == lp["wisesight"][:k].argmax(1)).mean())
         print(f"package path on {k} texts: {k / (time.time() - t0):.1f}/s, argmax agreement {agree:.4f}", flush=True)
 
+    fast_desc = "the char n-gram LR"
+    if base.has_nb:
+        assert w.fast_w is not None
+        fast_desc = (f"the char n-gram LR and NB-LR (binary features) blended {w.fast_w[0]:.2f} / {w.fast_w[1]:.2f} "
+                     "in log-probability space")
     fin = {}
     if (out / "e5top.json").exists() and not args.e5top:
         fin = json.loads((out / "e5top.json").read_text())
     card.update({
         "version": args.version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        "model": (f"fast path: the char n-gram LR of {base_ver} (unchanged); e5 path: multilingual-e5-small "
+        "model": (f"fast path: {fast_desc} of {base_ver} (unchanged); e5 path: multilingual-e5-small "
                   f"with its top {head.n_top} layers fine-tuned + linear head (numpy inference)"
                   + (f", mixed with {base_ver}'s LR head on the original embedding ({m:.1f})" if m > 0 else "")
                   + ", blended with the fast path in log-probability space"),
@@ -479,7 +484,8 @@ def build(args: argparse.Namespace) -> None:
                                 "vi_without_diacritics_repeat": args.plain_repeat,
                                 "wisesight_train_rows": args.train_rows, "selected_epoch": fin}},
         "tuning": {"class_offsets_and_blend": f"one set for all languages, tuned on {'+'.join(tune_keys)} "
-                   f"validation rows (n={len(tg)})", "objective": round(obj, 4)},
+                   f"validation rows (n={len(tg)})", "objective": round(obj, 4),
+                   "fast_path": w.card.get("tuning", {})},
         "compared_with": {"version": cmp_ver, "selection_score": old_sel, "wisesight_micro_f1": old_ws,
                           "rule": "activate only if Wisesight micro-F1 and the selection score (mean macro-F1 "
                                   "over the validation sets, default path) are not worse"},

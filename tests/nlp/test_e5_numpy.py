@@ -12,7 +12,7 @@ from civicpulse.nlp.classify import clear_cache, get_classifier
 from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
 from civicpulse.nlp.e5np import get_e5
 from civicpulse.nlp.metrics import evaluate_labels
-from civicpulse.nlp.model import LABELS, PACKAGE_MODELS, load_weights, save_weights
+from civicpulse.nlp.model import LABELS, PACKAGE_MODELS, active_version, load_weights, save_weights
 from civicpulse.nlp.sentiment_e5 import E5Joint, E5TopHead, quantize_int8
 
 TEXTS = [
@@ -166,8 +166,8 @@ def test_broken_head_file_names_path(tmp_path):
 
 
 def _version_with_head(e5, tmp_path):
-    """A model dir holding v4's linear weights + an e5top.npz, registered as active version 'vt'."""
-    src = PACKAGE_MODELS / "sentiment" / "v4"
+    """A model dir holding the active version's linear weights + an e5top.npz, registered as active version 'vt'."""
+    src = PACKAGE_MODELS / "sentiment" / active_version("sentiment", PACKAGE_MODELS)
     dst = tmp_path / "sentiment" / "vt"
     dst.mkdir(parents=True)
     w = load_weights(src)
@@ -180,7 +180,7 @@ def _version_with_head(e5, tmp_path):
 
     card["sha256"]["e5top.npz"] = sha256_file(dst / "e5top.npz")
     (dst / "card.json").write_text(json.dumps(card))
-    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {"sentiment": {"active": "vt", "history": ["v4"]}}}))
+    (tmp_path / "registry.json").write_text(json.dumps({"tasks": {"sentiment": {"active": "vt", "history": []}}}))
     return dst
 
 
