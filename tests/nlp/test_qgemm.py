@@ -68,6 +68,20 @@ def test_linear_matches_the_int8_arithmetic(kernel, m, k, n):
     assert np.abs(qgemm.linear(x, p, b) - ref).max() < 0.02 * np.abs(ref).max()
 
 
+def test_a_nan_anywhere_in_a_row_gives_nan_like_float32(kernel):
+    """A NaN input makes its output row NaN, as in numpy, wherever it sits in the row (the row maximum
+    used to lose it when a finite value followed), and leaves the other rows alone."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 128)).astype(np.float32)
+    x[0, 0] = np.nan  # first block, finite values after it
+    x[1, 127] = np.nan  # last lane of the last block
+    w = (rng.standard_normal((128, 32)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    out = qgemm.linear(x, qgemm.pack(w, [5]), b)
+    assert np.isnan(out[:2]).all()
+    np.testing.assert_allclose(out[2:], _model(x[2:], w, b, [5]), rtol=1e-5, atol=1e-4)
+
+
 def test_outlier_columns_are_multiplied_in_float(kernel):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 384)).astype(np.float32)

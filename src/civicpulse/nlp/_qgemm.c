@@ -99,9 +99,13 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *ke
         }
         const float *x = A + (size_t)m * K;
         __m512 mx = _mm512_setzero_ps();
-        for (int k = 0; k < K; k += 16)
-            mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_load_ps(keep + k))));
-        float amax = _mm512_reduce_max_ps(mx);
+        __mmask16 nan = 0; /* max_ps passes a NaN on only when it is the second operand: track NaNs apart */
+        for (int k = 0; k < K; k += 16) {
+            __m512 v = _mm512_abs_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_load_ps(keep + k)));
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            mx = _mm512_max_ps(mx, v);
+        }
+        float amax = nan ? NAN : _mm512_reduce_max_ps(mx);
         if (!(amax > 0.f) || amax != amax) { /* zero row (or NaN: keep it out of the integers) */
             memset(q, 0, (size_t)K);
             rs[m] = amax != amax ? amax : 0.f;
