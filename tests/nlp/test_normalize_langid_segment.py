@@ -126,3 +126,22 @@ def test_normalize_composes_after_removing_invisible_characters(text):
     once = normalize(text)
     assert normalize(once) == once
     assert unicodedata.is_normalized("NFC", once)
+
+
+def test_thai_runs_are_split_as_word_tokenize_splits_them() -> None:
+    import re
+
+    from pythainlp.tokenize import word_tokenize
+
+    from civicpulse.nlp import segment as seg
+    from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
+
+    runs: set[str] = set()
+    for name in ("th_sentiment_train.jsonl", "th_sentiment_valid.jsonl"):
+        for r in read_jsonl(DATA_DIR / name):
+            runs.update(re.findall(seg._THAI_RUN, r["text"]))
+    runs.update(["ก", "ๆๆๆ", "ฯลฯ", "กกกกกกกกกกกกกกกกกกกกกกกกกกกกก" * 20, "ไม่ไหวแล้วววววว"])
+    assert len(runs) > 1000
+    for run in sorted(runs):
+        want = tuple(w for w in word_tokenize(run, engine="newmm", keep_whitespace=False) if w.strip())
+        assert seg._thai_words(run) == want, run

@@ -1,7 +1,8 @@
 """Hashed features shared by all fast classifiers.
 
 Two hashed blocks (scikit-learn ``HashingVectorizer``, MurmurHash3 — stable across
-versions, no vocabulary to ship):
+versions, no vocabulary to ship; where the optional compiled ``_hashgrams`` module is built, it
+computes the same n-gram indices about ten times faster, and the matrices are the same bit for bit):
 
 * character n-grams (``char_wb``) of the normalised, lowercased text with URLs and
   mentions masked;
@@ -23,8 +24,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.preprocessing import normalize
 
 from civicpulse.nlp import lexicon
+
+try:  # the optional compiled module (setup.py); without it HashingVectorizer does the same work
+    from civicpulse.nlp import _hashgrams  # type: ignore[attr-defined]
+except ImportError:
+    _hashgrams = None
 
 _MASK_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MASK_MENTION_RE = re.compile(r"(?<![\w@])@[\w.]+")
@@ -77,18 +84,39 @@ class Featurizer:
 
     def transform(self, norm_texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """Features for normalised texts and their word tokens (same order)."""
-        cv, wv = self._vectorizers()
         ftexts = [feature_text(t, self.max_chars) for t in norm_texts]
-        xc = cv.transform(ftexts)
         wdocs = []
         for ft, toks in zip(ftexts, tokens, strict=True):
             ws = [w.lower() for w in toks[:400]]
             ws.extend(lexicon.markers(ft))
             wdocs.append(" ".join(ws) if ws else "__empty__")
-        xw = wv.transform(wdocs)
+        if _hashgrams is not None and ftexts:
+            xc = hashed_counts(ftexts, 0, self.char_ngram, 1 << self.char_bits)
+            xw = hashed_counts(wdocs, 1, self.word_ngram, 1 << self.word_bits)
+        else:
+            cv, wv = self._vectorizers()
+            xc = cv.transform(ftexts)
+            xw = wv.transform(wdocs)
         if self.word_weight != 1.0:
             xw = xw * self.word_weight
         return sp.hstack([xc, xw], format="csr", dtype=np.float32)
+
+
+def hashed_counts(docs: Sequence[str], mode: int, ngram: tuple[int, int], n_features: int) -> sp.csr_matrix:
+    """What ``HashingVectorizer(analyzer="char_wb" (mode 0) or "word" with token_pattern ``\\S+`` (mode 1),
+    ngram_range=ngram, n_features=n_features, alternate_sign=False, norm="l2", lowercase=False,
+    dtype=float32).transform(docs)`` returns, from the compiled module's indices: ones, duplicates
+    summed (which also sorts each row's indices), rows L2-normalised, as HashingVectorizer does."""
+    ind_b, ptr_b = _hashgrams.hash_ngrams(list(docs), mode, ngram[0], ngram[1], n_features)
+    indices = np.frombuffer(ind_b, dtype=np.int32)
+    indptr = np.frombuffer(ptr_b, dtype=np.int64)
+    if indptr[-1] <= np.iinfo(np.int32).max:
+        indptr = indptr.astype(np.int32)
+    x = sp.csr_matrix(
+        (np.ones(len(indices), dtype=np.float32), indices.copy(), indptr), shape=(len(docs), n_features)
+    )
+    x.sum_duplicates()
+    return normalize(x, norm="l2", copy=False)
 
 
 @lru_cache(maxsize=8)

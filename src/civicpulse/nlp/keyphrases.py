@@ -59,6 +59,7 @@ def _thai_stop() -> frozenset[str]:
         return frozenset({"ครับ", "ค่ะ", "คะ", "นะ", "และ", "ที่", "ของ", "ใน", "มี", "ไม่", "ได้", "เป็น"})
 
 
+@lru_cache(maxsize=1 << 16)  # words repeat across posts; the answer depends only on the word
 def is_stop(w: str) -> bool:
     return w in VI_STOP or w in EN_STOP or w in _thai_stop() or bool(_SKIP_RE.match(w)) or len(w) < 2
 
