@@ -121,19 +121,24 @@ static uint8_t *room(bbuf *s, size_t need) {
     return s->b;
 }
 
+/* The next whitespace-separated word of doc at or after *i: sets [*s, *i) and returns 1, or 0 at the end. */
+static int next_word(int kind, const void *data, Py_ssize_t len, Py_ssize_t *i, Py_ssize_t *s) {
+    while (*i < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, *i)))
+        (*i)++;
+    if (*i >= len)
+        return 0;
+    *s = *i;
+    while (*i < len && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, *i)))
+        (*i)++;
+    return 1;
+}
+
 /* char_wb n-grams of one document */
 static int char_wb(PyObject *doc, int nmin, int nmax, int32_t nf, ivec *out, bbuf *buf, bbuf *offs) {
     int kind = PyUnicode_KIND(doc);
     const void *data = PyUnicode_DATA(doc);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(doc), i = 0;
-    while (i < len) {
-        while (i < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= len)
-            break;
-        Py_ssize_t s = i;
-        while (i < len && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(doc), i = 0, s;
+    while (next_word(kind, data, len, &i, &s)) {
         /* padded word " " + doc[s:i] + " ": its UTF-8 bytes, and the byte offset of each code point */
         Py_ssize_t wl = i - s + 2;
         uint8_t *b = room(buf, (size_t)(i - s) * 4 + 2);
@@ -171,19 +176,11 @@ static int char_wb(PyObject *doc, int nmin, int nmax, int32_t nf, ivec *out, bbu
 static int words(PyObject *doc, int nmin, int nmax, int32_t nf, ivec *out, bbuf *buf, ivec *tok) {
     int kind = PyUnicode_KIND(doc);
     const void *data = PyUnicode_DATA(doc);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(doc), i = 0;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(doc), i = 0, s;
     tok->n = 0;
-    while (i < len) {
-        while (i < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= len)
-            break;
-        Py_ssize_t s = i;
-        while (i < len && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
+    while (next_word(kind, data, len, &i, &s))
         if (push(tok, (int32_t)s) || push(tok, (int32_t)i))
             return -1;
-    }
     Py_ssize_t nt = (Py_ssize_t)tok->n / 2;
     for (int g = nmin; g <= nmax && g <= nt; g++) {
         if (g == 0)
