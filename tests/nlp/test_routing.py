@@ -165,6 +165,27 @@ def test_evaluate_accepts_other_spellings_of_gold_labels(tmp_path):
     assert json.loads(res.stdout)["labels"] == ["clean", "offensive", "hate"]
 
 
+def test_evaluate_refuses_gold_labels_the_task_does_not_have(tmp_path):
+    data = tmp_path / "sent.jsonl"
+    rows = [{"text": "tốt quá", "label": "2"}, {"text": "tệ quá", "label": 0}, {"text": "bình thường", "label": "neu"}]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    res = runner.invoke(nlp_app, ["evaluate", "--task", "sentiment", "--data", str(data), "--json", "--fast"])
+    assert res.exit_code == 2 and res.stdout.strip() == ""
+    msg = " ".join(res.output.replace("│", " ").split())
+    assert "labels that sentiment does not have: '2' (1 row), '0' (1 row)" in msg
+    assert "Expected pos, neu, neg, q" in msg
+
+
+def test_evaluate_language_codes_outside_the_detector_count_as_other(tmp_path):
+    data = tmp_path / "lang.jsonl"
+    rows = [{"text": "你好，世界", "label": "zh"}, {"text": "Good morning, how are you today?", "label": "EN"}]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    res = runner.invoke(nlp_app, ["evaluate", "--task", "lang", "--data", str(data), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["per_class"]["other"]["support"] == 1 and out["per_class"]["en"]["support"] == 1
+
+
 def test_labels_with_embeddings_match_predict_task(routed_dir, fake_embed):
     from civicpulse.nlp.pipeline import labels_with_embeddings, predict_task
 

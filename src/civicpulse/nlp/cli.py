@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,6 +203,8 @@ def _gold_label(task: str, label: object) -> str:
     low = lab.lower()
     if low in known:
         return low
+    if task == "lang" and low:  # any other language code: what the detector calls "other"
+        return "other"
     return LABEL_ALIASES.get(task, {}).get(low, lab)
 
 
@@ -217,6 +220,22 @@ def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
                 gold.append(_gold_label(task, obj["label"]))
             except (ValueError, KeyError, TypeError) as e:
                 raise typer.BadParameter(f"{path}:{lineno}: malformed line ({e})") from e
+    if task:
+        # A gold label the task does not have would be scored as a class no text can be predicted as:
+        # every such row an error, and scores that say nothing. Refuse, naming the labels.
+        from civicpulse.nlp.model import LABELS
+
+        known = LABELS.get(task, ["th", "vi", "en", "other"])
+        unknown = Counter(g for g in gold if g not in known)
+        if unknown:
+            shown = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in unknown.most_common(5))
+            aliases = ", ".join(sorted(LABEL_ALIASES.get(task, {})))
+            raise typer.BadParameter(
+                f"{path}: labels that {task} does not have: {shown}"
+                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                + f". Expected {', '.join(known)}" + (f" (also accepted: {aliases})" if aliases else "")
+                + "; map the file's labels to these first."
+            )
     return texts, gold
 
 
