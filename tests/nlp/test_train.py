@@ -122,3 +122,25 @@ def test_rollback_skips_versions_no_longer_on_disk(tmp_path):
     with pytest.raises(ModelFileError, match="nothing to roll back to"):
         rollback("toxicity", out)
     assert read_registry(out)["tasks"]["toxicity"]["active"] == "mine"  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"text": "abc", "label": "great"}\n', "labels that voice does not have: 'great' (1 row)"),
+        ('{"text": "abc", "label": "Praise"}\nnot json\n', ":2: malformed line"),
+        ('{"text": "abc"}\n', ":1: malformed line"),
+    ],
+)
+def test_train_command_refuses_a_bad_corrections_file_before_training(tmp_path, content, needle):
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp.cli import nlp_app
+
+    corr = tmp_path / "corr.jsonl"
+    corr.write_text(content, encoding="utf-8")
+    out = tmp_path / "models"
+    res = CliRunner().invoke(nlp_app, ["train", "--task", "voice", "--corrections", str(corr), "--no-db", "--out", str(out)])
+    assert res.exit_code == 2
+    assert needle in " ".join(res.output.replace("│", " ").split())
+    assert not (out / "voice").exists()  # nothing was trained or written

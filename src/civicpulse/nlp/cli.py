@@ -341,9 +341,9 @@ def train(
     data_dir = data_dir or _shared_data()
     rows: list[dict[str, Any]] = []
     if corrections is not None:
-        from civicpulse.nlp.train import load_corrections
-
-        rows.extend(load_corrections(corrections))
+        # read like evaluate's gold labels: line-numbered errors, other spellings accepted, unknown labels refused
+        ctexts, clabels = _read_labelled(corrections, task)
+        rows.extend({"text": t, "label": lab} for t, lab in zip(ctexts, clabels, strict=True))
     if from_db:
         db_rows = _db_corrections(task)
         rows.extend(db_rows)
@@ -358,11 +358,15 @@ def train(
                 stages[stage] = prog.add_task(stage, total=1.0)
             prog.update(stages[stage], completed=frac)
 
-        mv = train_mod.train(
-            task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
-            embed_cache=embed_cache, embed_backend=embed_backend, hyper={"nb_C": nb_lr} if nb_lr else None,
-            progress=cb, with_baseline=baseline,
-        )
+        try:
+            mv = train_mod.train(
+                task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
+                embed_cache=embed_cache, embed_backend=embed_backend, hyper={"nb_C": nb_lr} if nb_lr else None,
+                progress=cb, with_baseline=baseline,
+            )
+        except ValueError as e:  # no validation data, a version that exists, unknown labels in the database
+            _err().print(f"nlp train: {e}", markup=False)
+            raise typer.Exit(1) from e
     con = Console()
     tbl = Table(title=f"{task}: new vs active (validation, default routed path)")
     tbl.add_column("set")
