@@ -442,10 +442,23 @@ def build(args: argparse.Namespace) -> None:
           {c: d["f1"] for c, d in scores["default"]["wisesight"]["per_class"].items()})  # type: ignore[index]
     print("route", route)
 
-    # compare with the ACTIVE version, on its default (routed) path as recorded in its card
-    old = cmp_card["scores"]
-    old_ws = float(old["default"]["wisesight"]["micro_f1"])
-    old_sel = float(old.get("selection_score", selection_score(old["default"])))
+    # compare with the ACTIVE version on its default (routed) path, re-scored on the same, current
+    # validation rows (its card's scores may be on fewer rows: the own sets grow); the package path,
+    # with the encoder CIVICPULSE_E5_KERNEL selects (numpy, for the float32 states used above)
+    from civicpulse.nlp.pipeline import predict_task
+
+    old_default: dict[str, dict[str, object]] = {}
+    for key in names:
+        got, _ = predict_task("sentiment", [r["text"] for r in valid[key]],
+                              None if cmp_root == PACKAGE_MODELS else cmp_root, "auto")
+        mm = evaluate_labels([LABELS[i] for i in gold[key]], [lab for lab, _ in got], LABELS)
+        old_default[key] = {k: mm[k] for k in ("n", "accuracy", "micro_f1", "macro_f1", "per_class")}
+    print(f"{cmp_ver} re-scored ", {n: (s["micro_f1"], s["macro_f1"]) for n, s in old_default.items()}, flush=True)
+    old_ws = float(old_default["wisesight"]["micro_f1"])  # type: ignore[arg-type]
+    old_sel = float(selection_score(old_default))  # type: ignore[arg-type]
+    card_sel = cmp_card["scores"].get("selection_score")
+    print(f"({cmp_ver}'s card, on the rows of its day: Wisesight micro-F1 "
+          f"{cmp_card['scores']['default']['wisesight']['micro_f1']}, selection score {card_sel})", flush=True)
     new_ws = float(scores["default"]["wisesight"]["micro_f1"])  # type: ignore[index]
     better = new_ws >= old_ws - 1e-9 and new_sel >= old_sel - 1e-6
     print(f"Wisesight micro-F1 {new_ws:.4f} vs {cmp_ver} {old_ws:.4f}; selection score (mean macro-F1 over "
@@ -499,7 +512,8 @@ def build(args: argparse.Namespace) -> None:
         "tuning": {"class_offsets_and_blend": f"one set for all languages, tuned on {'+'.join(tune_keys)} "
                    f"validation rows (n={len(tg)})", "objective": round(obj, 4),
                    "fast_path": w.card.get("tuning", {})},
-        "compared_with": {"version": cmp_ver, "selection_score": old_sel, "wisesight_micro_f1": old_ws,
+        "compared_with": {"version": cmp_ver, "selection_score": round(old_sel, 4), "wisesight_micro_f1": old_ws,
+                          "scores": old_default, "on": "the same validation rows, re-scored at build time",
                           "rule": "activate only if Wisesight micro-F1 and the selection score (mean macro-F1 "
                                   "over the validation sets, default path) are not worse"},
     })
