@@ -209,6 +209,7 @@ static int words(PyObject *doc, int nmin, int nmax, int32_t nf, ivec *out, bbuf 
 }
 
 static PyObject *hash_ngrams(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *docs;
     int mode, nmin, nmax;
     int n_features;
@@ -236,6 +237,14 @@ static PyObject *hash_ngrams(PyObject *self, PyObject *args) {
         PyObject *doc = items[d];
         if (!PyUnicode_Check(doc)) {
             PyErr_Format(PyExc_TypeError, "hash_ngrams: document %zd is not a str", d);
+            goto done;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(doc) < 0) /* a legacy string not yet in its canonical form */
+            goto done;
+#endif
+        if (PyUnicode_GET_LENGTH(doc) > INT32_MAX) { /* word offsets are kept as int32 */
+            PyErr_Format(PyExc_ValueError, "hash_ngrams: document %zd is longer than 2**31 characters", d);
             goto done;
         }
         int rc = mode == 0 ? char_wb(doc, nmin, nmax, n_features, &out, &buf, &offs)
@@ -275,6 +284,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hashgrams", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hashgrams", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__hashgrams(void) { return PyModule_Create(&module); }

@@ -315,7 +315,9 @@ def evaluate(
 def train(
     task: str = typer.Option(..., "--task", "-t"),
     data_dir: Path = typer.Option(None, "--data-dir", help="shared data dir (wisesight/, thaigov/); default ../shared/data"),
-    corrections: Path | None = typer.Option(None, "--corrections", help="JSONL of extra corrections {text,label}"),
+    corrections: Path | None = typer.Option(
+        None, "--corrections", exists=True, dir_okay=False, help="JSONL of extra corrections {text,label}"
+    ),
     from_db: bool = typer.Option(True, "--from-db/--no-db", help="also use the analysts' corrections in the database"),
     out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
     with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),

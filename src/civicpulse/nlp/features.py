@@ -107,14 +107,13 @@ def hashed_counts(docs: Sequence[str], mode: int, ngram: tuple[int, int], n_feat
     ngram_range=ngram, n_features=n_features, alternate_sign=False, norm="l2", lowercase=False,
     dtype=float32).transform(docs)`` returns, from the compiled module's indices: ones, duplicates
     summed (which also sorts each row's indices), rows L2-normalised, as HashingVectorizer does."""
+    if _hashgrams is None:
+        raise RuntimeError("the compiled _hashgrams module is not built; use Featurizer.transform")
     ind_b, ptr_b = _hashgrams.hash_ngrams(list(docs), mode, ngram[0], ngram[1], n_features)
-    indices = np.frombuffer(ind_b, dtype=np.int32)
+    indices = np.frombuffer(ind_b, dtype=np.int32).copy()  # writable copies: sum_duplicates works in place
     indptr = np.frombuffer(ptr_b, dtype=np.int64)
-    if indptr[-1] <= np.iinfo(np.int32).max:
-        indptr = indptr.astype(np.int32)
-    x = sp.csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), indices.copy(), indptr), shape=(len(docs), n_features)
-    )
+    indptr = indptr.astype(np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64)  # as HashingVectorizer
+    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(docs), n_features))
     x.sum_duplicates()
     return normalize(x, norm="l2", copy=False)
 
