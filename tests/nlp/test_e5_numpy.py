@@ -344,3 +344,33 @@ def test_embedder_numpy_backend_gives_the_numpy_encoder_s_vectors_under_its_own_
     np.testing.assert_allclose(split, Embedder(backend="numpy", num_threads=1).embed(many), atol=1e-5)
     with pytest.raises(ValueError, match="backend"):
         Embedder(backend="onnx")
+
+
+@pytest.mark.skipif(not __import__("civicpulse.nlp.qgemm", fromlist=["x"]).bias_gelu_native(),
+                    reason="the compiled bias + GELU needs the built module and AVX2")
+def test_compiled_bias_gelu_is_the_numpy_code_bit_for_bit(e5, monkeypatch):
+    from civicpulse.nlp import e5np, qgemm
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((257, 1536)) * 4).astype(np.float32)
+    x[0, :9] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e30, 5.6, -5.6]
+    x[1, :] = np.linspace(-8, 8, 1536, dtype=np.float32)  # across the clip at |x|/sqrt(2) = 4
+    b = rng.standard_normal(1536).astype(np.float32)
+    want = x.copy()
+    want += b
+    with np.errstate(invalid="ignore"):
+        e5np._gelu(want)
+    got = qgemm.bias_gelu(x.copy(), b)
+    assert np.array_equal(np.isnan(want), np.isnan(got))
+    ok = ~np.isnan(want)
+    assert np.array_equal(want[ok].view(np.uint32), got[ok].view(np.uint32))
+    # a whole encoder layer: the same bits with and without the compiled pass
+    h = (rng.standard_normal((3, 11, e5.H)) * 0.5).astype(np.float32)
+    ly = e5.layers[4]
+    a = e5._layer_float(h, ly)
+    monkeypatch.setattr(e5np, "NATIVE_GELU", False)
+    assert np.array_equal(a.view(np.uint32), e5._layer_float(h, ly).view(np.uint32))
+    with pytest.raises(ValueError, match="bias of shape"):
+        qgemm.bias_gelu(np.zeros((2, 8), np.float32), np.zeros(7, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        qgemm.bias_gelu(np.zeros((8, 2), np.float32).T, np.zeros(8, np.float32))

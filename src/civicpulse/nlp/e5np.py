@@ -404,8 +404,7 @@ class E5Numpy:
         h = self._ln(ao, ly.ln1_w, ly.ln1_b)
         seen("wi", h)
         mid = h @ ly.wi
-        mid += ly.bi
-        mid = _gelu(mid)
+        mid = _bias_gelu(mid, ly.bi)
         seen("wf", mid)
         fo = mid @ ly.wf
         fo += ly.bf
@@ -517,6 +516,19 @@ def _erf32(u: np.ndarray, x2: np.ndarray, p: np.ndarray) -> np.ndarray:
         u += c
     p /= u
     return p
+
+
+# The compiled bias + GELU (one AVX2 pass, the same bits as the numpy code below), where it runs;
+# CIVICPULSE_E5_NATIVE_GELU=0 turns it off (the benchmark's baseline in the same run).
+NATIVE_GELU = qgemm.bias_gelu_native() and os.environ.get("CIVICPULSE_E5_NATIVE_GELU", "1") != "0"
+
+
+def _bias_gelu(x: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``gelu(x + b)`` in place on the (B*L, N) product output ``x``."""
+    if NATIVE_GELU and x.ndim == 2 and x.flags.c_contiguous:
+        return qgemm.bias_gelu(x, b)
+    x += b
+    return _gelu(x)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

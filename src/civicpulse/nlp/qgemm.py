@@ -13,6 +13,10 @@ embeddings computed this way have a cosine of at least 0.9996 with the float32 o
 0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). Both kernels compute the same integers, so
 they give the same vectors.
 
+Where no int8 kernel runs, the float32 numpy encoder still uses one compiled step from the same
+module where the CPU has AVX2: :func:`bias_gelu`, the bias and the GELU of the intermediate product
+in one pass, the same bits as numpy's code.
+
 ``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else numpy), ``amx`` or ``vnni``
 (that kernel, or an error where it cannot run), ``numpy`` (the float32 numpy encoder).
 """
@@ -152,6 +156,24 @@ def linear(
     out = np.empty((x.shape[0], p.n), np.float32)
     _native.qgemm(k, x, x.shape[0], p.k, p.tiles, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
     return out
+
+
+def bias_gelu_native() -> bool:
+    """Whether :func:`bias_gelu` runs compiled here (the module is built and the CPU has AVX2)."""
+    return _native is not None and hasattr(_native, "bias_gelu") and bool(_native.avx2())
+
+
+def bias_gelu(x: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x = gelu(x + b)`` in place on a C-contiguous float32 (M, N) array, in one compiled AVX2 pass,
+    bit for bit what the numpy encoder computes (``x += b`` then its rational-erf GELU); needs
+    :func:`bias_gelu_native`."""
+    if not (x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous and x.flags.writeable):
+        raise ValueError("bias_gelu: x must be a writable C-contiguous float32 (M, N) array")
+    bb = np.ascontiguousarray(b, dtype=np.float32)
+    if bb.shape != (x.shape[1],):
+        raise ValueError(f"bias_gelu: bias of shape {bb.shape}, expected ({x.shape[1]},)")
+    _native.bias_gelu(x, x.shape[0], x.shape[1], bb)
+    return x
 
 
 def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
