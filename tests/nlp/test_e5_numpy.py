@@ -374,3 +374,14 @@ def test_compiled_bias_gelu_is_the_numpy_code_bit_for_bit(e5, monkeypatch):
         qgemm.bias_gelu(np.zeros((2, 8), np.float32), np.zeros(7, np.float32))
     with pytest.raises(ValueError, match="C-contiguous float32"):
         qgemm.bias_gelu(np.zeros((8, 2), np.float32).T, np.zeros(8, np.float32))
+    with pytest.raises(ValueError, match="N a multiple of 8"):
+        qgemm.bias_gelu(np.zeros((2, 12), np.float32), np.zeros(12, np.float32))
+    odd = x[:4, :12].copy()  # a width the compiled pass does not take: the numpy code runs
+    want_odd = odd + b[:12]
+    with np.errstate(invalid="ignore"):
+        e5np._gelu(want_odd)
+    monkeypatch.setattr(e5np, "NATIVE_GELU", True)
+    with np.errstate(invalid="ignore"):
+        got_odd = e5np._bias_gelu(odd, b[:12])
+    assert np.array_equal(np.isnan(want_odd), np.isnan(got_odd))
+    assert np.array_equal(want_odd[~np.isnan(want_odd)], got_odd[~np.isnan(got_odd)])

@@ -62,23 +62,22 @@ static int kinds_check(void) {
     return kinds;
 }
 
-/* float32 erf: the rational approximation of civicpulse.nlp.e5np._erf32 (|error| < 1e-6) */
+/* float32 erf: the rational approximation of civicpulse.nlp.e5np._erf32 (|error| < 1e-6) on [-4, 4]:
+ * odd numerator u * P(u^2) over Q(u^2), coefficients from the highest power down */
+static const float ERF_P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
+                               -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
+                               -1.60960333262415e-02f};
+static const float ERF_Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+                               -7.37332916720468e-03f, -1.42647390514189e-02f};
+
 TGT static inline __m512 erf16(__m512 u) {
     u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-4.f)), _mm512_set1_ps(4.f));
     __m512 x2 = _mm512_mul_ps(u, u);
-    __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.77068142495902e-08f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.10102402082508e-06f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-5.69250639462346e-05f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-7.34990630326855e-04f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.95459980854025e-03f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.60960333262415e-02f));
+    __m512 p = _mm512_set1_ps(ERF_P[0]);
+    for (int i = 1; i < 7; i++) p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(ERF_P[i]));
     p = _mm512_mul_ps(p, u);
-    __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-2.13374055278905e-04f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.68282697438203e-03f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-7.37332916720468e-03f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.42647390514189e-02f));
+    __m512 q = _mm512_set1_ps(ERF_Q[0]);
+    for (int i = 1; i < 5; i++) q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(ERF_Q[i]));
     return _mm512_div_ps(p, q);
 }
 
@@ -594,52 +593,26 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
 /* ---- float32 bias + GELU for the numpy encoder (CPUs without the int8 kernels) ----------------
  * x[r, j] = gelu(x[r, j] + b[j]) in place, with the same float32 operations in the same order as
  * civicpulse.nlp.e5np's numpy code (`mid += bi; _gelu(mid)`: the rational erf of _erf32), so the
- * result is the same bit for bit: one pass over x instead of about twenty. AVX2, 8 floats at a time;
- * compiled for AVX2 without FMA and with contraction off, so that no multiply and add are fused
- * into one rounding (numpy rounds each). Where AVX2 is missing, avx2() is False and the encoder
- * keeps its numpy code. */
+ * result is the same bit for bit: one pass over x instead of about twenty. AVX2, 8 floats at a time
+ * (N a multiple of 8); no multiply and add may be fused into one rounding (numpy rounds each), so
+ * contraction is off even where the build's flags allow FMA. Where AVX2 is missing, avx2() is False
+ * and the encoder keeps its numpy code. */
 #if HAVE_KERNELS
-#define NOFMA __attribute__((optimize("fp-contract=off")))
 #if defined(__clang__)
-#undef NOFMA
 #define NOFMA
+#define NOFMA_BODY _Pragma("clang fp contract(off)")
+#else
+#define NOFMA __attribute__((optimize("fp-contract=off")))
+#define NOFMA_BODY
 #endif
-static const float ERF_P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
-                               -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
-                               -1.60960333262415e-02f};
-static const float ERF_Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
-                               -7.37332916720468e-03f, -1.42647390514189e-02f};
-
-NOFMA static float gelu_one(float s) { /* the rows' last N % 8 values (none for the encoder's N) */
-    float u = s * 0.70710678118654752f;
-    if (u == u) u = u < -4.0f ? -4.0f : (u > 4.0f ? 4.0f : u); /* NaN stays NaN, as np.clip */
-    float x2 = u * u, p = x2 * ERF_P[0];
-    p = p + ERF_P[1];
-    for (int i = 2; i < 7; i++) {
-        p = p * x2;
-        p = p + ERF_P[i];
-    }
-    p = p * u;
-    float q = x2 * ERF_Q[0];
-    q = q + ERF_Q[1];
-    for (int i = 2; i < 5; i++) {
-        q = q * x2;
-        q = q + ERF_Q[i];
-    }
-    p = p / q;
-    p = p + 1.0f;
-    p = p * 0.5f;
-    return s * p;
-}
-
 NOFMA __attribute__((target("avx2"))) static void bias_gelu_avx2(float *x, const float *b, Py_ssize_t M,
                                                                   Py_ssize_t N) {
+    NOFMA_BODY
     const __m256 c = _mm256_set1_ps(0.70710678118654752f), lo = _mm256_set1_ps(-4.0f), hi = _mm256_set1_ps(4.0f);
     const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
     for (Py_ssize_t r = 0; r < M; r++) {
         float *row = x + r * N;
-        Py_ssize_t j = 0;
-        for (; j + 8 <= N; j += 8) {
+        for (Py_ssize_t j = 0; j < N; j += 8) {
             __m256 s = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(b + j));
             __m256 u = _mm256_mul_ps(s, c);
             u = _mm256_min_ps(hi, _mm256_max_ps(lo, u)); /* max/min return the 2nd operand for NaN: kept */
@@ -652,7 +625,6 @@ NOFMA __attribute__((target("avx2"))) static void bias_gelu_avx2(float *x, const
             p = _mm256_mul_ps(_mm256_add_ps(_mm256_div_ps(p, q), one), half);
             _mm256_storeu_ps(row + j, _mm256_mul_ps(s, p));
         }
-        for (; j < N; j++) row[j] = gelu_one(row[j] + b[j]);
     }
 }
 #endif
@@ -676,14 +648,14 @@ static PyObject *py_avx2(PyObject *self, PyObject *args) {
     return PyBool_FromLong(avx2_ok());
 }
 
-/* bias_gelu(x, M, N, b): float32 x (M x N, C order, written in place), b (N); needs avx2() */
+/* bias_gelu(x, M, N, b): float32 x (M x N, C order, N % 8 == 0, written in place), b (N); needs avx2() */
 static PyObject *py_bias_gelu(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer x, b;
     int M, N;
     if (!PyArg_ParseTuple(args, "w*iiy*", &x, &M, &N, &b)) return NULL;
-    int ok = M >= 0 && N > 0;
-    if (!ok) PyErr_SetString(PyExc_ValueError, "bias_gelu: need M >= 0 and N > 0");
+    int ok = M >= 0 && N > 0 && N % 8 == 0;
+    if (!ok) PyErr_SetString(PyExc_ValueError, "bias_gelu: need M >= 0 and N a positive multiple of 8");
     ok = ok && need(&x, (Py_ssize_t)M * N * 4, "x") && need(&b, (Py_ssize_t)N * 4, "bias");
     if (ok && !avx2_ok()) {
         PyErr_SetString(PyExc_RuntimeError, "bias_gelu: this CPU or build has no AVX2");

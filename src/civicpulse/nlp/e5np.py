@@ -525,7 +525,7 @@ NATIVE_GELU = qgemm.bias_gelu_native() and os.environ.get("CIVICPULSE_E5_NATIVE_
 
 def _bias_gelu(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``gelu(x + b)`` in place on the (B*L, N) product output ``x``."""
-    if NATIVE_GELU and x.ndim == 2 and x.flags.c_contiguous:
+    if NATIVE_GELU and qgemm.bias_gelu_fits(x):
         return qgemm.bias_gelu(x, b)
     x += b
     return _gelu(x)

@@ -163,12 +163,18 @@ def bias_gelu_native() -> bool:
     return _native is not None and hasattr(_native, "bias_gelu") and bool(_native.avx2())
 
 
+def bias_gelu_fits(x: np.ndarray) -> bool:
+    """Whether :func:`bias_gelu` takes ``x``: a writable C-contiguous float32 (M, N), N a multiple of 8."""
+    return (x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous and x.flags.writeable
+            and x.shape[1] % 8 == 0 and x.shape[1] > 0)
+
+
 def bias_gelu(x: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``x = gelu(x + b)`` in place on a C-contiguous float32 (M, N) array, in one compiled AVX2 pass,
-    bit for bit what the numpy encoder computes (``x += b`` then its rational-erf GELU); needs
-    :func:`bias_gelu_native`."""
-    if not (x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous and x.flags.writeable):
-        raise ValueError("bias_gelu: x must be a writable C-contiguous float32 (M, N) array")
+    """``x = gelu(x + b)`` in place, in one compiled AVX2 pass, bit for bit what the numpy encoder
+    computes (``x += b`` then its rational-erf GELU); needs :func:`bias_gelu_native` and an ``x``
+    that :func:`bias_gelu_fits`."""
+    if not bias_gelu_fits(x):
+        raise ValueError("bias_gelu: x must be a writable C-contiguous float32 (M, N) array, N a multiple of 8")
     bb = np.ascontiguousarray(b, dtype=np.float32)
     if bb.shape != (x.shape[1],):
         raise ValueError(f"bias_gelu: bias of shape {bb.shape}, expected ({x.shape[1]},)")
