@@ -192,9 +192,9 @@ def main() -> None:
     enrich_texts(full_b, with_embeddings=True, workers=1)
     res["full_path_1proc_items_per_s"] = len(full_b) / (time.perf_counter() - t)
     res["full_path_1proc_items_per_cpu_s"] = len(full_b) / (time.process_time() - c)
-    from civicpulse.nlp import e5np
+    from civicpulse.nlp import e5np, qgemm
 
-    if e5np.NATIVE_GELU and not qgemm_enabled():
+    if e5np.NATIVE_GELU and not qgemm.enabled():
         # the float32 encoder's compiled bias + GELU pass turned off: its baseline, same texts, this run
         e5np.NATIVE_GELU = False
         try:
@@ -218,8 +218,6 @@ def main() -> None:
     shutdown_pool()
     if sent.has_e5top:
         res.update(matmul_ceiling(full_b, sent.joint().head.n_top, res["full_path_items_per_s"]))
-        from civicpulse.nlp import qgemm
-
         res["e5_int8_kernel"] = float(qgemm.enabled())
         print(f"e5 encoder: {qgemm.describe()}")
         if qgemm.enabled():
@@ -268,12 +266,6 @@ def main() -> None:
 
 
 WARM_TEXTS = ["warm up", "อุ่นเครื่อง"] * 20 + [f"ข้อความ {i}" for i in range(40)]
-
-
-def qgemm_enabled() -> bool:
-    from civicpulse.nlp import qgemm
-
-    return qgemm.enabled()
 
 
 def _warm_full_path(workers: int | None = None) -> None:

@@ -193,11 +193,17 @@ LABEL_ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-def _gold_label(task: str, label: object) -> str:
+def _task_labels(task: str) -> list[str]:
+    """The labels of a task: the language ids for ``lang``, else the model's classes."""
+    from civicpulse.nlp.langid import LANGS
     from civicpulse.nlp.model import LABELS
 
+    return list(LANGS) if task == "lang" else list(LABELS[task])
+
+
+def _gold_label(task: str, label: object) -> str:
     lab = str(label).strip()
-    known = LABELS.get(task, ["th", "vi", "en", "other"])
+    known = _task_labels(task)
     if lab in known:
         return lab
     low = lab.lower()
@@ -223,9 +229,7 @@ def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
     if task:
         # A gold label the task does not have would be scored as a class no text can be predicted as:
         # every such row an error, and scores that say nothing. Refuse, naming the labels.
-        from civicpulse.nlp.model import LABELS
-
-        known = LABELS.get(task, ["th", "vi", "en", "other"])
+        known = _task_labels(task)
         unknown = Counter(g for g in gold if g not in known)
         if unknown:
             shown = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in unknown.most_common(5))
@@ -255,7 +259,6 @@ def evaluate(
     Same default as ``predict``: the per-language route of the model card. ``texts_per_s``
     covers everything after the model is loaded (language id, features, embeddings)."""
     from civicpulse.nlp.metrics import evaluate_labels
-    from civicpulse.nlp.model import LABELS
 
     _check_task(task, ("lang", "sentiment", "voice", "toxicity"))
     mode = _mode(with_embeddings, fast)
@@ -279,7 +282,7 @@ def evaluate(
             preds.extend(r["label"] for r in _predict_batch(task, chunk, md, mode, paths))
             prog.advance(tid, len(chunk))
     dt = time.perf_counter() - t0
-    labels = ["th", "vi", "en", "other"] if task == "lang" else list(LABELS[task])
+    labels = _task_labels(task)
     m = evaluate_labels(gold, preds, labels)
     m["texts_per_s"] = round(len(texts) / dt, 1) if dt > 0 else None
     m["task"] = task
