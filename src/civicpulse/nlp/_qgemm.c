@@ -87,12 +87,15 @@ TGT static inline __m512 gelu16(__m512 x) {
 }
 
 /* Quantise rows of A (M x K) into Aq (Mp x K, rows >= M zero), without the columns in keep == 0;
- * rs gets each row's scale. */
-TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, float *rs) {
+ * rs gets each row's scale. With shift, each byte is stored + 128 (the unsigned bytes of the VNNI
+ * kernel: the sign bit flipped). */
+TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, float *rs, int shift) {
+    const int zero = shift ? 0x80 : 0;
+    const __m128i flip = _mm_set1_epi8((char)zero);
     for (int m = 0; m < Mp; m++) {
         int8_t *q = Aq + (size_t)m * K;
         if (m >= M) {
-            memset(q, 0, (size_t)K);
+            memset(q, zero, (size_t)K);
             rs[m] = 0.f;
             continue;
         }
@@ -106,7 +109,7 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *ke
         }
         float amax = nan ? NAN : _mm512_reduce_max_ps(mx);
         if (!(amax > 0.f) || amax != amax) { /* zero row (or NaN: keep it out of the integers) */
-            memset(q, 0, (size_t)K);
+            memset(q, zero, (size_t)K);
             rs[m] = amax != amax ? amax : 0.f;
             continue;
         }
@@ -115,7 +118,7 @@ TGT static void quant_rows(const float *A, int M, int Mp, int K, const float *ke
         __m512 inv = _mm512_set1_ps(1.f / s);
         for (int k = 0; k < K; k += 16) {
             __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_load_ps(keep + k)), inv);
-            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+            _mm_storeu_si128((__m128i *)(q + k), _mm_xor_si128(_mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)), flip));
         }
     }
 }
@@ -200,28 +203,35 @@ TGT_AMX static void gemm_amx(const int8_t *Aq, int M, int Mp, int K, const int8_
 }
 
 /* AVX-512 VNNI: 8 rows x 32 columns in 16 registers; vpdpbusd multiplies unsigned bytes by signed
- * ones, so the activations go in shifted by 128 (sign bit flipped) and e->corr takes the 128 x
+ * ones, so the activations come shifted by 128 (quant_rows with shift) and e->corr takes the 128 x
  * column sums back out. The packed tiles of one 16-column block are K/4 rows of 64 bytes. */
 TGT_VNNI static void gemm_vnni(const int8_t *Aq, int M, int K, const int8_t *Bp, const epi_t *e) {
     int G = K / 4;
-    const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
     int32_t buf[32] __attribute__((aligned(64)));
     for (int n0 = 0; n0 < e->N; n0 += 32) {
         const int8_t *B0 = Bp + (size_t)(n0 / 16) * G * 64, *B1 = B0 + (size_t)G * 64;
         for (int m0 = 0; m0 < M; m0 += 8) {
-            __m512i acc[8][2];
-            for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-            const int8_t *a = Aq + (size_t)m0 * K;
+            /* sixteen named accumulators: written as an array, GCC shuffled them between registers and
+             * the stack on every step of the loop (half the peak speed) */
+            __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                    c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
+                    c70 = c00, c71 = c00;
+            const int32_t *a = (const int32_t *)(Aq + (size_t)m0 * K); /* 4 bytes of k per step */
+            size_t K4 = (size_t)K / 4;
             for (int g = 0; g < G; g++) {
                 __m512i w0 = _mm512_loadu_si512(B0 + (size_t)g * 64), w1 = _mm512_loadu_si512(B1 + (size_t)g * 64);
-                for (int r = 0; r < 8; r++) {
-                    int32_t four;
-                    memcpy(&four, a + (size_t)r * K + 4 * g, 4);
-                    __m512i av = _mm512_xor_si512(_mm512_set1_epi32(four), flip);
-                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
-                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
-                }
+#define VNNI_ROW(r, x0, x1)                                                                                   \
+    {                                                                                                          \
+        __m512i av = _mm512_set1_epi32(a[(r) * K4 + g]);                                                      \
+        x0 = _mm512_dpbusd_epi32(x0, av, w0);                                                                  \
+        x1 = _mm512_dpbusd_epi32(x1, av, w1);                                                                  \
+    }
+                VNNI_ROW(0, c00, c01) VNNI_ROW(1, c10, c11) VNNI_ROW(2, c20, c21) VNNI_ROW(3, c30, c31)
+                VNNI_ROW(4, c40, c41) VNNI_ROW(5, c50, c51) VNNI_ROW(6, c60, c61) VNNI_ROW(7, c70, c71)
+#undef VNNI_ROW
             }
+            __m512i acc[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                                 {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
             int rows = M - m0 < 8 ? M - m0 : 8;
             for (int r = 0; r < rows; r++) {
                 _mm512_store_si512(buf, acc[r][0]);
@@ -253,7 +263,7 @@ TGT static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *B
     for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
     for (int m = 0; m < M; m++)
         for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
-    quant_rows(A, M, Mp, K, keep, Aq, rs);
+    quant_rows(A, M, Mp, K, keep, Aq, rs, kind == KIND_VNNI);
     if (corr)
         for (int n = 0; n < N; n++) corr[n] = 128 * colsum[n];
     epi_t e = {cs, bias, res, W, rs, xo, cols, corr, nout, N, gelu, C};
@@ -341,6 +351,30 @@ TGT static void attend_row(const float *q, const float *kt, int n, int np, const
     }
 }
 
+/* sum_j p_j v_j for eight queries (p_j of query t at p[16 j + t]), scaled by inv[t]; the first nq
+ * rows go to o (rows ldo apart). Per query and component the same operations in the same order as
+ * attend_row's. Eight independent chains keep the FMA units busy. */
+TGT static void pv_rows(const float *p, int n, const float *vb, int H3, int hd, const float *inv, int nq, float *o,
+                        int ldo) {
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int j = 0; j < n; j++) {
+            __m512 v = _mm512_loadu_ps(vb + (size_t)j * H3 + d0);
+            const float *pj = p + 16 * j;
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(pj[0]), v, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(pj[1]), v, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(pj[2]), v, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(pj[3]), v, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(pj[4]), v, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(pj[5]), v, a5);
+            a6 = _mm512_fmadd_ps(_mm512_set1_ps(pj[6]), v, a6);
+            a7 = _mm512_fmadd_ps(_mm512_set1_ps(pj[7]), v, a7);
+        }
+        __m512 a[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int t = 0; t < nq; t++) _mm512_storeu_ps(o + (size_t)t * ldo + d0, _mm512_mul_ps(a[t], _mm512_set1_ps(inv[t])));
+    }
+}
+
 /* Self-attention of a padded batch. qkv (B*L, 3*NH*hd): per token q | k | v, each NH heads of hd.
  * Text b attends to its first lens[b] tokens; out (B*L, NH*hd). hd % 16 == 0, hd <= 128.
  * Queries go 16 at a time, one per vector lane, so that the softmax over keys needs no
@@ -387,6 +421,25 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
                 }
                 __m512 mx = _mm512_set1_ps(-INFINITY);
                 int j = 0;
+                for (; j + 7 < n; j += 8) { /* eight keys at a time: eight independent chains */
+                    const float *k0 = kb + (size_t)j * H3;
+                    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+                    for (int d = 0; d < hd; d++) {
+                        __m512 qd = _mm512_load_ps(qt + 16 * d);
+                        s0 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[d]), s0);
+                        s1 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[H3 + d]), s1);
+                        s2 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[2 * (size_t)H3 + d]), s2);
+                        s3 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[3 * (size_t)H3 + d]), s3);
+                        s4 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[4 * (size_t)H3 + d]), s4);
+                        s5 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[5 * (size_t)H3 + d]), s5);
+                        s6 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[6 * (size_t)H3 + d]), s6);
+                        s7 = _mm512_fmadd_ps(qd, _mm512_set1_ps(k0[7 * (size_t)H3 + d]), s7);
+                    }
+                    __m512 s[8] = {s0, s1, s2, s3, s4, s5, s6, s7};
+                    for (int t = 0; t < 8; t++) _mm512_store_ps(sc + 16 * (j + t), s[t]);
+                    mx = _mm512_max_ps(mx, _mm512_max_ps(_mm512_max_ps(_mm512_max_ps(s0, s1), _mm512_max_ps(s2, s3)),
+                                                         _mm512_max_ps(_mm512_max_ps(s4, s5), _mm512_max_ps(s6, s7))));
+                }
                 for (; j + 1 < n; j += 2) { /* two keys at a time: two independent chains */
                     const float *k0 = kb + (size_t)j * H3, *k1 = k0 + H3;
                     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -412,20 +465,11 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
                     _mm512_store_ps(sc + 16 * j, e);
                     sum = _mm512_add_ps(sum, e);
                 }
-                __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
-                __m512i oidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(H));
+                float inv[16] __attribute__((aligned(64)));
+                _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.f), sum));
                 float *ob = out + ((size_t)bi * L + i0) * H + h * hd;
-                for (int d0 = 0; d0 < hd; d0 += 16) {
-                    __m512 acc[16];
-                    for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-                    for (int j = 0; j < n; j++) {
-                        __m512 p = _mm512_load_ps(sc + 16 * j);
-                        const float *v = vb + (size_t)j * H3 + d0;
-                        for (int t = 0; t < 16; t++) acc[t] = _mm512_fmadd_ps(p, _mm512_set1_ps(v[t]), acc[t]);
-                    }
-                    for (int t = 0; t < 16; t++)
-                        _mm512_mask_i32scatter_ps(ob + d0 + t, rm, oidx, _mm512_mul_ps(acc[t], inv), 4);
-                }
+                for (int t0 = 0; t0 < rows; t0 += 8) /* eight queries at a time, their rows stored whole */
+                    pv_rows(sc + t0, n, vb, H3, hd, inv + t0, rows - t0 < 8 ? rows - t0 : 8, ob + (size_t)t0 * H, H);
             }
         }
     }

