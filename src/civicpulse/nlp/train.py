@@ -623,7 +623,7 @@ def train(
         "training_data": {name: len(part) for name, part in datasets.load_task(task, data_dir, "train").items()}
         | {"corrections": len(corr)},
         "train_label_counts": dict(Counter(r["label"] for r in rows)),
-        "hyper": hp,
+        "hyper": hp | ({"embed_backend": embed_backend} if with_embeddings else {}),
         "tuning": tuning
         or {"class_offsets": "tuned on the validation sets (v1 procedure)"},
         "scores": scores,
