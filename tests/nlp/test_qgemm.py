@@ -37,14 +37,21 @@ POSTS = [
 
 def _model(x: np.ndarray, w: np.ndarray, b: np.ndarray, cols=()) -> np.ndarray:
     """What the kernel computes: rows of x and columns of w in int8, exact integer products; the
-    input columns ``cols`` in float."""
+    input columns ``cols`` in float. A row's scale and its int8 values are computed in float32 as the
+    kernel does (max |x| / 127, then x times the reciprocal, rounded to nearest even): worked out in
+    float64 instead, a value on a rounding boundary can land one step away (seen with 1 value of 128)."""
     cols = list(cols)
-    rest = x.copy()
+    rest = np.asarray(x, np.float32).copy()
     rest[:, cols] = 0.0
-    rs = np.abs(rest).max(1, keepdims=True) / 127.0
-    xq = np.rint(rest / np.where(rs > 0, rs, 1.0))
-    cs = np.maximum(np.abs(w).max(0), 1e-30) / 127.0
-    wq = np.clip(np.rint(w / cs), -127, 127)
+    rs = (np.abs(rest).max(1, keepdims=True, initial=np.float32(0)) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.float32(1) / np.where(rs > 0, rs, np.float32(1))
+    xq = np.clip(np.rint(rest * inv), -128, 127)
+    rs = rs.astype(np.float64)
+    w32 = np.asarray(w, np.float32)  # the weights' scales and int8 values as qgemm.pack makes them
+    cs = np.maximum(np.abs(w32).max(0), np.float32(1e-30)) / np.float32(127)
+    wq = np.clip(np.rint(w32 / cs), -127, 127)
+    cs = cs.astype(np.float64)
     return (xq.astype(np.float64) @ wq.astype(np.float64)) * rs * cs + x[:, cols] @ w[cols] + b
 
 
@@ -258,3 +265,17 @@ def test_linear_on_random_shapes_and_extreme_values(m, kb, nb, scale, n_out, dat
         assert got.shape == (m, n)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max(initial=0.0))))
         np.testing.assert_array_equal(got, results[0])
+
+
+@needs_kernel
+@pytest.mark.parametrize("scale", [1e20, 1.0])
+def test_a_value_on_a_rounding_boundary_is_quantised_as_the_kernel_does(kernel, scale):
+    """Seed 17111 puts one value of row 20 (and of row 48 at scale 1) on an int8 rounding boundary: the
+    float32 quantisation the kernel does and a float64 one give it different integers."""
+    rng = np.random.default_rng(17111)
+    x = (rng.standard_normal((70, 128)) * scale).astype(np.float32)
+    w = (rng.standard_normal((128, 32)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    want = _model(x.astype(np.float64), w, b)
+    got = qgemm.linear(x, qgemm.pack(w), b)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
