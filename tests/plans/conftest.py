@@ -13,6 +13,15 @@ TODAY = dt.datetime.now(dt.UTC).date()
 SYS = Actor.system_actor("test", via="cli")
 
 
+@pytest.fixture(autouse=True)
+def _today_is_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan queries' today stays the TODAY these tests date their data by, when a run crosses midnight UTC
+    (a KPI test once saw its last week end a day later than it expected)."""
+    from civicpulse.domain.plans import queries
+
+    monkeypatch.setattr(queries, "today_utc", lambda: TODAY)
+
+
 def day(n: int) -> str:
     return (TODAY + dt.timedelta(days=n)).isoformat()
 

@@ -253,10 +253,15 @@ class AudienceInsight:
     evidence: list[dict[str, Any]]
 
 
+def today_utc() -> dt.date:
+    """Today in UTC: where insight and KPI windows end unless a caller gives a day (one place to pin it)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def insight(session: Session, actor: Actor, p: Plan, *, days: int = 30,
             today: dt.date | None = None) -> list[AudienceInsight]:
     """What each audience currently says: linked topics' volume, sentiment mix, top concerns, pinned evidence."""
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or today_utc()
     until = _at(today + dt.timedelta(days=1))
     since = until - dt.timedelta(days=days)
     counts = _Counts(session, actor)
@@ -350,7 +355,7 @@ def kpis(session: Session, actor: Actor, p: Plan, *, periods: int = 8, period_da
     """Every KPI against its target over time. Listening KPIs are computed per period (weeks by default) for
     the linked saved topics; their baseline, unless entered, is the same measure over the 4 weeks before the
     plan started. Manual KPIs show the figures entered by hand."""
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or today_utc()
     counts = _Counts(session, actor)
     anchor = p.start_date or p.created_at.date()
     out = []
