@@ -675,7 +675,7 @@ def worker(workers: int = typer.Option(2, "--workers", min=1, max=16)) -> None:
 
 from civicpulse.nlp.cli import nlp_app  # noqa: E402 - the offline language tools bring their own sub-commands
 
-app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models.")
+app.add_typer(nlp_app, name="nlp", help="Offline language tools: predict, evaluate, train, models, activate, rollback.")
 
 from civicpulse.domain.plans.cli import plans_app  # noqa: E402 - plans bring their own sub-commands
 

@@ -190,3 +190,35 @@ def test_card_names_the_backend_of_the_training_vectors(tmp_path, tiny_data, mon
     assert "embed_backend" not in json.loads((out / "toxicity" / "f" / "card.json").read_text())["hyper"]
     assert not res.activated and not plain.activated
     clear_cache()
+
+
+def test_rollback_and_activate_commands(tmp_path):
+    """An empty writable model dir runs the shipped versions: `nlp rollback` there goes to the shipped registry's
+    previous version, `nlp activate` back to the newer one; a version that is not there is refused, named."""
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp.cli import nlp_app
+    from civicpulse.nlp.model import PACKAGE_MODELS, read_registry
+
+    shipped = read_registry(PACKAGE_MODELS)["tasks"]["sentiment"]
+    assert shipped["history"]  # the package keeps one earlier version for rollback
+    before = (PACKAGE_MODELS / "registry.json").read_bytes()
+    out = tmp_path / "models"
+    run = CliRunner().invoke
+    res = run(nlp_app, ["rollback", "--task", "sentiment", "--model-dir", str(out)])
+    assert res.exit_code == 0, res.output
+    assert active_version("sentiment", out) == shipped["history"][-1]
+    assert f"was {shipped['active']}" in res.output
+    listed = json.loads(run(nlp_app, ["models", "--model-dir", str(out), "--json"]).output)
+    assert {r["version"] for r in listed if r["task"] == "sentiment" and r["active"]} == {shipped["history"][-1]}
+
+    res = run(nlp_app, ["activate", "--task", "sentiment", "--version", shipped["active"], "--model-dir", str(out)])
+    assert res.exit_code == 0, res.output
+    assert active_version("sentiment", out) == shipped["active"]
+    assert read_registry(out)["tasks"]["sentiment"]["history"][-1] == shipped["history"][-1]
+
+    res = run(nlp_app, ["activate", "--task", "sentiment", "--version", "v999", "--model-dir", str(out)])
+    assert res.exit_code == 1 and "v999" in res.output and "not found" in res.output
+    assert active_version("sentiment", out) == shipped["active"]  # unchanged
+    assert (PACKAGE_MODELS / "registry.json").read_bytes() == before  # the package is never written to
+    clear_cache()

@@ -416,6 +416,41 @@ def _num(x: object) -> str:
 
 
 @nlp_app.command()
+def activate(
+    task: str = typer.Option(..., "--task", "-t"),
+    version: str = typer.Option(..., "--version", help="a version that `nlp models` lists"),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
+) -> None:
+    """Make a version the active one (after checking its files); the one it replaces can be rolled back to."""
+    from civicpulse.nlp import model as nlp_model
+
+    _check_task(task, TASKS_TRAIN)
+    md = _model_dir(model_dir)
+    assert md is not None
+    with _model_errors():
+        nlp_model.load_weights(nlp_model.version_dir(task, version, md))  # missing or broken: refused, file named
+        prev = nlp_model.activate(task, version, md)
+    Console().print(f"{task}: {version} is active (previous: {prev or '-'}); registry {md / 'registry.json'}")
+
+
+@nlp_app.command()
+def rollback(
+    task: str = typer.Option(..., "--task", "-t"),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
+) -> None:
+    """Go back to the version that was active before the current one."""
+    from civicpulse.nlp import model as nlp_model
+
+    _check_task(task, TASKS_TRAIN)
+    md = _model_dir(model_dir)
+    assert md is not None
+    with _model_errors():
+        was = nlp_model.active_version(task, md)
+        now = nlp_model.rollback(task, md)
+    Console().print(f"{task}: {now} is active again (was {was}); registry {md / 'registry.json'}")
+
+
+@nlp_app.command()
 def models(model_dir: Path | None = typer.Option(None, "--model-dir"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List model versions per task with validation scores; mark the active one."""
     from civicpulse.nlp.model import TASKS, list_versions, shown_scores

@@ -303,11 +303,16 @@ def activate(task: str, version: str, model_dir: Path) -> str | None:
 
 
 def rollback(task: str, model_dir: Path) -> str:
-    """Re-activate the previously active version of ``task``; returns it."""
+    """Re-activate the previously active version of ``task``; returns it. A model dir that has never
+    activated a version of ``task`` runs the shipped one: its rollback goes to the shipped registry's
+    previous version, written into this model dir (the package is not written to)."""
     root = Path(model_dir)
     reg = read_registry(root)
     entry = reg["tasks"].get(task) or {}
     history = list(entry.get("history") or [])
+    if not entry.get("active") and root.resolve() != PACKAGE_MODELS.resolve():
+        history = list((read_registry(PACKAGE_MODELS)["tasks"].get(task) or {}).get("history") or [])
+        entry = reg["tasks"].setdefault(task, {})
     # a version no longer on disk (an older release shipped it; a newer one dropped it) is skipped
     while history:
         prev = str(history.pop())
