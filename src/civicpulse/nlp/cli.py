@@ -415,18 +415,27 @@ def _num(x: object) -> str:
     return f"{x:.3f}" if isinstance(x, int | float) else "-"
 
 
+_WRITABLE_DIR = typer.Option(None, "--model-dir", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)")
+
+
+def _registry_dir(task: str, model_dir: Path | None) -> Path:
+    """The task checked, and the writable model dir whose registry activate / rollback write."""
+    _check_task(task, TASKS_TRAIN)
+    md = _model_dir(model_dir)
+    assert md is not None
+    return md
+
+
 @nlp_app.command()
 def activate(
     task: str = typer.Option(..., "--task", "-t"),
     version: str = typer.Option(..., "--version", help="a version that `nlp models` lists"),
-    model_dir: Path | None = typer.Option(None, "--model-dir", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
+    model_dir: Path | None = _WRITABLE_DIR,
 ) -> None:
     """Make a version the active one (after checking its files); the one it replaces can be rolled back to."""
     from civicpulse.nlp import model as nlp_model
 
-    _check_task(task, TASKS_TRAIN)
-    md = _model_dir(model_dir)
-    assert md is not None
+    md = _registry_dir(task, model_dir)
     with _model_errors():
         nlp_model.load_weights(nlp_model.version_dir(task, version, md))  # missing or broken: refused, file named
         prev = nlp_model.activate(task, version, md)
@@ -434,19 +443,13 @@ def activate(
 
 
 @nlp_app.command()
-def rollback(
-    task: str = typer.Option(..., "--task", "-t"),
-    model_dir: Path | None = typer.Option(None, "--model-dir", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
-) -> None:
+def rollback(task: str = typer.Option(..., "--task", "-t"), model_dir: Path | None = _WRITABLE_DIR) -> None:
     """Go back to the version that was active before the current one."""
     from civicpulse.nlp import model as nlp_model
 
-    _check_task(task, TASKS_TRAIN)
-    md = _model_dir(model_dir)
-    assert md is not None
+    md = _registry_dir(task, model_dir)
     with _model_errors():
-        was = nlp_model.active_version(task, md)
-        now = nlp_model.rollback(task, md)
+        was, now = nlp_model.active_version(task, md), nlp_model.rollback(task, md)
     Console().print(f"{task}: {now} is active again (was {was}); registry {md / 'registry.json'}")
 
 
