@@ -724,7 +724,7 @@ static PyMethodDef methods[] = {
     {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run: ('amx', 'vnni'), ('vnni',) or ()."},
     {"layernorm", py_layernorm, METH_VARARGS, "LayerNorm of each row, in place (AVX-512)."},
     {"attention", py_attention, METH_VARARGS, "Self-attention of a padded batch (AVX-512)."},
-    {"qgemm", py_qgemm, METH_VARARGS, "int8 AMX matrix product with row/column scales, bias, GELU, residual."},
+    {"qgemm", py_qgemm, METH_VARARGS, "int8 matrix product (AMX or AVX-512 VNNI) with row/column scales, bias, GELU, residual."},
     {"avx2", py_avx2, METH_NOARGS, "Whether bias_gelu can run here (AVX2)."},
     {"bias_gelu", py_bias_gelu, METH_VARARGS, "x = gelu(x + b) in place, float32, as the numpy encoder computes it."},
     {NULL, NULL, 0, NULL},
