@@ -78,11 +78,9 @@ def db_check() -> None:
 
 
 def _create_admin(settings: Settings, email: str, password: str, name: str, unit_code: str, unit_name: str) -> None:
-    from sqlalchemy import select
-
     from civicpulse.domain.errors import DomainError
+    from civicpulse.domain.org import queries as org_queries
     from civicpulse.domain.org import services
-    from civicpulse.domain.org.models import Unit
     from civicpulse.domain.org.permissions import Actor
     from civicpulse.domain.org.schemas import RoleIn, UnitCreate, UserCreate
 
@@ -90,7 +88,7 @@ def _create_admin(settings: Settings, email: str, password: str, name: str, unit
     actor = Actor.system_actor("cli:init", via="cli")
     try:
         with db.session() as s:
-            root = s.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id))
+            root = org_queries.head_office(s)
             if root is None:
                 root = services.create_unit(s, actor, UnitCreate(code=unit_code, kind="ministry", names={"en": unit_name}))
             services.create_user(s, actor, settings, UserCreate(

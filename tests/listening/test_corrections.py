@@ -111,3 +111,62 @@ def test_models_page_compares_a_retrained_version_with_the_previous_one_on_the_s
     assert api.status_code == 200
     mine = [v for v in api.json()["toxicity"] if v["version"] == "vlocal"]
     assert mine and mine[0]["active"] and mine[0]["compared_with"]["previous"] == 0.91944
+
+
+def test_head_office_admin_switches_the_model_version_in_use_and_back(client, db, cfg, org, token_for):
+    """The Models page's "Use this version" (and PUT /nlp/models/{task}/active): only an administrator of the
+    head office; the version's files are checked first; the writable model dir's registry is written, never the
+    package's; every switch is in the audit log."""
+    import json
+
+    from civicpulse.domain.listening.enrich import model_dir
+    from civicpulse.nlp.model import PACKAGE_MODELS, active_version, list_versions
+
+    shipped_registry = (PACKAGE_MODELS / "registry.json").read_bytes()
+    shipped = active_version("toxicity")
+    older = next(v["version"] for v in list_versions("toxicity") if not v["active"])
+
+    login(client, org.email("viewer@A"))
+    assert "Use this version" not in client.get("/listening/models").text
+    for who in ("viewer@A", "admin@A"):  # an administrator of a department is not one of the head office
+        headers = {"Authorization": f"Bearer {token_for(org.users[who])}"}
+        r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": older}, headers=headers)
+        assert r.status_code == 403, (who, r.text)
+    assert model_dir(cfg) is None  # nothing written
+
+    login(client, org.email("root-admin"))
+    page = client.get("/listening/models")
+    assert 'action="/listening/models/use"' in page.text
+    r = client.post("/listening/models/use", data={"task": "toxicity", "version": older,
+                                                    "csrf_token": csrf_from(page.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/listening/models?switched=toxicity"
+    assert active_version("toxicity", model_dir(cfg)) == older
+    assert active_version("sentiment", model_dir(cfg)) == active_version("sentiment")  # other models untouched
+    page = client.get(r.headers["location"])
+    assert "The model version in use was changed" in page.text
+
+    admin = {"Authorization": f"Bearer {token_for(org.users['root-admin'])}"}
+    r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": shipped}, headers=admin)
+    assert r.status_code == 200 and r.json() == {"task": "toxicity", "active": shipped, "previous": older}
+    assert active_version("toxicity", model_dir(cfg)) == shipped
+
+    # refused, registry unchanged: an unknown version, an unknown model, a version whose files are broken
+    r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": "v999"}, headers=admin)
+    assert r.status_code == 404 and "v999" in r.json()["error"]["message"]
+    r = client.put("/api/v1/nlp/models/mood/active", json={"version": shipped}, headers=admin)
+    assert r.status_code == 422
+    broken = cfg.data_dir / "models" / "toxicity" / "vbroken"
+    broken.mkdir(parents=True)
+    (broken / "card.json").write_text("{not json", encoding="utf-8")
+    r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": "vbroken"}, headers=admin)
+    assert r.status_code == 422 and "card.json" in r.json()["error"]["message"]
+    assert active_version("toxicity", model_dir(cfg)) == shipped
+
+    with db.session() as s:
+        rows = s.execute(select(AuditEntry.object_id, AuditEntry.before, AuditEntry.after)
+                         .where(AuditEntry.action == "model.activate").order_by(AuditEntry.id)).all()
+    assert [tuple(r) for r in rows] == [(f"toxicity/{older}", {"active": shipped}, {"active": older}),
+                                        (f"toxicity/{shipped}", {"active": older}, {"active": shipped})]
+    assert (PACKAGE_MODELS / "registry.json").read_bytes() == shipped_registry
+    assert json.loads((cfg.data_dir / "models" / "registry.json").read_text(encoding="utf-8"))["tasks"]["toxicity"][
+        "active"] == shipped

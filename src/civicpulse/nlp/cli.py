@@ -38,11 +38,11 @@ def _check_task(task: str, allowed: tuple[str, ...]) -> str:
 def _model_dir(model_dir: Path | None) -> Path | None:
     """The writable model dir: given, else $CIVICPULSE_NLP_MODEL_DIR, else `<data dir>/models` (what the app reads)."""
     from civicpulse.config import get_settings
-    from civicpulse.nlp.model import default_model_dir
+    from civicpulse.domain.listening.enrich import writable_model_dir
 
     if model_dir is not None:
         return model_dir
-    return default_model_dir() or get_settings().data_dir / "models"
+    return writable_model_dir(get_settings())
 
 
 def _db_corrections(task: str) -> list[dict[str, str]]:

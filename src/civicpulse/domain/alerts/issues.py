@@ -38,6 +38,7 @@ from civicpulse.db.base import utcnow
 from civicpulse.domain.alerts.models import Issue, IssueItem
 from civicpulse.domain.listening.models import Item, SavedTopic, Source
 from civicpulse.domain.org.models import Unit
+from civicpulse.domain.org.queries import head_office
 from civicpulse.timeutil import as_utc
 
 log = structlog.get_logger("civicpulse.issues")
@@ -86,7 +87,7 @@ def common_path(paths: list[str]) -> str:
 def _unit_for_path(session: Session, path: str) -> Unit | None:
     ids = [int(x) for x in path.strip("/").split("/") if x]
     if not ids:
-        return session.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
+        return head_office(session)
     return session.get(Unit, ids[-1])
 
 

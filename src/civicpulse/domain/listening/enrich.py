@@ -28,6 +28,14 @@ def model_dir(settings: Settings) -> Path | None:
     return d if d.exists() else None
 
 
+def writable_model_dir(settings: Settings) -> Path:
+    """Where `civicpulse nlp train|activate|rollback` and the Models page write versions and the registry:
+    $CIVICPULSE_NLP_MODEL_DIR, else `<data dir>/models` (which :func:`model_dir` then reads)."""
+    from civicpulse.nlp.model import default_model_dir
+
+    return default_model_dir() or settings.data_dir / "models"
+
+
 def unit_finder(db):  # type: ignore[no-untyped-def]
     """An entity finder that also knows the organisation's own units, in all their languages."""
     from civicpulse.nlp.entities import EntityFinder

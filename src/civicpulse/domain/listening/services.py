@@ -21,11 +21,12 @@ from civicpulse import crypto
 from civicpulse.config import Settings
 from civicpulse.connectors.base import FetchedItem
 from civicpulse.db.base import utcnow
-from civicpulse.domain.errors import Conflict, NotFound, ValidationFailed
+from civicpulse.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from civicpulse.domain.listening.models import FTS_INSERT_SQL, IngestReject, Item, ItemRaw, SavedTopic, Source
 from civicpulse.domain.listening.query import QuerySyntaxError, parse
 from civicpulse.domain.listening.schemas import SourceCreate, SourceUpdate, TopicCreate, TopicUpdate
 from civicpulse.domain.org import audit
+from civicpulse.domain.org import queries as org_queries
 from civicpulse.domain.org import services as org
 from civicpulse.domain.org.models import Unit
 from civicpulse.domain.org.permissions import Actor, require
@@ -987,6 +988,37 @@ def correct_label(session: Session, actor: Actor, item_id: int, task: str, label
     audit.record(session, actor, "item.correct", unit=unit, object_type="item", object_id=it.id,
                  before={task: old}, after={task: label})
     return corr
+
+
+def use_model_version(session: Session, actor: Actor, settings: Settings, task: str, version: str) -> str | None:
+    """An administrator of the head office makes a listed version of a model the one in use (a rollback is
+    the same step towards an older version). The version's files are checked first; the registry written is
+    the writable model dir's, never the package's. Returns the version that was in use before."""
+    from civicpulse.domain.listening.enrich import writable_model_dir
+    from civicpulse.nlp import model as nlp_model
+    from civicpulse.nlp.errors import ModelFileError
+
+    if task not in nlp_model.TASKS:
+        raise ValidationFailed(f"Unknown model '{task}'; one of {', '.join(nlp_model.TASKS)}")
+    head = org_queries.head_office(session)
+    if head is None:
+        raise NotFound("There is no head office unit yet")
+    if not actor.can("nlp.models", head):  # a network-wide setting: no unit of the actor's own is concerned
+        raise PermissionDenied("Only an administrator of the head office can change the model version in use")
+    md = writable_model_dir(settings)
+    if version not in {v["version"] for v in nlp_model.list_versions(task, md)}:
+        raise NotFound(f"{task} model version '{version}' was not found")
+    try:
+        nlp_model.load_weights(nlp_model.version_dir(task, version, md))
+        was = nlp_model.active_version(task, md)
+    except ModelFileError as e:
+        raise ValidationFailed(f"{task} model version '{version}' cannot be used: {e}") from e
+    if was == version:
+        return was
+    nlp_model.activate(task, version, md)
+    audit.record(session, actor, "model.activate", unit=head, object_type="model", object_id=f"{task}/{version}",
+                 before={"active": was}, after={"active": version}, note=str(md / "registry.json"))
+    return was
 
 
 def corrections_for_training(session: Session, task: str) -> list[dict[str, str]]:

@@ -33,6 +33,7 @@ ACTIONS: dict[str, str] = {
     "listening.read": "viewer",
     "listening.manage": "analyst",
     "nlp.correct": "analyst",
+    "nlp.models": "admin",  # on the head office (a root unit): the model versions serve the whole network
     "content.draft": "editor",
     "content.approve": "approver",
     "content.read": "viewer",

@@ -53,6 +53,11 @@ def all_units(session: Session, actor: Actor) -> list[Unit]:
     return list(session.scalars(select(Unit).where(actor.visible_filter(Unit.path)).order_by(Unit.path)))
 
 
+def head_office(session: Session) -> Unit | None:
+    """The network's head office: the first root unit (network-wide settings are checked against it)."""
+    return session.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
+
+
 def unit(session: Session, actor: Actor, unit_id: int) -> Unit:
     u = session.get(Unit, unit_id)
     if u is None or not actor.can_see(u):

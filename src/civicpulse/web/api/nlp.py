@@ -52,3 +52,23 @@ def models(request: Request, actor: Actor = Depends(api_actor)) -> dict[str, lis
                     "compared_with": v["compared_with"]}
                    for v in list_versions(task, mdir)]
             for task in ("sentiment", "voice", "toxicity")}
+
+
+class ActiveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(max_length=40, description="a version that GET /nlp/models lists for the task")
+
+
+class ActiveOut(BaseModel):
+    task: str
+    active: str
+    previous: str | None
+
+
+@router.put("/nlp/models/{task}/active", response_model=ActiveOut,
+            summary="Make a model version the one in use (an administrator of the head office; rollback is the same call)")
+def set_active(task: str, data: ActiveIn, request: Request, actor: Actor = Depends(api_actor),
+               s: Session = DB) -> ActiveOut:
+    was = services.use_model_version(s, actor, settings(request), task, data.version)
+    return ActiveOut(task=task, active=data.version, previous=was)

@@ -798,6 +798,7 @@ def _model_rows(cfg: Settings) -> list[dict[str, Any]]:
                     scores.append({"split": split, "n": sc.get("n"), "micro": sc.get("micro_f1"),
                                    "macro": sc.get("macro_f1")})
             rows.append({"task": task, "version": v["version"], "active": v["active"], "origin": v["origin"],
+                         "error": card.get("error"),
                          "created": card.get("created"), "model": card.get("model"), "scores": scores,
                          "compared": v["compared_with"],
                          "corrections": (card.get("training_data") or {}).get("corrections", 0)})
@@ -814,4 +815,14 @@ def models_page(request: Request, ctx: WebContext = Depends(signed_in),
     actor = actor_of(ctx)
     counts = dict(s.execute(select(LabelCorrection.task, func.count()).where(
         actor.visible_filter(LabelCorrection.unit_path)).group_by(LabelCorrection.task)).all())
-    return render(request, "listening/models.html", rows=_model_rows(settings(request)), corrections=counts)
+    head = org_queries.head_office(s)
+    return render(request, "listening/models.html", rows=_model_rows(settings(request)), corrections=counts,
+                  can_switch=head is not None and actor.can("nlp.models", head),
+                  switched=request.query_params.get("switched"))
+
+
+@router.post("/listening/models/use")
+def model_use(request: Request, task: str = Form(..., max_length=20), version: str = Form(..., max_length=40),
+              ctx: WebContext = Depends(signed_in), s: Session = DB):
+    services.use_model_version(s, actor_of(ctx), settings(request), task, version)
+    return RedirectResponse(f"/listening/models?switched={task}", status_code=303)

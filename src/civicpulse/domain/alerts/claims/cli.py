@@ -41,6 +41,7 @@ def add(
     from civicpulse.domain.alerts.claims.schemas import ClaimCreate
     from civicpulse.domain.errors import DomainError
     from civicpulse.domain.org.models import Unit
+    from civicpulse.domain.org.queries import head_office
 
     if verdict not in VERDICTS:
         _fail(f"Unknown verdict {verdict!r}; use {', '.join(VERDICTS)}")
@@ -59,7 +60,7 @@ def add(
                 if u is None:
                     _fail(f"No unit with code '{unit}'")
             else:
-                u = s.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id))
+                u = head_office(s)
                 if u is None:
                     _fail("There are no units yet; create one first (civicpulse unit create)")
             assert u is not None
