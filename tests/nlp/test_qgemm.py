@@ -215,6 +215,28 @@ def test_mismatched_inputs_are_refused_not_read_out_of_bounds():
         qgemm.attention(np.ones((2, 4, 384 * 3), np.float32), np.array([4], np.int32), 12)
 
 
+@needs_kernel
+def test_the_kernels_let_go_of_every_array_they_are_given():
+    """Each call releases every buffer it took (a kept one pins its array: one reference more per product)."""
+    import sys
+
+    rng = np.random.default_rng(3)
+    p = qgemm.pack((rng.standard_normal((128, 64)) * 0.05).astype(np.float32), [3, 90])
+    x = rng.standard_normal((5, 128)).astype(np.float32)
+    b, res = np.zeros(64, np.float32), np.ones((5, 64), np.float32)
+    qkv, lens = rng.standard_normal((2, 4, 3 * 384)).astype(np.float32), np.array([4, 2], np.int32)
+    lw, lb = np.ones(64, np.float32), np.zeros(64, np.float32)
+    held = {"x": x, "bias": b, "residual": res, "qkv": qkv, "lens": lens, "ln_w": lw, "ln_b": lb,
+            **{k: v for k, v in vars(p).items() if isinstance(v, np.ndarray)}}
+    assert {"tiles", "scale", "w", "outliers", "colsum"} <= set(held)
+    before = {k: sys.getrefcount(v) for k, v in held.items()}
+    for _ in range(3):
+        out = qgemm.linear(x, p, b, residual=res, gelu=True)
+        qgemm.layernorm(out, lw, lb, 1e-12)
+        qgemm.attention(qkv, lens, 12)
+    assert {k: sys.getrefcount(v) for k, v in held.items()} == before
+
+
 def test_a_separate_encoder_instance_follows_the_same_choice(monkeypatch):
     monkeypatch.setenv(qgemm.ENV, "numpy")
     e = E5Numpy()

@@ -497,6 +497,13 @@ static PyObject *py_kinds(PyObject *self, PyObject *noargs) {
     return PyTuple_New(0);
 }
 
+/* Releases every buffer a call took; a buffer never taken is all zeros, which PyBuffer_Release leaves alone. */
+#define RELEASE(...)                                                                \
+    do {                                                                            \
+        Py_buffer *bufs_[] = {__VA_ARGS__};                                         \
+        for (size_t i_ = 0; i_ < sizeof bufs_ / sizeof bufs_[0]; i_++) PyBuffer_Release(bufs_[i_]); \
+    } while (0)
+
 static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     if (b->len != bytes) {
         PyErr_Format(PyExc_ValueError, "qgemm: %s has %zd bytes, expected %zd", what, b->len, bytes);
@@ -558,13 +565,7 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
         }
     }
 #endif
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&bp);
-    PyBuffer_Release(&csum);
-    PyBuffer_Release(&cs);
-    PyBuffer_Release(&bias);
-    PyBuffer_Release(&out);
-    if (have_res) PyBuffer_Release(&res);
+    RELEASE(&a, &bp, &csum, &cs, &bias, &out, &wf, &oc, &res);
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }
@@ -595,9 +596,7 @@ static PyObject *py_layernorm(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 #endif
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&w);
-    PyBuffer_Release(&b);
+    RELEASE(&x, &w, &b);
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }
@@ -627,9 +626,7 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
         }
     }
 #endif
-    PyBuffer_Release(&qkv);
-    PyBuffer_Release(&lens);
-    PyBuffer_Release(&out);
+    RELEASE(&qkv, &lens, &out);
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }
@@ -714,8 +711,7 @@ static PyObject *py_bias_gelu(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 #endif
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&b);
+    RELEASE(&x, &b);
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }
