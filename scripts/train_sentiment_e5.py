@@ -106,6 +106,66 @@ def extract(args: argparse.Namespace) -> None:
     np.savez(out / "init_top.npz", **_layers_dict(top), eps=np.float32(e5.eps), nh=np.int32(e5.NH))
 
 
+def prior(args: argparse.Namespace) -> None:
+    """The fast path's log-probabilities for ``finetune --prior``: out of fold for every training text
+    (``--folds`` folds; a text and its copy without diacritics share a fold), from the fit on all rows for
+    the validation sets. Fine-tuned on top of them, the layers learn what the fast path misses, as the two
+    are blended at run time."""
+    import hashlib
+
+    from civicpulse.nlp.classify import prepare
+    from civicpulse.nlp.features import DEFAULT_CONFIG, Featurizer
+    from civicpulse.nlp.normalize import strip_diacritics
+    from civicpulse.nlp.train import HYPER, _binary, _fit_lr, _fit_nblr, _lsm, _rows_and_weights
+
+    hp = dict(HYPER["sentiment"])
+    rows, sw = _rows_and_weights("sentiment", Path(args.data_dir), [], hp["own_weight"], hp["class_power"],
+                                 hp["plain_vi"])
+    feat = Featurizer.from_config(dict(DEFAULT_CONFIG))
+
+    def features(texts: list[str], langs: list[str | None]):  # type: ignore[no-untyped-def]
+        pr = prepare(texts, langs)
+        return feat.transform(pr.norm, pr.tokens)
+
+    x = features([r["text"] for r in rows], [r.get("lang") for r in rows])
+    y = np.array([LABELS.index(r["label"]) for r in rows])
+    key = [strip_diacritics(r["text"]).lower().encode("utf-8") for r in rows]
+    fold = np.array([int(hashlib.md5(k, usedforsecurity=False).hexdigest(), 16) % args.folds for k in key])
+    a = args.fast_w
+
+    def fit_predict(fit: np.ndarray, xs: list) -> list[np.ndarray]:  # type: ignore[type-arg]
+        c1, i1 = _fit_lr(x[fit], y[fit], sw[fit], hp["C"])
+        c2, i2 = _fit_nblr(x[fit], y[fit], sw[fit], args.nb_c, len(LABELS))
+        return [a * _lsm(np.asarray(z @ c1.T) + i1) + (1 - a) * _lsm(np.asarray(_binary(z) @ c2.T) + i2) for z in xs]
+
+    t0 = time.time()
+    oof = np.zeros((len(rows), len(LABELS)), np.float32)
+    for f in range(args.folds):
+        held = fold == f
+        (oof[held],) = fit_predict(np.flatnonzero(~held), [x[held]])
+        acc = float((oof[held].argmax(1) == y[held]).mean())
+        print(f"fold {f}: {int(held.sum())} rows, accuracy {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+    by_text = {r["text"]: i for i, r in enumerate(rows)}
+    data = sets(Path(args.data_dir))
+    valid_names = [n for n in data if n.endswith("_valid")]
+    vx = [features([r["text"] for r in data[n]], [None] * len(data[n])) for n in valid_names]
+    full = fit_predict(np.arange(len(rows)), vx)
+    out: dict[str, np.ndarray] = dict(zip(valid_names, full, strict=True))
+    for name, part in data.items():
+        if name in out:
+            continue
+        idx = [by_text.get(r["text"], -1) for r in part]
+        missing = sum(i < 0 for i in idx)
+        if missing:  # not a training row of the fast path: no out-of-fold value, so no prior
+            print(f"{name}: {missing} texts are not fast-path training rows (prior 0)", flush=True)
+        out[name] = np.array([oof[i] if i >= 0 else np.zeros(len(LABELS)) for i in idx], np.float32)
+    for n in valid_names:
+        gold = np.array([LABELS.index(r["label"]) for r in data[n]])
+        print(f"{n}: fast path (fit on all rows) accuracy {(out[n].argmax(1) == gold).mean():.4f}", flush=True)
+    np.savez(Path(args.out) / "prior.npz", fast_w=np.float32(a), **out)
+    print(f"prior.npz written ({time.time() - t0:.0f}s)", flush=True)
+
+
 def _subsample(rows: list[dict[str, str]], per_class: int, seed: int) -> list[dict[str, str]]:
     """At most ``per_class`` rows of each label (deterministic), to fit the CPU budget."""
     rng = np.random.default_rng(seed)
@@ -175,17 +235,29 @@ def finetune(args: argparse.Namespace) -> None:
         pooled = F.dropout(pooled, drop, training=drop > 0)
         return pooled @ P["head.w"] + P["head.b"]
 
+    pri = np.load(out / "prior.npz") if args.prior_weight else None
+    priors: dict[str, np.ndarray] = {}  # per set, in the order ``load`` gives its rows
+
     def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if (out / f"{name}.npz").exists():
             z = np.load(out / f"{name}.npz")
             states, offs, y = z["states"], z["offs"], z["y"]
+            order = np.arange(len(y))
         else:  # extracted in shards
-            parts = [np.load(p) for p in sorted(out.glob(f"{name}.*.npz"))]
+            paths = sorted(out.glob(f"{name}.*.npz"), key=lambda p: int(p.name.split(".")[1]))
+            parts = [np.load(p) for p in paths]
+            n_all = sum(len(z["y"]) for z in parts)
+            order = np.concatenate([np.arange(n_all)[int(p.name.split(".")[1]) :: len(paths)] for p in paths])
             states = np.concatenate([z["states"] for z in parts])
             sizes = [int(z["offs"][-1]) for z in parts]
             bases = np.concatenate([[0], np.cumsum(sizes)[:-1]])
             offs = np.concatenate([z["offs"][:-1] + b for z, b in zip(parts, bases, strict=True)] + [[sum(sizes)]])
             y = np.concatenate([z["y"] for z in parts])
+        if pri is not None:  # tempered (the fast path's one-vs-rest log-probabilities are over-confident), floored
+            z = pri[name][order].astype(np.float64) * args.prior_weight
+            z -= z.max(axis=1, keepdims=True)
+            z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+            priors[name] = np.maximum(z, -10.0).astype(np.float32)
         if nfz:
             t0 = time.time()
             states = states.copy()
@@ -221,9 +293,11 @@ def finetune(args: argparse.Namespace) -> None:
                 m[j, :n] = 1
             yield np.array(g), torch.from_numpy(x), torch.from_numpy(m)
 
-    tr = [load("ws_train"), load("th_train"), load("vi_train"), load("en_train")]
+    names = ["ws_train", "th_train", "vi_train", "en_train"]
+    tr = [load(n) for n in names]
     n_own = sum(len(t[2]) for t in tr[1:])
     if args.plain_repeat and (out / "vi_train_plain.npz").exists():
+        names.append("vi_train_plain")
         tr.append(load("vi_train_plain"))  # extracted with ``--only vi_train_plain``
     own_rep = args.own_repeat
     valid = load("ws_valid")
@@ -236,6 +310,7 @@ def finetune(args: argparse.Namespace) -> None:
         base += int(t[1][-1])
     offs = np.concatenate(offs_list + [np.array([base])])
     y = np.concatenate([t[2] for t in tr])
+    pr_train = np.concatenate([priors[n] for n in names]) if pri is not None else np.zeros((len(y), len(LABELS)), np.float32)
     n_ws = len(tr[0][2])
     own_idx, plain_idx = np.arange(n_ws, n_ws + n_own), np.arange(n_ws + n_own, len(y))
     idx_all = np.concatenate([np.arange(n_ws + n_own)] + [own_idx] * (own_rep - 1) + [plain_idx] * args.plain_repeat)
@@ -264,6 +339,9 @@ def finetune(args: argparse.Namespace) -> None:
             for g, xb, mb in batches(vs, vo, np.arange(len(vy)), 8192):
                 logits[g] = forward(xb, mb, 0.0).numpy()
         pred = logits.argmax(1)
+        if pri is not None:
+            both = (logits + priors["ws_valid"]).argmax(1)
+            print(f"  with the prior: micro {_micro(vy, both):.4f} macro {_macro(vy, both, len(LABELS)):.4f}", flush=True)
         return _micro(vy, pred), _macro(vy, pred, len(LABELS)), logits
 
     best = -1.0
@@ -275,8 +353,8 @@ def finetune(args: argparse.Namespace) -> None:
         rng.shuffle(bl)  # type: ignore[arg-type]
         tot = 0.0
         for bi, (g, xb, mb) in enumerate(bl):
-            logits = forward(xb, mb, args.dropout)
-            loss = F.cross_entropy(logits, torch.from_numpy(y[g]), weight=cw, label_smoothing=0.05)
+            logits = forward(xb, mb, args.dropout) + torch.from_numpy(pr_train[g])
+            loss = F.cross_entropy(logits, torch.from_numpy(y[g]), weight=cw, label_smoothing=args.label_smoothing)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(P.values()), 1.0)
@@ -578,7 +656,7 @@ def _macro(y: np.ndarray, p: np.ndarray, k: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("extract", "finetune", "build"):
+    for name in ("extract", "prior", "finetune", "build"):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "e5ft"))
         p.add_argument("--data-dir", default=str(SHARED))
@@ -600,6 +678,13 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--select", choices=("macro", "sum"), default="macro",
                        help="finetune: keep the epoch with the best Wisesight-valid macro-F1 (or micro+macro)")
         p.add_argument("--seed", type=int, default=13)
+        p.add_argument("--folds", type=int, default=5, help="prior: folds of the out-of-fold fast-path fits")
+        p.add_argument("--fast-w", type=float, default=0.4, help="prior: weight of the LR head in the fast path")
+        p.add_argument("--nb-c", type=float, default=0.3, help="prior: C of the NB-LR head")
+        p.add_argument("--prior-weight", type=float, default=0.0,
+                       help="finetune: add OUT/prior.npz (the fast path's log-probabilities, see prior) x this "
+                            "(a temperature's inverse: 0.5 fits the shipped fast path) to the logits; 0 = none")
+        p.add_argument("--label-smoothing", type=float, default=0.05)
         p.add_argument("--version", default="v2")
         p.add_argument("--model-dir", default=None)
         p.add_argument("--check", type=int, default=200, help="build: texts to check the package path on")
@@ -619,6 +704,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.cmd == "extract":
         extract(args)
+    elif args.cmd == "prior":
+        prior(args)
     elif args.cmd == "finetune":
         finetune(args)
     else:
