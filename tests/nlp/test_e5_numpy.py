@@ -271,6 +271,59 @@ def test_embedding_path_split_over_worker_processes(e5, tmp_path):
     np.testing.assert_allclose(lp2, lp1, atol=1e-4)
 
 
+def test_the_rest_of_the_enrichment_runs_while_worker_processes_embed(e5, tmp_path, monkeypatch):
+    """With worker processes, the fast part (languages, words, features, entities, key phrases) runs in this
+    process while they embed; the results are those of the one-process run, and the hook runs once on every
+    path (workers, this process, every text already cached)."""
+    from civicpulse.nlp import pipeline, sentiment_e5
+
+    _version_with_head(e5, tmp_path)
+    clear_cache()
+    texts = [f"ข้อความที่ {i} รถติดมาก กรุงเทพ" if i % 2 else f"Bài số {i}: đường ngập quá ở Hà Nội" for i in
+             range(pipeline.E5_PARALLEL_MIN + 4)]
+    handed: list[bool] = []  # per pool call: whether the fast part ran inside it, beside the workers
+    real = pipeline.run_interleaved
+
+    def spy(fn, arg, batch, workers, meanwhile=None):  # type: ignore[no-untyped-def]
+        inside = [True]
+        ran = []
+
+        def hook():  # type: ignore[no-untyped-def]
+            ran.append(inside[0])
+            return meanwhile()
+
+        try:
+            return real(fn, arg, batch, workers, hook if meanwhile else None)
+        finally:
+            inside[0] = False
+            handed.append(ran == [True])
+
+    monkeypatch.setattr(pipeline, "run_interleaved", spy)
+    try:
+        two = pipeline.enrich_texts(texts, with_embeddings=True, model_dir=tmp_path, workers=2)
+        assert handed == [True]
+        sentiment_e5._joint.clear()
+        one = pipeline.enrich_texts(texts, with_embeddings=True, model_dir=tmp_path, workers=1)
+        _, routed = pipeline.labels_with_embeddings(texts, tmp_path, workers=2)  # all cached: no pool call
+        assert handed == [True]
+        for workers in (2, 1, 2):
+            if workers == 1:
+                sentiment_e5._joint.clear()
+            runs: list[int] = []
+            pipeline.embed_for_sentiment(texts, tmp_path, workers=workers, meanwhile=lambda: runs.append(1))
+            assert runs == [1], workers
+    finally:
+        pipeline.shutdown_pool()
+        clear_cache()
+    for a, b in zip(two, one, strict=True):
+        assert (a.lang, a.tokens, a.entities, a.keyphrases, a.sentiment, a.voice, a.toxicity) == (
+            b.lang, b.tokens, b.entities, b.keyphrases, b.sentiment, b.voice, b.toxicity)
+        np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
+        assert abs(a.sentiment_prob - b.sentiment_prob) < 1e-4
+    assert [lab for lab, _ in routed["sentiment"]] == [e.sentiment for e in one]
+    assert any(e.entities for e in one)  # the entity finder ran on the texts
+
+
 def test_cli_predict_and_evaluate_with_embeddings(e5, tmp_path):
     from typer.testing import CliRunner
 

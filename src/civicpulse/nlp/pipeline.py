@@ -72,6 +72,30 @@ def _classifiers(model_dir: str | Path | None) -> tuple[Classifier, Classifier, 
     )
 
 
+@dataclass
+class _Chunk:
+    """What a batch's enrichment needs that does not depend on its embeddings."""
+
+    heads: tuple[Classifier, Classifier, Classifier]
+    prep: Prepared
+    x: tuple[Any, Any, Any]  # the three heads' feature matrices (one shared matrix by default)
+    keyphrases: list[list[str]]
+    entities: list[list[dict[str, Any]]]
+
+
+def _prepare_chunk(
+    texts: Sequence[object], model_dir: str | Path | None, finder: EntityFinder | None, langs: Sequence[str | None] | None
+) -> _Chunk:
+    sent, voice, tox = heads = _classifiers(model_dir)
+    finder = finder or default_finder()
+    prep: Prepared = prepare(texts, langs)
+    # One feature matrix for the three heads when they share a featurizer (the default).
+    x_sent = sent.features(prep)
+    x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
+    x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
+    return _Chunk(heads, prep, (x_sent, x_voice, x_tox), keyphrases_batch(prep.tokens), [finder.find(n) for n in prep.norm])
+
+
 def _enrich_chunk(
     texts: Sequence[object],
     model_dir: str | Path | None,
@@ -80,24 +104,21 @@ def _enrich_chunk(
     langs: Sequence[str | None] | None,
     e5_logp: np.ndarray | None = None,
 ) -> list[Enrichment]:
-    sent, voice, tox = _classifiers(model_dir)
-    finder = finder or default_finder()
-    prep: Prepared = prepare(texts, langs)
+    return _finish_chunk(_prepare_chunk(texts, model_dir, finder, langs), embeddings, e5_logp)
+
+
+def _finish_chunk(c: _Chunk, embeddings: np.ndarray | None, e5_logp: np.ndarray | None) -> list[Enrichment]:
+    (sent, voice, tox), prep, (x_sent, x_voice, x_tox) = c.heads, c.prep, c.x
     empty = prep.empty
-    # One feature matrix for the three heads when they share a featurizer (the default).
-    x_sent = sent.features(prep)
-    x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
-    x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
     # With embeddings, each head follows its version's per-language route (card.json); without them
     # proba_routed is the fast path and needs no route keys (the fast lane skips their diacritic test).
     lang_codes = prep.route_keys if embeddings is not None or e5_logp is not None else []
     ls = sent.to_labels(sent.proba_routed(x_sent, lang_codes, embeddings, empty, e5_logp), empty)
     lv = voice.to_labels(voice.proba_routed(x_voice, lang_codes, embeddings, empty), empty)
     lt = tox.to_labels(tox.proba_routed(x_tox, lang_codes, embeddings, empty), empty)
-    kps = keyphrases_batch(prep.tokens)
     versions = {"sentiment": sent.version, "voice": voice.version, "toxicity": tox.version}
     out = []
-    for i, norm in enumerate(prep.norm):
+    for i in range(len(prep.norm)):
         toks = prep.tokens[i]
         lang, conf = prep.langs[i]
         out.append(
@@ -112,8 +133,8 @@ def _enrich_chunk(
                 voice_prob=lv[i][1],
                 toxicity=lt[i][0],
                 toxicity_prob=lt[i][1],
-                entities=finder.find(norm),
-                keyphrases=kps[i],
+                entities=c.entities[i],
+                keyphrases=c.keyphrases[i],
                 embedding=embeddings[i] if embeddings is not None else None,
                 model_versions=versions,
             )
@@ -220,20 +241,22 @@ def enrich_texts(
             out_d.append(_copy(res[j]) if seen[j] else res[j])
             seen[j] = True
         return out_d
-    embeddings = None
-    e5_logp = None
     if with_embeddings:
-        embeddings, e5_logp = embed_for_sentiment(texts, model_dir, workers)
+        # the rest of the enrichment runs here while the worker processes compute the embeddings
+        chunk: list[_Chunk] = []
+        embeddings, e5_logp = embed_for_sentiment(
+            texts, model_dir, workers, meanwhile=lambda: chunk.append(_prepare_chunk(texts, model_dir, finder, langs))
+        )
+        return _finish_chunk(chunk[0], embeddings, e5_logp)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     use_pool = (
         workers > 1
         and len(texts) >= PARALLEL_MIN
-        and embeddings is None
         and bool({"fork", "forkserver"} & set(mp.get_all_start_methods()))
     )
     if not use_pool:
-        return _enrich_chunk(texts, model_dir, finder, embeddings, langs, e5_logp)
+        return _enrich_chunk(texts, model_dir, finder, None, langs)
     pool = _get_pool(workers, model_dir, finder)
     n_chunks = workers * 4
     size = (len(texts) + n_chunks - 1) // n_chunks
@@ -266,11 +289,16 @@ def _get_e5_pool(workers: int) -> ProcessPoolExecutor:
     return _e5_pool
 
 
-def run_interleaved(fn: Callable[[Any, list[str]], Any], arg: Any, batch: list[str], workers: int) -> list[Any]:
+def run_interleaved(
+    fn: Callable[[Any, list[str]], Any], arg: Any, batch: list[str], workers: int, meanwhile: Callable[[], object] | None = None
+) -> list[Any]:
     """``fn(arg, part)`` in the warm e5 worker pool for ``workers`` interleaved parts of ``batch`` (every
-    ``workers``-th text, so that the parts get a similar mix of lengths); the results, part by part."""
+    ``workers``-th text, so that the parts get a similar mix of lengths); the results, part by part.
+    ``meanwhile`` (optional) runs in this process while the workers compute."""
     pool = _get_e5_pool(workers)
     futs = [pool.submit(fn, arg, batch[i::workers]) for i in range(workers)]
+    if meanwhile is not None:
+        meanwhile()
     return [f.result() for f in futs]
 
 
@@ -283,10 +311,22 @@ def interleave_back(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def embed_for_sentiment(
-    texts: Sequence[object], model_dir: str | Path | None = None, workers: int | None = None
+    texts: Sequence[object],
+    model_dir: str | Path | None = None,
+    workers: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Passage embeddings for ``texts`` and, when the active sentiment version ships fine-tuned
-    e5 layers, its sentiment log-probabilities from the same pass (else ``None``)."""
+    e5 layers, its sentiment log-probabilities from the same pass (else ``None``).
+
+    ``meanwhile`` (optional) is called once: while worker processes compute the embeddings where
+    they do, else after this process has computed them."""
+    pending = [meanwhile] if meanwhile is not None else []
+
+    def run_pending() -> None:
+        while pending:
+            pending.pop()()
+
     sent = get_classifier("sentiment", model_dir)
     if sent.has_e5top:
         joint = sent.joint()
@@ -300,14 +340,17 @@ def embed_for_sentiment(
                     return joint._compute(batch)
                 from civicpulse.nlp.sentiment_e5 import compute_in_worker
 
-                res = run_interleaved(compute_in_worker, path, batch, n_workers)
+                res = run_interleaved(compute_in_worker, path, batch, n_workers, run_pending)
                 return interleave_back([r[0] for r in res]), interleave_back([r[1] for r in res])
 
         emb, lp = joint.encode(texts, compute)
+        run_pending()
         return emb, lp
     from civicpulse.nlp.embed import embed
 
-    return embed(texts), None
+    vecs = embed(texts)
+    run_pending()
+    return vecs, None
 
 
 def labels_with_embeddings(
@@ -316,14 +359,21 @@ def labels_with_embeddings(
     """Embeddings plus the routed labels of all three heads (sentiment, voice, toxicity) from
     one e5 pass: what the embedding lane can store so that stored labels match ``nlp predict``."""
     texts = list(texts)
-    emb, lp = embed_for_sentiment(texts, model_dir, workers)
-    prep = prepare(texts)
-    langs = prep.route_keys
-    out: dict[str, list[tuple[str, float]]] = {}
+    heads = _classifiers(model_dir)
     feats: dict[Any, Any] = {}
-    for clf in _classifiers(model_dir):
-        if clf.featurizer not in feats:
-            feats[clf.featurizer] = clf.features(prep)
+    done: list[tuple[Prepared, list[str]]] = []
+
+    def fast_part() -> None:  # here, while the worker processes compute the embeddings
+        prep = prepare(texts)
+        for clf in heads:
+            if clf.featurizer not in feats:
+                feats[clf.featurizer] = clf.features(prep)
+        done.append((prep, prep.route_keys))
+
+    emb, lp = embed_for_sentiment(texts, model_dir, workers, meanwhile=fast_part)
+    prep, langs = done[0]
+    out: dict[str, list[tuple[str, float]]] = {}
+    for clf in heads:
         x = feats[clf.featurizer]
         p = clf.proba_routed(x, langs, emb, prep.empty, lp if clf.task == "sentiment" else None)
         out[clf.task] = clf.to_labels(p, prep.empty)
