@@ -254,3 +254,36 @@ def test_post_redirect_get_reads_its_own_write(live_server, org) -> None:  # typ
             if f'<html lang="{lang}">' not in r.text:
                 stale.append(i)
     assert not stale, f"{len(stale)} of 60 pages after POST /language showed the previous language"
+
+
+def test_head_office_admin_goes_back_to_an_earlier_model_version(page_for, org, cfg) -> None:  # type: ignore[no-untyped-def]
+    """On the Models page, "Use this version" asks first, then the version is in use (in Vietnamese here)."""
+    from civicpulse.domain.listening.enrich import model_dir
+    from civicpulse.nlp.model import active_version, list_versions
+
+    older = next(v["version"] for v in list_versions("toxicity") if not v["active"])
+    page = page_for()
+    sign_in(page, org.email("root-admin"))
+    switch_language(page, "vi")
+    page.goto("/listening/models")
+    form = page.locator(f"form[action='/listening/models/use']:has(input[name=version][value='{older}'])"
+                        ":has(input[name=task][value=toxicity])")
+    button = form.locator("button[type=submit]")
+    assert button.inner_text().strip() == "Dùng phiên bản này"
+    assert page.locator(f"td:has(code:text-is('{older}')) .badge").count() == 0  # not in use yet
+    asked: list[str] = []
+
+    def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    with page.expect_navigation():
+        button.click()
+    assert asked == ["Dùng phiên bản này cho mọi đơn vị từ bây giờ?"]
+    assert "Đã đổi phiên bản mô hình đang dùng" in page.inner_text("main")
+    assert active_version("toxicity", model_dir(cfg)) == older
+    assert page.locator(f"td:has(input[name=task][value=toxicity]):has(code:text-is('{older}'))").count() == 0
+    cell = page.locator(f"td:has(code:text-is('{older}'))").filter(has=page.locator(".badge"))
+    assert cell.count() == 1 and cell.locator(".badge").inner_text().strip() == "đang dùng"
+    assert not page.errors, page.errors
