@@ -310,7 +310,7 @@ def test_the_rest_of_the_enrichment_runs_while_worker_processes_embed(e5, tmp_pa
             if workers == 1:
                 sentiment_e5._joint.clear()
             runs: list[int] = []
-            pipeline.embed_for_sentiment(texts, tmp_path, workers=workers, meanwhile=lambda: runs.append(1))
+            pipeline.embed_for_sentiment(texts, tmp_path, workers=workers, meanwhile=lambda r=runs: r.append(1))
             assert runs == [1], workers
     finally:
         pipeline.shutdown_pool()
