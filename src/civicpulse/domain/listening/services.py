@@ -1015,9 +1015,11 @@ def use_model_version(session: Session, actor: Actor, settings: Settings, task: 
         raise ValidationFailed(f"{task} model version '{version}' cannot be used: {e}") from e
     if was == version:
         return was
-    nlp_model.activate(task, version, md)
+    # the audit row first: if the registry cannot be written, the request fails and the row is rolled back with it
     audit.record(session, actor, "model.activate", unit=head, object_type="model", object_id=f"{task}/{version}",
                  before={"active": was}, after={"active": version}, note=str(md / "registry.json"))
+    session.flush()
+    nlp_model.activate(task, version, md)
     return was
 
 
