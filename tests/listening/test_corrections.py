@@ -113,7 +113,7 @@ def test_models_page_compares_a_retrained_version_with_the_previous_one_on_the_s
     assert mine and mine[0]["active"] and mine[0]["compared_with"]["previous"] == 0.91944
 
 
-def test_head_office_admin_switches_the_model_version_in_use_and_back(client, db, cfg, org, token_for):
+def test_head_office_admin_switches_the_model_version_in_use_and_back(client, db, cfg, org, token_for, monkeypatch):
     """The Models page's "Use this version" (and PUT /nlp/models/{task}/active): only an administrator of the
     head office; the version's files are checked first; the writable model dir's registry is written, never the
     package's; every switch is in the audit log."""
@@ -160,6 +160,18 @@ def test_head_office_admin_switches_the_model_version_in_use_and_back(client, db
     (broken / "card.json").write_text("{not json", encoding="utf-8")
     r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": "vbroken"}, headers=admin)
     assert r.status_code == 422 and "card.json" in r.json()["error"]["message"]
+    assert active_version("toxicity", model_dir(cfg)) == shipped
+
+    # a registry that cannot be written: refused with its path named, and no audit row is left behind
+    from civicpulse.nlp import model as nlp_model
+
+    def read_only(root, data):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(nlp_model, "write_registry", read_only)
+    r = client.put("/api/v1/nlp/models/toxicity/active", json={"version": older}, headers=admin)
+    assert r.status_code == 422 and "registry.json cannot be written: Permission denied" in r.json()["error"]["message"]
+    monkeypatch.undo()
     assert active_version("toxicity", model_dir(cfg)) == shipped
 
     with db.session() as s:

@@ -1019,7 +1019,10 @@ def use_model_version(session: Session, actor: Actor, settings: Settings, task: 
     audit.record(session, actor, "model.activate", unit=head, object_type="model", object_id=f"{task}/{version}",
                  before={"active": was}, after={"active": version}, note=str(md / "registry.json"))
     session.flush()
-    nlp_model.activate(task, version, md)
+    try:
+        nlp_model.activate(task, version, md)
+    except OSError as e:
+        raise ValidationFailed(f"The model registry {md / 'registry.json'} cannot be written: {e.strerror or e}") from e
     return was
 
 
