@@ -35,7 +35,7 @@ def _check_task(task: str, allowed: tuple[str, ...]) -> str:
     return task
 
 
-def _model_dir(model_dir: Path | None) -> Path | None:
+def _model_dir(model_dir: Path | None) -> Path:
     """The writable model dir: given, else $CIVICPULSE_NLP_MODEL_DIR, else `<data dir>/models` (what the app reads)."""
     from civicpulse.config import get_settings
     from civicpulse.domain.listening.enrich import writable_model_dir
@@ -349,7 +349,6 @@ def train(
         _err().print(f"[red]--embed-backend must be {' or '.join(BACKENDS)}, not {embed_backend!r}[/red]")
         raise typer.Exit(2)
     out_dir = _model_dir(out)
-    assert out_dir is not None
     data_dir = data_dir or _shared_data()
     rows: list[dict[str, Any]] = []
     if corrections is not None:
@@ -421,9 +420,7 @@ _WRITABLE_DIR = typer.Option(None, "--model-dir", help="writable model dir (defa
 def _registry_dir(task: str, model_dir: Path | None) -> Path:
     """The task checked, and the writable model dir whose registry activate / rollback write."""
     _check_task(task, TASKS_TRAIN)
-    md = _model_dir(model_dir)
-    assert md is not None
-    return md
+    return _model_dir(model_dir)
 
 
 @nlp_app.command()
