@@ -71,7 +71,7 @@ def sets(data_dir: Path) -> dict[str, list[dict[str, str]]]:
 
 def extract(args: argparse.Namespace) -> None:
     from civicpulse.nlp.e5np import E5Numpy
-    from civicpulse.nlp.sentiment_e5 import prepare_text
+    from civicpulse.nlp.embed import prepare_texts
 
     e5 = E5Numpy(max_tokens=args.max_tokens)
     low = e5.layers[: e5.NL - args.top]
@@ -88,7 +88,7 @@ def extract(args: argparse.Namespace) -> None:
             rows = rows[k::n]
             name = f"{name}.{k}"
         t0 = time.time()
-        toks = [e5.ids(prepare_text(r["text"])) for r in rows]
+        toks = [e5.ids(t) for t in prepare_texts([r["text"] for r in rows])]
         lens = np.array([len(t) for t in toks], np.int32)
         offs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         states = np.zeros((int(offs[-1]), e5.H), np.float16)

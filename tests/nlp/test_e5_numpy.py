@@ -111,6 +111,15 @@ def test_joint_pass_gives_embedding_and_sentiment(e5, tmp_path):
     assert np.array_equal(again_emb, emb[:2]) and np.array_equal(again_lp, lp[:2])
 
 
+def test_joint_pass_sees_vietnamese_shorthand_written_out(e5, tmp_path):
+    joint = E5Joint(E5TopHead(_identity_head(e5, tmp_path, n_top=1)), e5)
+    emb, lp = joint.encode(["thủ tục ko ai hướng dẫn, hỏi r vẫn ko dc", "r u ok"])
+    emb_full, lp_full = joint.encode(["thủ tục không ai hướng dẫn, hỏi rồi vẫn không được", "roi u ok"])
+    np.testing.assert_array_equal(emb[0], emb_full[0])
+    np.testing.assert_array_equal(lp[0], lp_full[0])
+    assert (emb[1] @ emb_full[1]) < 0.99  # English: "r" stays "r"
+
+
 def test_mixed_embedding_head(e5, tmp_path):
     """``mix.*`` entries blend a linear head on the original embedding into the sentiment branch."""
     path = _identity_head(e5, tmp_path, n_top=1)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from civicpulse.nlp import langid, segment
+from civicpulse.nlp import langid, segment, shorthand
 from civicpulse.nlp.errors import ModelFileError
 from civicpulse.nlp.features import Featurizer
 from civicpulse.nlp.model import (
@@ -66,11 +66,15 @@ def route_lang(key: str) -> str:
 
 @dataclass
 class Prepared:
-    """Normalised texts, detected languages and word tokens of a batch."""
+    """Normalised texts, detected languages and word tokens of a batch; ``model_norm`` and
+    ``model_tokens`` are what the classifiers see (Vietnamese shorthand written out,
+    :mod:`civicpulse.nlp.shorthand`), the same objects where nothing was written out."""
 
     norm: list[str]
     langs: list[tuple[str, float]]
     tokens: list[list[str]]
+    model_norm: list[str]
+    model_tokens: list[list[str]]
 
     @property
     def route_keys(self) -> list[str]:
@@ -88,7 +92,12 @@ def prepare(texts: Sequence[object], langs: Sequence[str | None] | None = None) 
     if langs is not None:
         detected = [(lg, 1.0) if lg else d for lg, d in zip(langs, detected, strict=True)]
     toks = [segment.words(t, lg, normalized=True) for t, (lg, _) in zip(norm, detected, strict=True)]
-    return Prepared(norm, detected, toks)
+    model = shorthand.for_models(norm, [lg for lg, _ in detected])
+    model_toks = [
+        tk if m is t else segment.words(m, lg, normalized=True)
+        for t, m, tk, (lg, _) in zip(norm, model, toks, detected, strict=True)
+    ]
+    return Prepared(norm, detected, toks, model, model_toks)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -172,7 +181,7 @@ class Classifier:
         return np.array([self.path_for(lg, mode) == "e5" for lg in langs], dtype=bool)
 
     def features(self, prep: Prepared) -> sp.csr_matrix:
-        return self.featurizer.transform(prep.norm, prep.tokens)
+        return self.featurizer.transform(prep.model_norm, prep.model_tokens)
 
     @property
     def has_nb(self) -> bool:

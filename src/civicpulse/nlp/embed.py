@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from civicpulse.nlp import shorthand
 from civicpulse.nlp.normalize import normalize
 
 DIM = 384
@@ -43,6 +44,12 @@ def _encode_part(query: bool, texts: list[str]) -> np.ndarray:
     from civicpulse.nlp.e5np import get_e5
 
     return get_e5().encode(texts, query)
+
+
+def prepare_texts(texts: Sequence[object]) -> list[str]:
+    """The exact texts the e5 encoder sees: normalised, cut to :data:`MAX_CHARS`, Vietnamese shorthand
+    written out (:func:`civicpulse.nlp.shorthand.for_models`)."""
+    return shorthand.for_models([normalize(t)[:MAX_CHARS] for t in texts])
 
 
 def _key(text: str) -> str:
@@ -95,7 +102,7 @@ class Embedder:
         return np.vstack(out) if out else np.zeros((0, DIM), np.float32)
 
     def embed(self, texts: Sequence[object], query: bool = False) -> np.ndarray:
-        norm = [normalize(t)[:MAX_CHARS] for t in texts]
+        norm = prepare_texts(texts)
         prefix = ("q:" if query else "") + ("np:" if self.backend == "numpy" else "")
         keys = [_key(prefix + t) for t in norm]
         result = np.zeros((len(norm), DIM), np.float32)

@@ -30,9 +30,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from civicpulse.nlp.e5np import E5Numpy, Layer, get_e5, l2n, set_depth
-from civicpulse.nlp.embed import MAX_CHARS
+from civicpulse.nlp.embed import prepare_texts
 from civicpulse.nlp.errors import ModelFileError
-from civicpulse.nlp.normalize import normalize
 
 FILE = "e5top.npz"
 Compute = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
@@ -40,8 +39,8 @@ _FIELDS = ("wqkv", "bqkv", "wo", "bo", "ln1_w", "ln1_b", "wi", "bi", "wf", "bf",
 
 
 def prepare_text(text: object) -> str:
-    """The exact text the e5 encoder sees (same as ``embed.embed``)."""
-    return normalize(text)[:MAX_CHARS]
+    """The exact text the e5 encoder sees (same as ``embed.embed``: :func:`embed.prepare_texts`)."""
+    return prepare_texts([text])[0]
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -174,7 +173,7 @@ class E5Joint:
 
         ``compute`` (optional) computes the distinct uncached texts elsewhere (e.g. split over
         worker processes); by default they are computed here."""
-        norm = [prepare_text(t) for t in texts]
+        norm = prepare_texts(texts)
         keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest() for t in norm]
         n = len(norm)
         emb = np.zeros((n, self.e5.H), np.float32)

@@ -443,20 +443,20 @@ def train(
     prep = prepare([r["text"] for r in rows], [r.get("lang") for r in rows])
     progress("prepare train", 1.0)
     featurizer = Featurizer.from_config(fcfg)
-    x = featurizer.transform(prep.norm, prep.tokens)
+    x = featurizer.transform(prep.model_norm, prep.model_tokens)
     y = np.array([labels.index(r["label"]) for r in rows])
     valid_sets = datasets.load_task(task, data_dir, "valid")
     if not valid_sets:
         raise ValueError(f"no validation data for task {task!r} under {data_dir}")
     vprep = {name: prepare([r["text"] for r in rs], [r.get("lang") for r in rs]) for name, rs in valid_sets.items()}
-    vx = {name: featurizer.transform(p.norm, p.tokens) for name, p in vprep.items()}
+    vx = {name: featurizer.transform(p.model_norm, p.model_tokens) for name, p in vprep.items()}
     cache = Path(embed_cache) if embed_cache else None
     e_train: np.ndarray | None = None
     vemb: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
     if with_embeddings:
-        e_train = _embeddings(prep.norm, cache, progress, "embed train", embed_backend)
+        e_train = _embeddings(prep.model_norm, cache, progress, "embed train", embed_backend)
         for n, p in vprep.items():
-            vemb[n] = _embeddings(p.norm, cache, progress, f"embed valid {n}", embed_backend)
+            vemb[n] = _embeddings(p.model_norm, cache, progress, f"embed valid {n}", embed_backend)
     tuning: dict[str, Any] = {}
 
     if hp.get("nb_C"):
@@ -585,11 +585,11 @@ def train(
     baseline: dict[str, Any] | None = None
     if with_baseline:
         progress("baseline TF-IDF+LR", 0.0)
-        for r, nrm, tk in zip(rows, prep.norm, prep.tokens, strict=True):
+        for r, nrm, tk in zip(rows, prep.model_norm, prep.model_tokens, strict=True):
             r["_norm"], r["_tokens"] = nrm, tk
         bsets: dict[str, list[dict[str, Any]]] = {}
         for n, rs in valid_sets.items():
-            for r, nrm, tk in zip(rs, vprep[n].norm, vprep[n].tokens, strict=True):
+            for r, nrm, tk in zip(rs, vprep[n].model_norm, vprep[n].model_tokens, strict=True):
                 r["_norm"], r["_tokens"] = nrm, tk
             bsets[n] = rs
         for lg, rs in _human_by_lang(valid_sets).items():

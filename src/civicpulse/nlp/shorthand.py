@@ -1,0 +1,133 @@
+"""Vietnamese chat shorthand written out for the models.
+
+Vietnamese comments are full of shorthand ("teencode"): *ko* and *k* for *không*, *dc* / *đc* for
+*được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*… The models learnt
+mostly the full words: on our Vietnamese validation rows with the common shorthand put in, the
+sentiment model's accuracy fell from 0.898 to 0.866 (docs/models/sentiment.md, "Shorthand").
+:func:`for_models` writes the shorthand out before the classifiers' features and the e5 encoder
+see a text; what is stored and indexed (tokens, search text, entities) keeps the author's words.
+
+Only words that are almost never anything else are written out, in the text's own spelling (with
+diacritics, or without them when the text has none), and only in texts identified as Vietnamese.
+Vulgar abbreviations (*vl*, *đm*…) are left as they are: the toxicity model knows them as such.
+Guards: a single letter is written out only in lower case and not after a number (*50 k* is a
+price, *Bệnh viện K* a name); a capitalised word (*Ng*, not *NG*) followed by a full stop or by
+another capitalised word is left alone (*Ng. Văn An*); nothing inside URLs, mentions, hashtags,
+*v.v.*
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from civicpulse.nlp import langid
+from civicpulse.nlp.normalize import strip_diacritics
+
+# (written with diacritics, written without): the shorthand spellings of it
+_FORMS: dict[tuple[str, str], str] = {
+    ("không", "khong"): "ko k kh khg kg hok kô khum",
+    ("không phải", "khong phai"): "kp",
+    ("không bao giờ", "khong bao gio"): "kbh kbg",
+    ("được", "duoc"): "dc đc",
+    ("gì", "gi"): "j",
+    ("rồi", "roi"): "r",
+    ("người", "nguoi"): "ng",
+    ("người ta", "nguoi ta"): "ngta",
+    ("người yêu", "nguoi yeu"): "ny",
+    ("mọi người", "moi nguoi"): "mn mng",
+    ("anh em", "anh em"): "ae",
+    ("cũng", "cung"): "cx cg",
+    ("mình", "minh"): "mk mik",
+    ("trước", "truoc"): "trc",
+    ("nhiều", "nhieu"): "nhìu nhiu",
+    ("thôi", "thoi"): "thui",
+    ("luôn", "luon"): "lun",
+    ("quá", "qua"): "wá qá",
+    ("yêu", "yeu"): "iu",
+    ("biết", "biet"): "bít bik",
+    ("hiểu", "hieu"): "hiu",
+    ("thích", "thich"): "thik thík",
+    ("đang", "dang"): "đag dag",
+    ("nói", "noi"): "ns",
+    ("nói chuyện", "noi chuyen"): "nch",
+    ("như thế nào", "nhu the nao"): "ntn",
+    ("bây giờ", "bay gio"): "bh bjo bgio",
+    ("hôm nay", "hom nay"): "hnay",
+    ("bình thường", "binh thuong"): "bth",
+    ("vậy", "vay"): "v z zậy dzậy",
+    ("vui", "vui"): "zui dzui",
+    ("buồn", "buon"): "bùn",
+    ("phải", "phai"): "pải fải",
+    ("quen", "quen"): "wen",
+    ("đi", "di"): "ik",
+    ("thằng", "thang"): "thg",
+    ("ví dụ", "vi du"): "vd",
+    ("trả lời", "tra loi"): "tl",
+    ("kết quả", "ket qua"): "kq",
+    ("mới", "moi"): "ms",
+    ("giáo viên", "giao vien"): "gv",
+    ("sinh viên", "sinh vien"): "sv",
+    ("học sinh", "hoc sinh"): "hs",
+    ("công ty", "cong ty"): "cty",
+    ("sản phẩm", "san pham"): "sp",
+    ("dịch vụ", "dich vu"): "dv",
+    ("số điện thoại", "so dien thoai"): "sđt sdt",
+    ("chồng", "chong"): "ck",
+    ("vợ", "vo"): "vk",
+}
+SHORTHAND: dict[str, tuple[str, str]] = {s: forms for forms, spellings in _FORMS.items() for s in spellings.split()}
+_RE = re.compile(
+    r"(?<![\w.@#/'’-])(" + "|".join(re.escape(s) for s in sorted(SHORTHAND, key=len, reverse=True)) + r")"
+    r"(?![\w@#/'’-]|\.\w)",
+    re.IGNORECASE,
+)
+_NUMBER_BEFORE_RE = re.compile(r"\d\s*$")
+_CAPITALISED_AFTER_RE = re.compile(r"\.|\s+[^\W\d_]", re.UNICODE)
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() or strip_diacritics(text) == text
+
+
+def expand(text: str) -> str:
+    """``text`` (Vietnamese, normalised) with its shorthand written out (see the module docstring)."""
+    plain = _plain(text)
+
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(1)
+        lower = word.lower()
+        if len(word) == 1 and (word != lower or _NUMBER_BEFORE_RE.search(text, 0, m.start())):
+            return word
+        if word[0].isupper() and word[1:].islower():
+            after = _CAPITALISED_AFTER_RE.match(text, m.end())
+            if after and (after.group(0) == "." or after.group(0)[-1].isupper()):
+                return word
+        full = SHORTHAND[lower][1 if plain else 0]
+        if word.isupper() and len(word) > 1:
+            return full.upper()
+        return full[0].upper() + full[1:] if word[0].isupper() else full
+
+    return _RE.sub(sub, text)
+
+
+def has_shorthand(text: str) -> bool:
+    return _RE.search(text) is not None
+
+
+def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) -> list[str]:
+    """The texts the models see: ``norm_texts`` (normalised) with the shorthand of the Vietnamese ones
+    written out. ``langs``: the texts' languages, where known; otherwise the texts that hold a
+    shorthand word are identified here (one batched call, none when no text holds one)."""
+    out = list(norm_texts)
+    todo = [i for i, t in enumerate(out) if _RE.search(t)]
+    if not todo:
+        return out
+    if langs is None:
+        found = langid.detect_batch([out[i] for i in todo], normalized=True)
+        vi = [i for i, (lg, _) in zip(todo, found, strict=True) if lg == "vi"]
+    else:
+        vi = [i for i in todo if langs[i] == "vi"]
+    for i in vi:
+        out[i] = expand(out[i])
+    return out
