@@ -33,6 +33,9 @@ def test_shorthand_is_written_out_in_the_text_s_own_spelling(text, expected):
     "text",
     [
         "giá 50 k thôi",  # a price
+        "mua 2 kg gạo",  # a weight
+        "đc: 12 Lê Lợi",  # a label
+        "quên mk, nộp hs, ck cho shop, bh 12 tháng",  # not shorthand of the list: password, file, transfer, warranty
         "Bệnh viện K quá tải",  # a name
         "Ng. Văn An và Ng Văn Bình",  # abbreviated names
         "xem https://dichvucong.gov.vn/ko và @ko #ko",  # URL, mention, hashtag

@@ -10,8 +10,8 @@ see a text; what is stored and indexed (tokens, search text, entities) keeps the
 Only words that are almost never anything else are written out, in the text's own spelling (with
 diacritics, or without them when the text has none), and only in texts identified as Vietnamese.
 Vulgar abbreviations (*vl*, *đm*…) are left as they are: the toxicity model knows them as such.
-Guards: a single letter is written out only in lower case and not after a number (*50 k* is a
-price, *Bệnh viện K* a name); a capitalised word (*Ng*, not *NG*) followed by a full stop or by
+Guards: nothing right after a number (*50 k* is a price, *2 kg* a weight) or before a colon (*đc:*
+an address); a single letter only in lower case (*Bệnh viện K* is a name); a capitalised word (*Ng*, not *NG*) followed by a full stop or by
 another capitalised word is left alone (*Ng. Văn An*); nothing inside URLs, mentions, hashtags,
 *v.v.*
 """
@@ -25,8 +25,10 @@ from civicpulse.nlp import langid
 from civicpulse.nlp.normalize import strip_diacritics
 
 # (written with diacritics, written without): the shorthand spellings of it
+# Left out because they are as often something else: kh (khách hàng), mk (mật khẩu), bh (bảo hành, bảo hiểm), hs (hồ
+# sơ), ms (mã số), ck (chuyển khoản), bít (bít tết), bn (bao nhiêu), vs (versus), bt (bình thường, biết), đk (điều kiện).
 _FORMS: dict[tuple[str, str], str] = {
-    ("không", "khong"): "ko k kh khg kg hok kô khum",
+    ("không", "khong"): "ko k khg kg hok kô khum",
     ("không phải", "khong phai"): "kp",
     ("không bao giờ", "khong bao gio"): "kbh kbg",
     ("được", "duoc"): "dc đc",
@@ -38,21 +40,21 @@ _FORMS: dict[tuple[str, str], str] = {
     ("mọi người", "moi nguoi"): "mn mng",
     ("anh em", "anh em"): "ae",
     ("cũng", "cung"): "cx cg",
-    ("mình", "minh"): "mk mik",
+    ("mình", "minh"): "mik",
     ("trước", "truoc"): "trc",
     ("nhiều", "nhieu"): "nhìu nhiu",
     ("thôi", "thoi"): "thui",
     ("luôn", "luon"): "lun",
     ("quá", "qua"): "wá qá",
     ("yêu", "yeu"): "iu",
-    ("biết", "biet"): "bít bik",
+    ("biết", "biet"): "bik",
     ("hiểu", "hieu"): "hiu",
     ("thích", "thich"): "thik thík",
     ("đang", "dang"): "đag dag",
     ("nói", "noi"): "ns",
     ("nói chuyện", "noi chuyen"): "nch",
     ("như thế nào", "nhu the nao"): "ntn",
-    ("bây giờ", "bay gio"): "bh bjo bgio",
+    ("bây giờ", "bay gio"): "bjo bgio",
     ("hôm nay", "hom nay"): "hnay",
     ("bình thường", "binh thuong"): "bth",
     ("vậy", "vay"): "v z zậy dzậy",
@@ -65,15 +67,12 @@ _FORMS: dict[tuple[str, str], str] = {
     ("ví dụ", "vi du"): "vd",
     ("trả lời", "tra loi"): "tl",
     ("kết quả", "ket qua"): "kq",
-    ("mới", "moi"): "ms",
     ("giáo viên", "giao vien"): "gv",
     ("sinh viên", "sinh vien"): "sv",
-    ("học sinh", "hoc sinh"): "hs",
     ("công ty", "cong ty"): "cty",
     ("sản phẩm", "san pham"): "sp",
     ("dịch vụ", "dich vu"): "dv",
     ("số điện thoại", "so dien thoai"): "sđt sdt",
-    ("chồng", "chong"): "ck",
     ("vợ", "vo"): "vk",
 }
 SHORTHAND: dict[str, tuple[str, str]] = {s: forms for forms, spellings in _FORMS.items() for s in spellings.split()}
@@ -97,7 +96,9 @@ def expand(text: str) -> str:
     def sub(m: re.Match[str]) -> str:
         word = m.group(1)
         lower = word.lower()
-        if len(word) == 1 and (word != lower or _NUMBER_BEFORE_RE.search(text, 0, m.start())):
+        if (len(word) == 1 and word != lower) or _NUMBER_BEFORE_RE.search(text, 0, m.start()):
+            return word
+        if text.startswith(":", m.end()):  # a label ("đc: 12 Lê Lợi" is an address)
             return word
         if word[0].isupper() and word[1:].islower():
             after = _CAPITALISED_AFTER_RE.match(text, m.end())
