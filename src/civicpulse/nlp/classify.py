@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from civicpulse.nlp import langid, segment, shorthand
+from civicpulse.nlp import informal, langid, segment
 from civicpulse.nlp.errors import ModelFileError
 from civicpulse.nlp.features import Featurizer
 from civicpulse.nlp.model import (
@@ -67,8 +67,8 @@ def route_lang(key: str) -> str:
 @dataclass
 class Prepared:
     """Normalised texts, detected languages and word tokens of a batch; ``model_norm`` and
-    ``model_tokens`` are what the classifiers see (Vietnamese shorthand written out,
-    :mod:`civicpulse.nlp.shorthand`), the same objects where nothing was written out."""
+    ``model_tokens`` are what the classifiers see (informal Vietnamese spellings written out,
+    :mod:`civicpulse.nlp.informal`), the same objects where nothing was written out."""
 
     norm: list[str]
     langs: list[tuple[str, float]]
@@ -92,7 +92,7 @@ def prepare(texts: Sequence[object], langs: Sequence[str | None] | None = None) 
     if langs is not None:
         detected = [(lg, 1.0) if lg else d for lg, d in zip(langs, detected, strict=True)]
     toks = [segment.words(t, lg, normalized=True) for t, (lg, _) in zip(norm, detected, strict=True)]
-    model = shorthand.for_models(norm, [lg for lg, _ in detected])
+    model = informal.for_models(norm, [lg for lg, _ in detected])
     model_toks = [
         tk if m is t else segment.words(m, lg, normalized=True)
         for t, m, tk, (lg, _) in zip(norm, model, toks, detected, strict=True)

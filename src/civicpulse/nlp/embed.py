@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from civicpulse.nlp import shorthand
+from civicpulse.nlp import informal
 from civicpulse.nlp.normalize import normalize
 
 DIM = 384
@@ -47,9 +47,9 @@ def _encode_part(query: bool, texts: list[str]) -> np.ndarray:
 
 
 def prepare_texts(texts: Sequence[object]) -> list[str]:
-    """The exact texts the e5 encoder sees: normalised, cut to :data:`MAX_CHARS`, Vietnamese shorthand
-    written out (:func:`civicpulse.nlp.shorthand.for_models`)."""
-    return shorthand.for_models([normalize(t)[:MAX_CHARS] for t in texts])
+    """The exact texts the e5 encoder sees: normalised, cut to :data:`MAX_CHARS`, informal Vietnamese
+    spellings written out (:func:`civicpulse.nlp.informal.for_models`)."""
+    return informal.for_models([normalize(t)[:MAX_CHARS] for t in texts])
 
 
 def _key(text: str) -> str:

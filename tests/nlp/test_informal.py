@@ -1,4 +1,4 @@
-"""Vietnamese shorthand written out for the models (civicpulse.nlp.shorthand)."""
+"""Informal Vietnamese spellings written out for the models (civicpulse.nlp.informal)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from civicpulse.nlp import shorthand
+from civicpulse.nlp import informal
 from civicpulse.nlp.classify import get_classifier, prepare
 from civicpulse.nlp.embed import prepare_texts
+from civicpulse.nlp.informal import SHORTHAND, expand, for_models
 from civicpulse.nlp.normalize import normalize
-from civicpulse.nlp.shorthand import SHORTHAND, expand, for_models
 
 
 @pytest.mark.parametrize(
@@ -47,6 +47,31 @@ def test_guards_leave_prices_names_links_and_compounds_alone(text):
     assert expand(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("đẹp quáaa, ngonn lắmm", "đẹp quá, ngon lắm"),
+        ("tệệệệ thật, cảảả xóm chán", "tệ thật, cả xóm chán"),
+        ("hỏii gì cũngg cau có, dep quaa", "hỏi gì cũng cau có, dep qua"),
+        ("koo biết", "không biết"),  # stretched shorthand: shortened, then written out
+    ],
+)
+def test_stretched_words_are_shortened(text, expected):
+    assert expand(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thịt cừu, nghỉ hưu, bưu điện, ưu đãi",  # two different letters, not a stretch
+        "pass môn, full điểm, mua trên Shopee, coffee ngon",  # loanwords: not Vietnamese syllables once shortened
+        "xoong nồi, boong tàu, hmm",
+    ],
+)
+def test_words_that_end_in_a_double_for_a_reason_stay(text):
+    assert expand(text) == text
+
+
 def test_written_out_forms_are_not_shorthand_again():
     for short, (full, plain) in SHORTHAND.items():
         for form in (full, plain):
@@ -56,8 +81,8 @@ def test_written_out_forms_are_not_shorthand_again():
 
 
 def test_only_vietnamese_texts_are_changed():
-    texts = ["ko biet j ca", "r u ok? v nice", "ไม่ ko นะ", "Tui ko hiểu"]
-    assert for_models(texts) == ["khong biet gi ca", "r u ok? v nice", "ไม่ ko นะ", "Tui không hiểu"]
+    texts = ["ko biet j ca", "r u ok? v nice", "ไม่ ko นะ", "Tui ko hiểu", "so goodd, see youu"]
+    assert for_models(texts) == ["khong biet gi ca", "r u ok? v nice", "ไม่ ko นะ", "Tui không hiểu", "so goodd, see youu"]
     # given languages are trusted
     assert for_models(["r u ok"], ["vi"]) == ["roi u ok"]
     assert for_models(["ko biet j ca"], ["en"]) == ["ko biet j ca"]
@@ -67,7 +92,7 @@ def test_texts_without_shorthand_skip_language_identification(monkeypatch):
     def fail(*a, **k):
         raise AssertionError("language identification was run")
 
-    monkeypatch.setattr(shorthand.langid, "detect_batch", fail)
+    monkeypatch.setattr(informal.langid, "detect_batch", fail)
     texts = ["Thủ tục nhanh gọn", "ขอบคุณครับ", "thanks a lot"]
     assert for_models(texts) == texts
 

@@ -1,24 +1,32 @@
-"""Vietnamese chat shorthand written out for the models.
+"""Informal Vietnamese spellings written out for the models: shorthand and stretched words.
 
 Vietnamese comments are full of shorthand ("teencode"): *ko* and *k* for *không*, *dc* / *đc* for
-*được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*… The models learnt
-mostly the full words: on our Vietnamese validation rows with the common shorthand put in, the
-sentiment model's accuracy fell from 0.898 to 0.866 (docs/models/sentiment.md, "Shorthand").
-:func:`for_models` writes the shorthand out before the classifiers' features and the e5 encoder
-see a text; what is stored and indexed (tokens, search text, entities) keeps the author's words.
+*được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*…, and of words
+stretched for stress (*quáaaa*, *ngonnn*, *tệệệ*). The models learnt mostly the words as written in
+full: on our Vietnamese validation rows with the common shorthand put in, the sentiment model's
+accuracy fell from 0.916 to 0.850 on the rows changed, and with two words per row stretched from
+0.898 to 0.870 (docs/models/README.md, "Informal Vietnamese"). :func:`for_models` writes both out
+before the classifiers' features and the e5 encoder see a text; what is stored and indexed
+(tokens, search text, entities) keeps the author's words.
 
-Only words that are almost never anything else are written out, in the text's own spelling (with
-diacritics, or without them when the text has none), and only in texts identified as Vietnamese.
-Vulgar abbreviations (*vl*, *đm*…) are left as they are: the toxicity model knows them as such.
-Guards: nothing right after a number (*50 k* is a price, *2 kg* a weight) or before a colon (*đc:*
-an address); a single letter only in lower case (*Bệnh viện K* is a name); a capitalised word (*Ng*, not *NG*) followed by a full stop or by
-another capitalised word is left alone (*Ng. Văn An*); nothing inside URLs, mentions, hashtags,
-*v.v.*
+**Shorthand.** Only words that are almost never anything else are written out, in the text's own
+spelling (with diacritics, or without them when the text has none), and only in texts identified
+as Vietnamese. Vulgar abbreviations (*vl*, *đm*…) are left as they are: the toxicity model knows
+them as such. Guards: nothing right after a number (*50 k* is a price, *2 kg* a weight) or before
+a colon (*đc:* an address); a single letter only in lower case (*Bệnh viện K* is a name); a
+capitalised word (*Ng*, not *NG*) followed by a full stop or by another capitalised word is left
+alone (*Ng. Văn An*); nothing inside URLs, mentions, hashtags, *v.v.*
+
+**Stretched words.** A word that ends in a run of one letter (tone marks aside: *quáaa*, *tệệệ*,
+*ngonn*) loses the run's repeats when what is left is a possible Vietnamese syllable; loanwords
+stay (*pass*, *full*, *Shopee*, *coffee* are not Vietnamese syllables once shortened). No
+Vietnamese word ends in a doubled letter (*cừu*, *hưu* end in two different letters).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from civicpulse.nlp import langid
@@ -85,12 +93,49 @@ _NUMBER_BEFORE_RE = re.compile(r"\d\s*$")
 _CAPITALISED_AFTER_RE = re.compile(r"\.|\s+[^\W\d_]", re.UNICODE)
 
 
+_TONES = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
+
+
+def _family(ch: str) -> str:
+    """``ch`` lower-cased without its tone mark (quality marks stay: ư is not u)."""
+    d = unicodedata.normalize("NFD", ch.lower())
+    return unicodedata.normalize("NFC", "".join(c for c in d if c not in _TONES))
+
+
+# a word-final run of letters of one family (after normalize, ASCII runs are at most 2 long)
+_VOWEL_FAMILIES: dict[str, str] = {}
+for _base in "aăâeêioôơuưy":
+    for _t in ("", *_TONES):
+        _v = unicodedata.normalize("NFC", _base + _t)
+        _VOWEL_FAMILIES[_v] = _VOWEL_FAMILIES[_v.upper()] = _base
+_STRETCH_RE = re.compile(
+    "(?:"
+    + "|".join(
+        f"[{''.join(k for k, f in _VOWEL_FAMILIES.items() if f == base)}]{{2,}}" for base in "aăâeêioôơuưy"
+    )
+    + r"|([bcdđghklmnpqrstvxBCDĐGHKLMNPQRSTVX])\1+)(?![\w])"
+)
+_WORD_RE = re.compile(r"(?<![\w@#/.])[^\W\d_]+(?![\w@#/]|\.\w)")
+_SYLLABLE_RE = re.compile(r"(?:ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?")
+
+
+def _unstretch(word: str) -> str:
+    m = _STRETCH_RE.search(word)
+    if m is None or m.start() == 0:
+        return word
+    short = word[: m.start() + 1]
+    return short if _SYLLABLE_RE.fullmatch(strip_diacritics(short.lower())) else word
+
+
 def _plain(text: str) -> bool:
     return text.isascii() or strip_diacritics(text) == text
 
 
 def expand(text: str) -> str:
-    """``text`` (Vietnamese, normalised) with its shorthand written out (see the module docstring)."""
+    """``text`` (Vietnamese, normalised) with its stretched words shortened and its shorthand written
+    out (see the module docstring)."""
+    if _STRETCH_RE.search(text):
+        text = _WORD_RE.sub(lambda m: _unstretch(m.group(0)), text)
     plain = _plain(text)
 
     def sub(m: re.Match[str]) -> str:
@@ -112,16 +157,17 @@ def expand(text: str) -> str:
     return _RE.sub(sub, text)
 
 
-def has_shorthand(text: str) -> bool:
-    return _RE.search(text) is not None
+def has_informal(text: str) -> bool:
+    """Whether ``text`` holds a shorthand word or a stretched ending (what :func:`expand` may change)."""
+    return _RE.search(text) is not None or _STRETCH_RE.search(text) is not None
 
 
 def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) -> list[str]:
-    """The texts the models see: ``norm_texts`` (normalised) with the shorthand of the Vietnamese ones
-    written out. ``langs``: the texts' languages, where known; otherwise the texts that hold a
-    shorthand word are identified here (one batched call, none when no text holds one)."""
+    """The texts the models see: ``norm_texts`` (normalised) with the informal spellings of the
+    Vietnamese ones written out. ``langs``: the texts' languages, where known; otherwise the texts
+    that may change are identified here (one batched call, none when no text may change)."""
     out = list(norm_texts)
-    todo = [i for i, t in enumerate(out) if _RE.search(t)]
+    todo = [i for i, t in enumerate(out) if has_informal(t)]
     if not todo:
         return out
     if langs is None:
