@@ -20,7 +20,7 @@ from civicpulse.nlp.normalize import normalize
         ("Ko có gì đâu, sp dc lắm", "Không có gì đâu, sản phẩm được lắm"),
         ("ko biet j ca, mn oi", "khong biet gi ca, moi nguoi oi"),  # no diacritics: written out without
         ("thg này ngu vl", "thằng này ngu vl"),  # vulgar abbreviations stay
-        ("KO ĐƯỢC ĐÂU", "KHÔNG ĐƯỢC ĐÂU"),
+        ("gọi mà KO ai nghe", "gọi mà KHÔNG ai nghe"),  # one word in capitals is no shout: kept
         ("hỏi r mà k ai trả lời", "hỏi rồi mà không ai trả lời"),
         ("Mn ơi", "Mọi người ơi"),
     ],
@@ -57,6 +57,20 @@ def test_guards_leave_prices_names_links_and_compounds_alone(text):
     ],
 )
 def test_stretched_words_are_shortened(text, expected):
+    assert expand(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("KHÔNG AI QUAN TÂM LUÔN", "không ai quan tâm luôn"),
+        ("Thủ tục lâu quá, THẬT SỰ CHÁN", "Thủ tục lâu quá, thật sự chán"),
+        ("KO ĐƯỢC ĐÂU", "không được đâu"),
+        ("Chỗ này kẹt xe mà ko có CSGT phân luồng", "Chỗ này kẹt xe mà không có CSGT phân luồng"),  # an acronym
+        ("UBND TP trả lời đi, Tôi ở TP HCM", "UBND TP trả lời đi, Tôi ở TP HCM"),  # acronyms side by side
+    ],
+)
+def test_shouting_is_lowered_and_acronyms_stay(text, expected):
     assert expand(text) == expected
 
 

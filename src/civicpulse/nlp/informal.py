@@ -1,13 +1,17 @@
-"""Informal Vietnamese spellings written out for the models: shorthand and stretched words.
+"""Informal Vietnamese written out for the models: shorthand, stretched words, shouting.
 
 Vietnamese comments are full of shorthand ("teencode"): *ko* and *k* for *không*, *dc* / *đc* for
-*được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*…, and of words
-stretched for stress (*quáaaa*, *ngonnn*, *tệệệ*). The models learnt mostly the words as written in
-full: on our Vietnamese validation rows with the common shorthand put in, the sentiment model's
-accuracy fell from 0.916 to 0.850 on the rows changed, and with two words per row stretched from
-0.898 to 0.870 (docs/models/README.md, "Informal Vietnamese"). :func:`for_models` writes both out
-before the classifiers' features and the e5 encoder see a text; what is stored and indexed
-(tokens, search text, entities) keeps the author's words.
+*được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*…, of words stretched
+for stress (*quáaaa*, *ngonnn*, *tệệệ*) and of words in capitals (*THẬT SỰ CHÁN*). The models learnt
+mostly plain, written-out words: on our Vietnamese validation rows, the sentiment model's micro-F1
+fell from 0.916 to 0.850 on the rows given common shorthand, from 0.896 to 0.863 with two words per
+row stretched, and to 0.852 with comments or their last clause in capitals (docs/models/README.md,
+"Informal Vietnamese"). :func:`for_models` undoes the three before the classifiers' features and the
+e5 encoder see a text; what is stored and indexed (tokens, search text, entities) keeps the
+author's words.
+
+**Shouting.** A text mostly in capitals is put in lower case, else every run of two or more
+Vietnamese syllables in capitals; acronyms stay (*CSGT*, *UBND TP*: not syllables).
 
 **Shorthand.** Only words that are almost never anything else are written out, in the text's own
 spelling (with diacritics, or without them when the text has none), and only in texts identified
@@ -119,6 +123,36 @@ _WORD_RE = re.compile(r"(?<![\w@#/.])[^\W\d_]+(?![\w@#/]|\.\w)")
 _SYLLABLE_RE = re.compile(r"(?:ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?")
 
 
+_UPPER = "".join(sorted({k for k in _VOWEL_FAMILIES if k.isupper()} | set("BCDĐFGHJKLMNPQRSTVWXZ")))
+_TWO_CAPITALS_RE = re.compile(f"[{_UPPER}]{{2}}")
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+
+
+def _unshout(text: str) -> str:
+    """Words written in capitals for shouting in lower case: the whole text when most of its letters
+    are capitals, else every run of two or more Vietnamese syllables in capitals (acronyms stay:
+    CSGT, UBND TP)."""
+    words = list(_LETTERS_RE.finditer(text))
+    letters = sum(len(m.group(0)) for m in words)
+    upper = sum(len(m.group(0)) for m in words if m.group(0).isupper())
+    if letters and upper > 0.6 * letters:
+        return text.lower()
+    runs: list[list[re.Match[str]]] = [[]]
+    for m in words:
+        w = m.group(0)
+        if w.isupper() and _SYLLABLE_RE.fullmatch(strip_diacritics(w.lower())):  # not an acronym (UBND, TP)
+            runs[-1].append(m)
+        elif runs[-1]:
+            runs.append([])
+    out, pos = [], 0
+    for run in runs:
+        if len(run) >= 2:
+            out += [text[pos : run[0].start()], text[run[0].start() : run[-1].end()].lower()]
+            pos = run[-1].end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _unstretch(word: str) -> str:
     m = _STRETCH_RE.search(word)
     if m is None or m.start() == 0:
@@ -132,8 +166,10 @@ def _plain(text: str) -> bool:
 
 
 def expand(text: str) -> str:
-    """``text`` (Vietnamese, normalised) with its stretched words shortened and its shorthand written
-    out (see the module docstring)."""
+    """``text`` (Vietnamese, normalised) with its shouting in lower case, its stretched words
+    shortened and its shorthand written out (see the module docstring)."""
+    if _TWO_CAPITALS_RE.search(text):
+        text = _unshout(text)
     if _STRETCH_RE.search(text):
         text = _WORD_RE.sub(lambda m: _unstretch(m.group(0)), text)
     plain = _plain(text)
@@ -158,8 +194,9 @@ def expand(text: str) -> str:
 
 
 def has_informal(text: str) -> bool:
-    """Whether ``text`` holds a shorthand word or a stretched ending (what :func:`expand` may change)."""
-    return _RE.search(text) is not None or _STRETCH_RE.search(text) is not None
+    """Whether ``text`` holds a shorthand word, a stretched ending or two capitals in a row (what
+    :func:`expand` may change)."""
+    return _RE.search(text) is not None or _STRETCH_RE.search(text) is not None or _TWO_CAPITALS_RE.search(text) is not None
 
 
 def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) -> list[str]:
