@@ -63,6 +63,33 @@ def test_stretched_words_are_shortened(text, expected):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("t.h.ằ.n.g thầy này dạy n.g.u", "thằng thầy này dạy ngu"),
+        ("t h ằ n g csgt đứng núp bụi", "thằng csgt đứng núp bụi"),
+        ("đ m bọn này, đ.m", "đm bọn này, đm"),
+        ("mấy t***g phòng đào tạo, đ*o hiểu", "mấy thằng phòng đào tạo, đéo hiểu"),
+        ("con chu shop nay n*u nhu bo", "con chu shop nay ngu nhu bo"),
+    ],
+)
+def test_masked_vulgar_words_are_unmasked(text, expected):
+    assert expand(normalize(text)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cơm, phở v.v. đều có",
+        "TP.HCM, e-mail a.b@gmail.com, COVID-19, check-in, Wi-Fi",
+        "đáp án A B C D",
+        "*quan trọng* nhé, a*b",
+    ],
+)
+def test_dots_spaces_and_asterisks_that_mask_nothing_stay(text):
+    assert expand(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("KHÔNG AI QUAN TÂM LUÔN", "không ai quan tâm luôn"),
         ("Thủ tục lâu quá, THẬT SỰ CHÁN", "Thủ tục lâu quá, thật sự chán"),
         ("KO ĐƯỢC ĐÂU", "không được đâu"),

@@ -1,4 +1,4 @@
-"""Informal Vietnamese written out for the models: shorthand, stretched words, shouting.
+"""Informal Vietnamese written out for the models: shorthand, stretched words, shouting, masked words.
 
 Vietnamese comments are full of shorthand ("teencode"): *ko* and *k* for *không*, *dc* / *đc* for
 *được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*…, of words stretched
@@ -9,6 +9,13 @@ row stretched, and to 0.852 with comments or their last clause in capitals (docs
 "Informal Vietnamese"). :func:`for_models` undoes the three before the classifiers' features and the
 e5 encoder see a text; what is stored and indexed (tokens, search text, entities) keeps the
 author's words.
+
+**Masked vulgar words.** Comments mask vulgar words to get past filters: *đ.m*, *n.g.u*, *t.hằng*,
+*t h ằ n g*, *l*n*, *t***g*. Letters joined by dots (or a word with one dot inside) are joined again
+when the result is a vulgar word of :data:`VULGAR` or when every piece is one letter; letters
+separated by spaces, when the result is a vulgar word or a Vietnamese syllable; a word with
+asterisks for letters, when a vulgar word fits it. On our Vietnamese toxicity rows with
+such a word, masking it took the toxicity model from 0.973 to 0.603 micro-F1.
 
 **Shouting.** A text mostly in capitals is put in lower case, else every run of two or more
 Vietnamese syllables in capitals; acronyms stay (*CSGT*, *UBND TP*: not syllables).
@@ -89,12 +96,57 @@ _FORMS: dict[tuple[str, str], str] = {
 }
 SHORTHAND: dict[str, tuple[str, str]] = {s: forms for forms, spellings in _FORMS.items() for s in spellings.split()}
 _RE = re.compile(
-    r"(?<![\w.@#/'’-])(" + "|".join(re.escape(s) for s in sorted(SHORTHAND, key=len, reverse=True)) + r")"
-    r"(?![\w@#/'’-]|\.\w)",
+    r"(?<![\w.@#/'’*-])(" + "|".join(re.escape(s) for s in sorted(SHORTHAND, key=len, reverse=True)) + r")"
+    r"(?![\w@#/'’*-]|\.\w)",
     re.IGNORECASE,
 )
 _NUMBER_BEFORE_RE = re.compile(r"\d\s*$")
 _CAPITALISED_AFTER_RE = re.compile(r"\.|\s+[^\W\d_]", re.UNICODE)
+
+
+# Vulgar and insulting Vietnamese words, one syllable or written as one word: what masked words are matched against.
+VULGAR_ORDER = tuple(
+    """đm dm đmm dmm đcm dcm đkm vcl vl vkl vcc clgt cmm cmn cc đéo đếch éo địt đụ đù lồn buồi cặc đĩ điếm phò cave
+    ngu đần khùng điên chó óc thằng súc vật cút mẹ má cứt đái khốn nạn""".split()
+)
+VULGAR = frozenset(VULGAR_ORDER)
+VULGAR_PLAIN = frozenset(strip_diacritics(w) for w in VULGAR)
+
+
+def _vulgar(word: str) -> bool:
+    w = word.lower()
+    return w in VULGAR or w in VULGAR_PLAIN
+
+
+_DOTTED_RE = re.compile(r"(?<![\w.@/])(?:[^\W\d_]+[.\-_]){1,12}[^\W\d_]+(?![\w@/]|\.\w)")
+_SPACED_RE = re.compile(r"(?<![\w.])(?:[^\W\d_] ){1,11}[^\W\d_](?![\w.])")
+_STARRED_RE = re.compile(r"(?<![\w*])[^\W\d_]+\*+[^\W\d_*]*(?:\*+[^\W\d_*]+)*(?![\w*])")
+
+
+def _unmask_dotted(m: re.Match[str]) -> str:
+    pieces = re.split(r"[.\-_]", m.group(0))
+    joined = "".join(pieces)
+    if pieces[0].lower() == "v" and pieces[1:] == ["v"]:  # v.v (vân vân: "etc.")
+        return m.group(0)
+    return joined if _vulgar(joined) or all(len(p) == 1 for p in pieces) else m.group(0)
+
+
+def _unmask_spaced(m: re.Match[str]) -> str:
+    """Two letters only when they make a vulgar word (*đ m*), three or more also a syllable (*c h ó*)."""
+    joined = m.group(0).replace(" ", "")
+    if _vulgar(joined) or (len(joined) > 2 and _SYLLABLE_RE.fullmatch(strip_diacritics(joined.lower()))):
+        return joined
+    return m.group(0)
+
+
+def _unmask_starred(word: str, plain: bool) -> str:
+    """The first vulgar word (in :data:`VULGAR_ORDER`) that fits ``word``, its asterisks standing for
+    one or more letters (normalize leaves one of a run: *t***g* arrives as *t*g*)."""
+    pattern = re.compile(re.sub(r"\\\*", ".+", re.escape(word.lower())))
+    for w in VULGAR_ORDER:
+        if pattern.fullmatch(w) or pattern.fullmatch(strip_diacritics(w)):
+            return strip_diacritics(w) if plain else w
+    return word
 
 
 _TONES = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
@@ -123,6 +175,7 @@ _WORD_RE = re.compile(r"(?<![\w@#/.])[^\W\d_]+(?![\w@#/]|\.\w)")
 _SYLLABLE_RE = re.compile(r"(?:ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?")
 
 
+_MASK_HINT_RE = re.compile(r"[^\W\d_][.\-_*][^\W\d_]|[^\W\d_]\*|(?<![\w.])[^\W\d_] [^\W\d_](?![\w.])")
 _UPPER = "".join(sorted({k for k in _VOWEL_FAMILIES if k.isupper()} | set("BCDĐFGHJKLMNPQRSTVWXZ")))
 _TWO_CAPITALS_RE = re.compile(f"[{_UPPER}]{{2}}")
 _LETTERS_RE = re.compile(r"[^\W\d_]+")
@@ -166,8 +219,12 @@ def _plain(text: str) -> bool:
 
 
 def expand(text: str) -> str:
-    """``text`` (Vietnamese, normalised) with its shouting in lower case, its stretched words
-    shortened and its shorthand written out (see the module docstring)."""
+    """``text`` (Vietnamese, normalised) with its masked vulgar words unmasked, its shouting in lower
+    case, its stretched words shortened and its shorthand written out (see the module docstring)."""
+    if _MASK_HINT_RE.search(text):
+        plain_text = _plain(text)
+        text = _SPACED_RE.sub(_unmask_spaced, _DOTTED_RE.sub(_unmask_dotted, text))
+        text = _STARRED_RE.sub(lambda m: _unmask_starred(m.group(0), plain_text), text)
     if _TWO_CAPITALS_RE.search(text):
         text = _unshout(text)
     if _STRETCH_RE.search(text):
@@ -194,9 +251,9 @@ def expand(text: str) -> str:
 
 
 def has_informal(text: str) -> bool:
-    """Whether ``text`` holds a shorthand word, a stretched ending or two capitals in a row (what
-    :func:`expand` may change)."""
-    return _RE.search(text) is not None or _STRETCH_RE.search(text) is not None or _TWO_CAPITALS_RE.search(text) is not None
+    """Whether ``text`` holds a shorthand word, a stretched ending, two capitals in a row or a masked
+    word (what :func:`expand` may change)."""
+    return any(r.search(text) is not None for r in (_RE, _STRETCH_RE, _TWO_CAPITALS_RE, _MASK_HINT_RE))
 
 
 def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) -> list[str]:
