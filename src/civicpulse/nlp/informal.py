@@ -270,5 +270,7 @@ def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) ->
     else:
         vi = [i for i in todo if langs[i] == "vi"]
     for i in vi:
-        out[i] = expand(out[i])
+        new = expand(out[i])
+        if new != out[i]:  # unchanged texts stay the same objects (classify.prepare segments only the others again)
+            out[i] = new
     return out
