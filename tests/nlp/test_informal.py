@@ -121,9 +121,14 @@ def test_written_out_forms_are_not_shorthand_again():
         assert expand(once) == once
 
 
-def test_only_vietnamese_texts_are_changed():
+def test_only_vietnamese_texts_get_the_whole_step():
     texts = ["ko biet j ca", "r u ok? v nice", "ไม่ ko นะ", "Tui ko hiểu", "so goodd, see youu"]
     assert for_models(texts) == ["khong biet gi ca", "r u ok? v nice", "ไม่ ko นะ", "Tui không hiểu", "so goodd, see youu"]
+    # English: only the shouting
+    assert for_models(["The bus was late again, THIS IS UNACCEPTABLE", "ko idea, call the NHS or DMV"], ["en", "en"]) == [
+        "The bus was late again, this is unacceptable",
+        "ko idea, call the NHS or DMV",
+    ]
     # given languages are trusted
     assert for_models(["r u ok"], ["vi"]) == ["roi u ok"]
     assert for_models(["ko biet j ca"], ["en"]) == ["ko biet j ca"]
