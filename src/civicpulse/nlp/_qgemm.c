@@ -31,12 +31,15 @@
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define TGT_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
 #define TGT_VNNI __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT_AVXVNNI __attribute__((target("avxvnni,avx2,fma")))
 #else
 #define HAVE_KERNELS 0
 #endif
 
 #define KIND_VNNI 1 /* AVX-512 F/BW/VL/DQ + VNNI, and the OS saves the zmm state */
 #define KIND_AMX 2  /* + AMX-TILE, AMX-INT8, and Linux lets this process use the tiles */
+#define KIND_AVXVNNI 4 /* AVX2, FMA and AVX-VNNI (256-bit vpdpbusd; Intel Core 12th generation and later), the OS saves ymm */
+#define KIND_AVX512 (KIND_VNNI | KIND_AMX)
 static int cpu_kinds = -1;
 
 #if HAVE_KERNELS
@@ -50,15 +53,21 @@ static int kinds_check(void) {
     unsigned a, b, c, d;
     int kinds = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0; /* OSXSAVE */
+    int fma = (c >> 12) & 1;
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0xE6) != 0xE6) return 0; /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM states enabled */
+    if ((lo & 0x6) != 0x6) return 0; /* SSE and AVX states enabled */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    unsigned max_sub = a, b7 = b, c7 = c, d7 = d;
+    /* leaf 7 subleaf 1, EAX 4: AVX-VNNI; leaf 7 EBX 5: AVX2 */
+    if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1) && ((b7 >> 5) & 1) && fma)
+        kinds |= KIND_AVXVNNI;
+    if ((lo & 0xE6) != 0xE6) return kinds; /* opmask, ZMM_Hi256, Hi16_ZMM states enabled */
     /* EBX 16 AVX512F, 17 DQ, 30 BW, 31 VL; ECX 11 VNNI; EDX 24 AMX-TILE, 25 AMX-INT8 */
-    if (!((b >> 16) & 1) || !((b >> 17) & 1) || !((b >> 30) & 1) || !((b >> 31) & 1)) return 0;
-    if ((c >> 11) & 1) kinds |= KIND_VNNI;
+    if (!((b7 >> 16) & 1) || !((b7 >> 17) & 1) || !((b7 >> 30) & 1) || !((b7 >> 31) & 1)) return kinds;
+    if ((c7 >> 11) & 1) kinds |= KIND_VNNI;
     /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18): Linux >= 5.16 */
-    if (((d >> 24) & 1) && ((d >> 25) & 1) && syscall(SYS_arch_prctl, 0x1023, 18) == 0) kinds |= KIND_AMX;
+    if (((d7 >> 24) & 1) && ((d7 >> 25) & 1) && syscall(SYS_arch_prctl, 0x1023, 18) == 0) kinds |= KIND_AMX;
     return kinds;
 }
 
@@ -242,16 +251,144 @@ TGT_VNNI static void gemm_vnni(const int8_t *Aq, int M, int K, const int8_t *Bp,
     }
 }
 
-TGT static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, const int32_t *colsum,
+/* The same steps on 256-bit registers, for CPUs with AVX-VNNI but no AVX-512: the operations of
+ * erf16, gelu16, quant_rows and finish_row in the same order, so the results are the same bits. */
+TGT_AVXVNNI static inline __m256 erf8(__m256 u) {
+    u = _mm256_min_ps(_mm256_max_ps(u, _mm256_set1_ps(-4.f)), _mm256_set1_ps(4.f));
+    __m256 x2 = _mm256_mul_ps(u, u);
+    __m256 p = _mm256_set1_ps(ERF_P[0]);
+    for (int i = 1; i < 7; i++) p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(ERF_P[i]));
+    p = _mm256_mul_ps(p, u);
+    __m256 q = _mm256_set1_ps(ERF_Q[0]);
+    for (int i = 1; i < 5; i++) q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(ERF_Q[i]));
+    return _mm256_div_ps(p, q);
+}
+
+TGT_AVXVNNI static inline __m256 gelu8(__m256 x) {
+    __m256 e = erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), _mm256_add_ps(e, _mm256_set1_ps(1.f)));
+}
+
+TGT_AVXVNNI static float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+/* quant_rows with the shift, in AVX2 */
+TGT_AVXVNNI static void quant_rows_avx2(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, float *rs) {
+    const __m256 sign = _mm256_set1_ps(-0.f);
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int m = 0; m < Mp; m++) {
+        int8_t *q = Aq + (size_t)m * K;
+        if (m >= M) {
+            memset(q, 0x80, (size_t)K);
+            rs[m] = 0.f;
+            continue;
+        }
+        const float *x = A + (size_t)m * K;
+        __m256 mx = _mm256_setzero_ps();
+        int nan = 0;
+        for (int k = 0; k < K; k += 8) {
+            __m256 v = _mm256_andnot_ps(sign, _mm256_mul_ps(_mm256_loadu_ps(x + k), _mm256_load_ps(keep + k)));
+            nan |= _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            mx = _mm256_max_ps(mx, v);
+        }
+        float amax = nan ? NAN : hmax8(mx);
+        if (!(amax > 0.f) || amax != amax) {
+            memset(q, 0x80, (size_t)K);
+            rs[m] = amax != amax ? amax : 0.f;
+            continue;
+        }
+        float s = amax / 127.f;
+        rs[m] = s;
+        __m256 inv = _mm256_set1_ps(1.f / s);
+        for (int k = 0; k < K; k += 8) {
+            __m256i iv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k), _mm256_load_ps(keep + k)), inv));
+            __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
+            _mm_storel_epi64((__m128i *)(q + k), _mm_xor_si128(_mm_packs_epi16(w16, w16), flip));
+        }
+    }
+}
+
+/* finish_row for 16 columns */
+TGT_AVXVNNI static inline void finish_row16(const epi_t *e, const int32_t *acc, int m, int n0) {
+    __m256 s = _mm256_set1_ps(e->rs[m]);
+    __m256i a0 = _mm256_load_si256((const __m256i *)acc), a1 = _mm256_load_si256((const __m256i *)(acc + 8));
+    if (e->corr) {
+        a0 = _mm256_sub_epi32(a0, _mm256_loadu_si256((const __m256i *)(e->corr + n0)));
+        a1 = _mm256_sub_epi32(a1, _mm256_loadu_si256((const __m256i *)(e->corr + n0 + 8)));
+    }
+    __m256 v0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a0), s), _mm256_loadu_ps(e->cs + n0), _mm256_loadu_ps(e->bias + n0));
+    __m256 v1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a1), s), _mm256_loadu_ps(e->cs + n0 + 8),
+                                _mm256_loadu_ps(e->bias + n0 + 8));
+    for (int o = 0; o < e->nout; o++) {
+        __m256 xv = _mm256_set1_ps(e->xo[(size_t)m * MAXOUT + o]);
+        const float *wr = e->W + (size_t)e->cols[o] * e->N + n0;
+        v0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wr), v0);
+        v1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wr + 8), v1);
+    }
+    if (e->gelu) {
+        v0 = gelu8(v0);
+        v1 = gelu8(v1);
+    }
+    size_t o = (size_t)m * e->N + n0;
+    if (e->res) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(e->res + o));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(e->res + o + 8));
+    }
+    _mm256_storeu_ps(e->C + o, v0);
+    _mm256_storeu_ps(e->C + o + 8, v1);
+}
+
+/* AVX-VNNI: 6 rows x 16 columns in 12 registers (of 16); the packed 16-column block's groups of 4 k
+ * are 64 bytes: columns 0-7 then 8-15. Activations shifted by 128 as for the AVX-512 VNNI kernel. */
+TGT_AVXVNNI static void gemm_avxvnni(const int8_t *Aq, int M, int K, const int8_t *Bp, const epi_t *e) {
+    int G = K / 4;
+    size_t K4 = (size_t)K / 4;
+    int32_t buf[16] __attribute__((aligned(32)));
+    for (int n0 = 0; n0 < e->N; n0 += 16) {
+        const int8_t *B = Bp + (size_t)(n0 / 16) * G * 64;
+        for (int m0 = 0; m0 < M; m0 += 6) {
+            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                    c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+            const int32_t *a = (const int32_t *)(Aq + (size_t)m0 * K);
+            for (int g = 0; g < G; g++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(B + (size_t)g * 64)),
+                        w1 = _mm256_loadu_si256((const __m256i *)(B + (size_t)g * 64 + 32));
+#define AVXVNNI_ROW(r, x0, x1)                                                                                \
+    {                                                                                                          \
+        __m256i av = _mm256_set1_epi32(a[(r) * K4 + g]);                                                      \
+        x0 = _mm256_dpbusd_avx_epi32(x0, av, w0);                                                              \
+        x1 = _mm256_dpbusd_avx_epi32(x1, av, w1);                                                              \
+    }
+                AVXVNNI_ROW(0, c00, c01) AVXVNNI_ROW(1, c10, c11) AVXVNNI_ROW(2, c20, c21)
+                AVXVNNI_ROW(3, c30, c31) AVXVNNI_ROW(4, c40, c41) AVXVNNI_ROW(5, c50, c51)
+#undef AVXVNNI_ROW
+            }
+            __m256i acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+            int rows = M - m0 < 6 ? M - m0 : 6;
+            for (int r = 0; r < rows; r++) {
+                _mm256_store_si256((__m256i *)buf, acc[r][0]);
+                _mm256_store_si256((__m256i *)(buf + 8), acc[r][1]);
+                finish_row16(e, buf, m0 + r, n0);
+            }
+        }
+    }
+}
+
+static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, const int32_t *colsum,
                          const float *cs, const float *bias, const float *res, int N, float *C, int gelu,
                          const float *W, const int32_t *cols, int nout) {
-    int Mp = (M + 31) & ~31;
+    int Mp = (kind == KIND_AVXVNNI ? M + 5 + 31 : M + 31) & ~31; /* the kernels read whole blocks of rows */
     int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
     float *rs = malloc(sizeof(float) * (size_t)Mp);
     float *keep = aligned_alloc(64, sizeof(float) * (size_t)K);
     float *xo = malloc(sizeof(float) * ((size_t)Mp * MAXOUT + 1));
-    int32_t *corr = kind == KIND_VNNI ? malloc(sizeof(int32_t) * (size_t)N) : NULL;
-    if (!Aq || !rs || !keep || !xo || (kind == KIND_VNNI && !corr)) {
+    int shifted = kind == KIND_VNNI || kind == KIND_AVXVNNI; /* unsigned activations: 128 x column sums out */
+    int32_t *corr = shifted ? malloc(sizeof(int32_t) * (size_t)N) : NULL;
+    if (!Aq || !rs || !keep || !xo || (shifted && !corr)) {
         free(Aq);
         free(rs);
         free(keep);
@@ -263,12 +400,14 @@ TGT static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *B
     for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
     for (int m = 0; m < M; m++)
         for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
-    quant_rows(A, M, Mp, K, keep, Aq, rs, kind == KIND_VNNI);
+    if (kind == KIND_AVXVNNI) quant_rows_avx2(A, M, Mp, K, keep, Aq, rs);
+    else quant_rows(A, M, Mp, K, keep, Aq, rs, kind == KIND_VNNI);
     if (corr)
         for (int n = 0; n < N; n++) corr[n] = 128 * colsum[n];
     epi_t e = {cs, bias, res, W, rs, xo, cols, corr, nout, N, gelu, C};
     if (kind == KIND_AMX) gemm_amx(Aq, M, Mp, K, Bp, &e);
-    else gemm_vnni(Aq, M, K, Bp, &e);
+    else if (kind == KIND_VNNI) gemm_vnni(Aq, M, K, Bp, &e);
+    else gemm_avxvnni(Aq, M, K, Bp, &e);
     free(Aq);
     free(rs);
     free(keep);
@@ -490,11 +629,21 @@ static int kinds(void) {
 }
 
 static PyObject *py_kinds(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
     int k = kinds();
-    if ((k & KIND_AMX) && (k & KIND_VNNI)) return Py_BuildValue("(ss)", "amx", "vnni");
-    if (k & KIND_AMX) return Py_BuildValue("(s)", "amx");
-    if (k & KIND_VNNI) return Py_BuildValue("(s)", "vnni");
-    return PyTuple_New(0);
+    PyObject *out = PyList_New(0);
+    static const struct { int bit; const char *name; } order[] = {{KIND_AMX, "amx"}, {KIND_VNNI, "vnni"}, {KIND_AVXVNNI, "avxvnni"}};
+    for (size_t i = 0; out && i < sizeof order / sizeof order[0]; i++) {
+        if (!(k & order[i].bit)) continue;
+        PyObject *name = PyUnicode_FromString(order[i].name);
+        if (!name || PyList_Append(out, name) != 0) Py_CLEAR(out);
+        Py_XDECREF(name);
+    }
+    if (!out) return NULL;
+    PyObject *t = PyList_AsTuple(out);
+    Py_DECREF(out);
+    return t;
 }
 
 /* Releases every buffer a call took; a buffer never taken is all zeros, which PyBuffer_Release leaves alone. */
@@ -513,7 +662,7 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
 }
 
 /* qgemm(kind, A, M, K, packed, col_sums_int32, col_scale, bias, residual_or_None, N, out, gelu, W_float,
- *       outlier_cols_int32); kind: "amx" or "vnni" */
+ *       outlier_cols_int32); kind: "amx", "vnni" or "avxvnni" */
 static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     Py_buffer a, bp, csum, cs, bias, out, wf, oc, res = {0};
     PyObject *res_obj;
@@ -522,7 +671,10 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "sy*iiy*y*y*y*Oiw*py*y*", &kind_name, &a, &M, &K, &bp, &csum, &cs, &bias, &res_obj, &N,
                           &out, &gelu, &wf, &oc))
         return NULL;
-    int kind = strcmp(kind_name, "amx") == 0 ? KIND_AMX : strcmp(kind_name, "vnni") == 0 ? KIND_VNNI : 0;
+    int kind = strcmp(kind_name, "amx") == 0       ? KIND_AMX
+               : strcmp(kind_name, "vnni") == 0    ? KIND_VNNI
+               : strcmp(kind_name, "avxvnni") == 0 ? KIND_AVXVNNI
+                                                   : 0;
     int ok = 1, have_res = 0, nout = (int)(oc.len / 4);
     if (res_obj != Py_None) {
         if (PyObject_GetBuffer(res_obj, &res, PyBUF_SIMPLE) != 0) ok = 0;
@@ -571,7 +723,7 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
 }
 
 static int avx512_ready(void) {
-    if (kinds()) return 1;
+    if (kinds() & KIND_AVX512) return 1;
     PyErr_SetString(PyExc_RuntimeError, "the AVX-512 kernels are not available on this CPU");
     return 0;
 }
@@ -717,10 +869,10 @@ static PyObject *py_bias_gelu(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run: ('amx', 'vnni'), ('vnni',) or ()."},
+    {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run, best first, of 'amx', 'vnni', 'avxvnni'."},
     {"layernorm", py_layernorm, METH_VARARGS, "LayerNorm of each row, in place (AVX-512)."},
     {"attention", py_attention, METH_VARARGS, "Self-attention of a padded batch (AVX-512)."},
-    {"qgemm", py_qgemm, METH_VARARGS, "int8 matrix product (AMX or AVX-512 VNNI) with row/column scales, bias, GELU, residual."},
+    {"qgemm", py_qgemm, METH_VARARGS, "int8 matrix product (AMX, AVX-512 VNNI or AVX-VNNI) with row/column scales, bias, GELU, residual."},
     {"avx2", py_avx2, METH_NOARGS, "Whether bias_gelu can run here (AVX2)."},
     {"bias_gelu", py_bias_gelu, METH_VARARGS, "x = gelu(x + b) in place, float32, as the numpy encoder computes it."},
     {NULL, NULL, 0, NULL},

@@ -1,24 +1,28 @@
-"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX or AVX-512 VNNI (compiled ``_qgemm``).
+"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX, AVX-512 VNNI or AVX-VNNI (compiled ``_qgemm``).
 
 The encoder's weight products (``x @ W + b``) take most of an embedding's time. Where the optional
 compiled module was built at install time and the CPU has AMX (Intel Xeon 4th generation,
-"Sapphire Rapids", and later) or AVX-512 VNNI (Intel Xeon 2nd and 3rd generation, "Cascade Lake"
-and "Ice Lake"; AMD Zen 4), :func:`linear` runs them in int8: each row of ``x`` is quantised with its
+"Sapphire Rapids", and later), AVX-512 VNNI (Intel Xeon 2nd and 3rd generation, "Cascade Lake"
+and "Ice Lake"; AMD Zen 4 and 5) or AVX-VNNI (the 256-bit form: Intel Core 12th generation,
+"Alder Lake", and later, which have no AVX-512), :func:`linear` runs them in int8: each row of ``x`` is quantised with its
 own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`, once per layer), the
 integer dot products are exact, and the result is scaled back to float32 with the bias, and
 optionally the GELU or the residual, applied in the same pass. A few input channels per product that
 run much larger than the rest (found once per process by :meth:`E5Numpy.outlier_channels`) are
 multiplied in float32 instead, so that they do not set the rows' int8 scales. On Wisesight posts,
 embeddings computed this way have a cosine of at least 0.9996 with the float32 ones (mean
-0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). Both kernels compute the same integers, so
-they give the same vectors.
+0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). The kernels compute the same integers and the
+same float steps after them, so they give the same vectors. With AMX or AVX-512 the attention and
+the LayerNorms run compiled too (:func:`attention`, :func:`layernorm`); with AVX-VNNI alone they stay
+in numpy (:func:`full`).
 
 Where no int8 kernel runs, the float32 numpy encoder still uses one compiled step from the same
 module where the CPU has AVX2: :func:`bias_gelu`, the bias and the GELU of the intermediate product
 in one pass, the same bits as numpy's code.
 
-``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else numpy), ``amx`` or ``vnni``
-(that kernel, or an error where it cannot run), ``numpy`` (the float32 numpy encoder).
+``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else AVX-VNNI, else numpy), ``amx``,
+``vnni`` or ``avxvnni`` (that kernel, or an error where it cannot run), ``numpy`` (the float32 numpy
+encoder).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ import numpy as np
 from civicpulse.nlp.errors import SettingError
 
 ENV = "CIVICPULSE_E5_KERNEL"
-CHOICES = ("auto", "amx", "vnni", "numpy")
-NAMES = {"amx": "int8 AMX kernel", "vnni": "int8 AVX-512 VNNI kernel"}
+CHOICES = ("auto", "amx", "vnni", "avxvnni", "numpy")
+NAMES = {"amx": "int8 AMX kernel", "vnni": "int8 AVX-512 VNNI kernel", "avxvnni": "int8 AVX-VNNI kernel"}
+FULL = ("amx", "vnni")  # kernels beside which attention and LayerNorm run compiled (AVX-512)
 _kinds: tuple[str, ...] | None = None
 
 try:  # the optional compiled module, built by pip where a C compiler is present (setup.py)
@@ -43,7 +48,8 @@ except ImportError:
 
 
 def kinds() -> tuple[str, ...]:
-    """The int8 kernels this machine can run, best first: ``("amx", "vnni")``, ``("vnni",)`` or ``()``."""
+    """The int8 kernels this machine can run, best first, of ``"amx"``, ``"vnni"``, ``"avxvnni"``
+    (e.g. ``("amx", "vnni", "avxvnni")``, ``("vnni",)``, ``("avxvnni",)`` or ``()``)."""
     global _kinds
     if _kinds is None:
         _kinds = tuple(_native.kinds()) if _native is not None else ()
@@ -65,7 +71,7 @@ def use(value: str) -> None:
 
 
 def kind() -> str | None:
-    """The int8 kernel the encoder uses here (``"amx"`` or ``"vnni"``), or None for float32 numpy."""
+    """The int8 kernel the encoder uses here (``"amx"``, ``"vnni"`` or ``"avxvnni"``), or None for float32 numpy."""
     c = choice()
     if c == "numpy":
         return None
@@ -74,7 +80,7 @@ def kind() -> str | None:
         return have[0] if have else None
     if c not in have:
         raise SettingError(
-            f"{ENV}={c}, but the int8 {c.upper()} kernel is not available on this machine (use 'auto' or 'numpy')"
+            f"{ENV}={c}, but the {NAMES[c]} is not available on this machine (use 'auto' or 'numpy')"
         )
     return c
 
@@ -84,10 +90,15 @@ def enabled() -> bool:
     return kind() is not None
 
 
+def full() -> bool:
+    """True when the kernel in use has the compiled attention and LayerNorm beside it (AMX, AVX-512 VNNI)."""
+    return kind() in FULL
+
+
 def _kernel():  # type: ignore[no-untyped-def]
     """The compiled module, when this CPU can run its AVX-512 code."""
-    if not kinds():
-        raise RuntimeError("the int8 kernels are not available on this machine")
+    if not set(kinds()) & set(FULL):
+        raise RuntimeError("the AVX-512 kernels are not available on this machine")
     return _native
 
 
