@@ -2,20 +2,21 @@
 
 Vietnamese comments are full of shorthand ("teencode"): *ko* and *k* for *không*, *dc* / *đc* for
 *được*, *j* for *gì*, *r* for *rồi*, *mn* for *mọi người*, *sp* for *sản phẩm*…, of words stretched
-for stress (*quáaaa*, *ngonnn*, *tệệệ*) and of words in capitals (*THẬT SỰ CHÁN*). The models learnt
-mostly plain, written-out words: on our Vietnamese validation rows, the sentiment model's micro-F1
-fell from 0.916 to 0.850 on the rows given common shorthand, from 0.896 to 0.863 with two words per
-row stretched, and to 0.852 with comments or their last clause in capitals (docs/models/README.md,
-"Informal Vietnamese"). :func:`for_models` undoes the three before the classifiers' features and the
-e5 encoder see a text; what is stored and indexed (tokens, search text, entities) keeps the
-author's words.
+for stress (*quáaaa*, *ngonnn*, *tệệệ*), of words in capitals (*THẬT SỰ CHÁN*) and of vulgar words
+masked to get past filters (*đ.m*, *n.g.u*, *t***g*). The models learnt mostly plain, written-out
+words: on our Vietnamese validation rows, the sentiment model's micro-F1 fell from 0.916 to 0.850 on
+the rows given common shorthand, from 0.896 to 0.863 with two words per row stretched, and to 0.852
+with comments or their last clause in capitals; masking the vulgar words took the toxicity model
+from 0.973 to 0.63 on the rows that hold one (docs/models/README.md, "Informal Vietnamese").
+:func:`for_models` undoes the four before the classifiers' features and the e5 encoder see a text;
+what is stored and indexed (tokens, search text, entities) keeps the author's words.
 
 **Masked vulgar words.** Comments mask vulgar words to get past filters: *đ.m*, *n.g.u*, *t.hằng*,
 *t h ằ n g*, *l*n*, *t***g*. Letters joined by dots (or a word with one dot inside) are joined again
 when the result is a vulgar word of :data:`VULGAR` or when every piece is one letter; letters
 separated by spaces, when the result is a vulgar word or a Vietnamese syllable; a word with
-asterisks for letters, when a vulgar word fits it. On our Vietnamese toxicity rows with
-such a word, masking it took the toxicity model from 0.973 to 0.603 micro-F1.
+asterisks for letters (one or more each), when a vulgar word fits it (the first of
+:data:`VULGAR_ORDER`).
 
 **Shouting.** A text mostly in capitals is put in lower case, else every run of two or more
 Vietnamese syllables in capitals; acronyms stay (*CSGT*, *UBND TP*: not syllables). English texts get
