@@ -40,7 +40,7 @@ from civicpulse.nlp.model import (
     sha256_file,
     version_dir,
 )
-from civicpulse.nlp.normalize import normalize, strip_diacritics
+from civicpulse.nlp.normalize import has_diacritics, normalize
 
 if TYPE_CHECKING:
     from civicpulse.nlp.sentiment_e5 import E5Joint
@@ -56,7 +56,7 @@ VI_PLAIN = "vi_plain"  # route key: Vietnamese typed without diacritics
 
 def route_key(lang: str, text: str) -> str:
     """The key a text is routed by: its language, or ``vi_plain`` for Vietnamese without any diacritic."""
-    return VI_PLAIN if lang == "vi" and (text.isascii() or strip_diacritics(text) == text) else lang
+    return VI_PLAIN if lang == "vi" and not has_diacritics(text) else lang
 
 
 def route_lang(key: str) -> str:

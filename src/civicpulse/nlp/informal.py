@@ -44,7 +44,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from civicpulse.nlp import langid
-from civicpulse.nlp.normalize import strip_diacritics
+from civicpulse.nlp.normalize import has_diacritics, strip_diacritics
 
 # (written with diacritics, written without): the shorthand spellings of it
 # Left out because they are as often something else: kh (khách hàng), mk (mật khẩu), bh (bảo hành, bảo hiểm), hs (hồ
@@ -137,7 +137,7 @@ def _unmask_dotted(m: re.Match[str]) -> str:
 def _unmask_spaced(m: re.Match[str]) -> str:
     """Two letters only when they make a vulgar word (*đ m*), three or more also a syllable (*c h ó*)."""
     joined = m.group(0).replace(" ", "")
-    if _vulgar(joined) or (len(joined) > 2 and _SYLLABLE_RE.fullmatch(strip_diacritics(joined.lower()))):
+    if _vulgar(joined) or (len(joined) > 2 and _syllable(joined)):
         return joined
     return m.group(0)
 
@@ -153,12 +153,6 @@ def _unmask_starred(word: str, plain: bool) -> str:
 
 
 _TONES = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
-
-
-def _family(ch: str) -> str:
-    """``ch`` lower-cased without its tone mark (quality marks stay: ư is not u)."""
-    d = unicodedata.normalize("NFD", ch.lower())
-    return unicodedata.normalize("NFC", "".join(c for c in d if c not in _TONES))
 
 
 # a word-final run of letters of one family (after normalize, ASCII runs are at most 2 long)
@@ -178,21 +172,22 @@ _WORD_RE = re.compile(r"(?<![\w@#/.])[^\W\d_]+(?![\w@#/]|\.\w)")
 _SYLLABLE_RE = re.compile(r"(?:ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?")
 
 
+def _syllable(word: str) -> bool:
+    """Whether ``word`` could be one Vietnamese syllable (onset, vowels, final), accents aside."""
+    return _SYLLABLE_RE.fullmatch(strip_diacritics(word.lower())) is not None
+
+
 _MASK_HINT_RE = re.compile(r"[^\W\d_][.\-_*][^\W\d_]|[^\W\d_]\*|(?<![\w.])[^\W\d_] [^\W\d_](?![\w.])")
 _UPPER = "".join(sorted({k for k in _VOWEL_FAMILIES if k.isupper()} | set("BCDĐFGHJKLMNPQRSTVWXZ")))
 _TWO_CAPITALS_RE = re.compile(f"[{_UPPER}]{{2}}")
 _LETTERS_RE = re.compile(r"[^\W\d_]+")
 
 
-def _vi_shout_word(w: str) -> bool:
-    return _SYLLABLE_RE.fullmatch(strip_diacritics(w.lower())) is not None  # not an acronym (UBND, TP)
-
-
 def _en_shout_word(w: str) -> bool:
     return len(w) >= 2 and re.search("[AEIOUY]", w) is not None  # not an acronym without a vowel (NHS, DMV)
 
 
-def _unshout(text: str, shout_word: Callable[[str], bool] = _vi_shout_word) -> str:
+def _unshout(text: str, shout_word: Callable[[str], bool] = _syllable) -> str:
     """Words written in capitals for shouting in lower case: the whole text when most of its letters
     are capitals, else every run of two or more words in capitals that ``shout_word`` accepts
     (Vietnamese: syllables, so acronyms stay: CSGT, UBND TP)."""
@@ -222,25 +217,21 @@ def _unstretch(word: str) -> str:
     if m is None or m.start() == 0:
         return word
     short = word[: m.start() + 1]
-    return short if _SYLLABLE_RE.fullmatch(strip_diacritics(short.lower())) else word
-
-
-def _plain(text: str) -> bool:
-    return text.isascii() or strip_diacritics(text) == text
+    return short if _syllable(short) else word
 
 
 def expand(text: str) -> str:
     """``text`` (Vietnamese, normalised) with its masked vulgar words unmasked, its shouting in lower
     case, its stretched words shortened and its shorthand written out (see the module docstring)."""
     if _MASK_HINT_RE.search(text):
-        plain_text = _plain(text)
+        plain_text = not has_diacritics(text)
         text = _SPACED_RE.sub(_unmask_spaced, _DOTTED_RE.sub(_unmask_dotted, text))
         text = _STARRED_RE.sub(lambda m: _unmask_starred(m.group(0), plain_text), text)
     if _TWO_CAPITALS_RE.search(text):
         text = _unshout(text)
     if _STRETCH_RE.search(text):
         text = _WORD_RE.sub(lambda m: _unstretch(m.group(0)), text)
-    plain = _plain(text)
+    plain = not has_diacritics(text)
 
     def sub(m: re.Match[str]) -> str:
         word = m.group(1)
@@ -269,8 +260,9 @@ def has_informal(text: str) -> bool:
 
 def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) -> list[str]:
     """The texts the models see: ``norm_texts`` (normalised) with the informal spellings of the
-    Vietnamese ones written out, and the shouting of the English ones in lower case. ``langs``: the texts' languages, where known; otherwise the texts
-    that may change are identified here (one batched call, none when no text may change)."""
+    Vietnamese ones written out, and the shouting of the English ones in lower case. ``langs``: the
+    texts' languages, where known; otherwise the texts that may change are identified here (one
+    batched call, none when no text may change)."""
     out = list(norm_texts)
     todo = [i for i, t in enumerate(out) if has_informal(t)]
     if not todo:

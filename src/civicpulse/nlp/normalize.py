@@ -142,6 +142,11 @@ def normalize_idempotent(text: object) -> str:
     return prev
 
 
+def has_diacritics(text: str) -> bool:
+    """Whether :func:`strip_diacritics` would change ``text`` (Vietnamese typed with its accents)."""
+    return not text.isascii() and strip_diacritics(text) != text
+
+
 def strip_diacritics(text: str) -> str:
     """Remove combining marks (Vietnamese accents; đ→d). Thai is left unchanged."""
     out = []
