@@ -33,7 +33,9 @@ import os
 import struct
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -380,27 +382,25 @@ class E5Numpy:
         B, L, H = x.shape
         x2 = x.reshape(B * L, H)
         qkv = qgemm.linear(x2, q8["wqkv"], ly.bqkv).reshape(B, L, 3 * H)
-        if qgemm.full():
-            lens = np.full(B, L, np.int32) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1).astype(np.int32)
+        lens = _lengths(bias, B, L)
+        ln: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+        if qgemm.full():  # compiled attention and LayerNorm (in place)
             ctx = qgemm.attention(qkv, lens, self.NH)
-            h = qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2)
-            qgemm.layernorm(h, ly.ln1_w, ly.ln1_b, self.eps)
-            mid = qgemm.linear(h, q8["wi"], ly.bi, gelu=True)
-            fo = qgemm.linear(mid, q8["wf"], ly.bf, residual=h)
-            return qgemm.layernorm(fo, ly.ln2_w, ly.ln2_b, self.eps).reshape(B, L, H)
-        ctx = self._attention_by_length(qkv, bias)
-        h = self._ln(qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2), ly.ln1_w, ly.ln1_b)
+            ln = partial(qgemm.layernorm, eps=self.eps)
+        else:
+            ctx = self._attention_by_length(qkv, lens)
+            ln = self._ln
+        h = ln(qgemm.linear(ctx, q8["wo"], ly.bo, residual=x2), ly.ln1_w, ly.ln1_b)
         mid = qgemm.linear(h, q8["wi"], ly.bi, gelu=True)
         fo = qgemm.linear(mid, q8["wf"], ly.bf, residual=h)
-        return self._ln(fo, ly.ln2_w, ly.ln2_b).reshape(B, L, H)
+        return ln(fo, ly.ln2_w, ly.ln2_b).reshape(B, L, H)
 
-    def _attention_by_length(self, qkv: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-        """:meth:`_attention` over each text's own tokens, texts of one length together: the products
-        then have the shapes they have for the text alone, so that (as with the compiled attention)
-        a text's vector does not depend on its batch; the int8 products would magnify the rounding
-        differences of other shapes. Padding rows get zeros."""
+    def _attention_by_length(self, qkv: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        """:meth:`_attention` over each text's own tokens (``lens``), texts of one length together: the
+        products then have the shapes they have for the text alone, so that (as with the compiled
+        attention) a text's vector does not depend on its batch; the int8 products would magnify the
+        rounding differences of other shapes. Padding rows get zeros."""
         B, L, H3 = qkv.shape
-        lens = np.full(B, L) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1)
         ctx = np.zeros((B, L, H3 // 3), np.float32)
         for n in np.unique(lens):
             idx = np.flatnonzero(lens == n)
@@ -601,6 +601,12 @@ def l2n(x: np.ndarray) -> np.ndarray:
 
 _default: E5Numpy | None = None
 _lock = threading.Lock()
+
+
+def _lengths(bias: np.ndarray | None, B: int, L: int) -> np.ndarray:
+    """Each text's token count in a padded batch, read off its attention bias (:attr:`Batch.bias`: −inf
+    on padding; None when no text is padded)."""
+    return np.full(B, L, np.int32) if bias is None else (bias[:, 0, 0, :] == 0).sum(-1).astype(np.int32)
 
 
 def get_e5() -> E5Numpy:
