@@ -141,7 +141,7 @@ def main() -> None:
             res["fast_path_1proc_distinct_items_per_cpu_s"] / res["fast_path_1proc_distinct_items_per_cpu_s_sklearn_hashing"]
         )
 
-    res.update(vi_shorthand_cost())
+    res.update(vi_informal_cost())
 
     # Reference measured in the same run: raw pythainlp newmm on the same distinct texts.
     from pythainlp.tokenize import word_tokenize
@@ -275,7 +275,7 @@ WARM_TEXTS = ["warm up", "อุ่นเครื่อง"] * 20 + [f"ข้�
 VI_SHORTHAND = {"không": "ko", "được": "dc", "gì": "j", "rồi": "r", "mọi người": "mn", "cũng": "cx", "sản phẩm": "sp"}
 
 
-def vi_shorthand_cost() -> dict[str, float]:
+def vi_informal_cost() -> dict[str, float]:
     """The fast path (one process, CPU time) on our Vietnamese rows with common words put in shorthand,
     with the informal spellings written out for the models (as shipped) and without that step (the baseline)."""
     import re
@@ -287,7 +287,7 @@ def vi_shorthand_cost() -> dict[str, float]:
     words = re.compile(r"\b(" + "|".join(VI_SHORTHAND) + r")\b")
     rows = read_jsonl(DATA_DIR / "vi_sentiment_train.jsonl")
     texts = [words.sub(lambda m: VI_SHORTHAND[m.group(1)], r["text"]) for r in rows]
-    out = {"vi_posts_with_shorthand_share": sum(map(informal.has_informal, texts)) / max(len(texts), 1)}
+    out = {"vi_posts_with_informal_share": sum(map(informal.has_informal, texts)) / max(len(texts), 1)}
     real = classify.informal.for_models
     enrich_texts(texts[:200], workers=1)
     steps = {"vi_fast_1proc_items_per_cpu_s_no_informal_step": lambda n, langs=None: list(n),
