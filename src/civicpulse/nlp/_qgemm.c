@@ -379,8 +379,8 @@ TGT_AVXVNNI static void gemm_avxvnni(const int8_t *Aq, int M, int K, const int8_
 }
 
 static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, const int32_t *colsum,
-                         const float *cs, const float *bias, const float *res, int N, float *C, int gelu,
-                         const float *W, const int32_t *cols, int nout) {
+                     const float *cs, const float *bias, const float *res, int N, float *C, int gelu,
+                     const float *W, const int32_t *cols, int nout) {
     int Mp = (kind == KIND_AVXVNNI ? M + 5 + 31 : M + 31) & ~31; /* the kernels read whole blocks of rows */
     int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
     float *rs = malloc(sizeof(float) * (size_t)Mp);
