@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 from typer.testing import CliRunner
@@ -31,6 +33,34 @@ def test_cli_predict_and_malformed_lines():
     assert all("label" in o and "score" in o for o in out)
     err = _stderr(res)
     assert "line 2" in err and "line 3" in err
+
+
+def test_cli_predict_bad_encodings_through_a_real_pipe(tmp_path):
+    """Run as a user runs it (stdin and stdout are byte pipes, not the test runner's strings): a lone
+    surrogate escaped in the JSON is written back escaped (it cannot be UTF-8), a line that is not
+    UTF-8 is reported with its byte and skipped, a byte-order mark does not spoil the first line,
+    and every other line gets its label."""
+    data = (b'\xef\xbb\xbf{"text": "\\ud800abc", "id": "\\udfff"}\n'
+            b'{"text": "ok \xff\xfe bad"}\n\n'
+            + json.dumps({"text": "Cảm ơn"}, ensure_ascii=False).encode() + b"\n")
+    code = "from civicpulse.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", code, "nlp", "predict", "--task", "lang"], input=data,
+                         capture_output=True, timeout=120, env={"PYTHONIOENCODING": "utf-8", **_env()})
+    assert res.returncode == 1, res.stderr.decode(errors="replace")
+    out = [json.loads(x) for x in res.stdout.decode("utf-8").splitlines()]
+    assert [o["text"] for o in out] == ["\ud800abc", "Cảm ơn"] and out[0]["id"] == "\udfff"
+    assert out[1]["label"] == "vi"
+    assert b"line 2" in res.stderr and b"0xff" in res.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "ok", "label": "pos"}\n{"text": "\xe1\x00", "label": "neg"}\n')
+    res2 = runner.invoke(nlp_app, ["evaluate", "--task", "lang", "--data", str(bad)])
+    assert res2.exit_code != 0 and "bad.jsonl:2" in res2.output and "0xe1" in res2.output
+
+
+def _env():
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
 
 
 def test_cli_predict_entities_and_lang():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,32 @@ nlp_app = typer.Typer(help="Offline NLP: language, sentiment, voice, toxicity, e
 TASKS_PREDICT = ("lang", "sentiment", "voice", "toxicity", "entities")
 TASKS_TRAIN = ("sentiment", "voice", "toxicity")
 BATCH = 512
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def jsonl_line(obj: Any) -> str:
+    """One JSON line with the text as written (not ``\\u`` escapes), except lone UTF-16 surrogates
+    (``"\\ud800"`` in the input): they cannot be written as UTF-8, so they stay escaped, which any JSON
+    reader turns back into the same string. (JSON strings are the only place they can occur.)"""
+    line = json.dumps(obj, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+def jsonl_lines(raw: Iterable[bytes | str]) -> Iterator[tuple[int, str | ValueError]]:
+    """``(line number, text)`` of each non-blank line, or ``(line number, error)`` where a line is
+    not UTF-8 (JSON Lines are UTF-8), naming the first bad byte. A byte-order mark at the start of
+    the file (as spreadsheet programs write it) is skipped."""
+    for lineno, line in enumerate(raw, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield lineno, ValueError(f"not valid UTF-8 (byte 0x{e.object[e.start]:02x} at byte {e.start + 1})")
+                continue
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")
+        if line.strip():
+            yield lineno, line
 
 
 def _err() -> Console:
@@ -157,14 +184,14 @@ def predict(
         for (obj, _), r in zip(pending, res, strict=True):
             obj = dict(obj)
             obj.update(r)
-            sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            sys.stdout.write(jsonl_line(obj) + "\n")
         sys.stdout.flush()
         pending.clear()
 
-    for lineno, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(getattr(sys.stdin, "buffer", sys.stdin)):
         try:
+            if isinstance(line, ValueError):
+                raise line
             obj = json.loads(line)
             if not isinstance(obj, dict):
                 raise ValueError("expected a JSON object")
@@ -231,11 +258,11 @@ def _unknown_labels(task: str, labels: list[str]) -> str | None:
 
 def _read_labelled(path: Path, task: str = "") -> tuple[list[str], list[str]]:
     texts, gold = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as f:
+        for lineno, line in jsonl_lines(f):
             try:
+                if isinstance(line, ValueError):
+                    raise line
                 obj = json.loads(line)
                 texts.append(str(obj["text"]))
                 gold.append(_gold_label(task, obj["label"]))
