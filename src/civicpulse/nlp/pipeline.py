@@ -310,6 +310,36 @@ def interleave_back(parts: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def encode_e5top(
+    path: Path, texts: Sequence[object], workers: int | None = None, meanwhile: Callable[[], object] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings and sentiment log-probabilities of the fine-tuned e5 layers in ``path`` (an
+    ``e5top.npz``, checked by the caller), the texts split over worker processes where there are
+    several cores. ``meanwhile`` runs once, while the workers compute (else after this process has)."""
+    from civicpulse.nlp.sentiment_e5 import compute_in_worker, get_joint
+
+    pending = [meanwhile] if meanwhile is not None else []
+
+    def run_pending() -> None:
+        while pending:
+            pending.pop()()
+
+    joint = get_joint(path)
+    n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    compute = None
+    if n_workers > 1 and bool({"fork", "forkserver"} & set(mp.get_all_start_methods())):
+
+        def compute(batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            if len(batch) < E5_PARALLEL_MIN:
+                return joint._compute(batch)
+            res = run_interleaved(compute_in_worker, str(path), batch, n_workers, run_pending)
+            return interleave_back([r[0] for r in res]), interleave_back([r[1] for r in res])
+
+    out = joint.encode(texts, compute)
+    run_pending()
+    return out
+
+
 def embed_for_sentiment(
     texts: Sequence[object],
     model_dir: str | Path | None = None,
@@ -321,35 +351,16 @@ def embed_for_sentiment(
 
     ``meanwhile`` (optional) is called once: while worker processes compute the embeddings where
     they do, else after this process has computed them."""
-    pending = [meanwhile] if meanwhile is not None else []
-
-    def run_pending() -> None:
-        while pending:
-            pending.pop()()
-
     sent = get_classifier("sentiment", model_dir)
     if sent.has_e5top:
-        joint = sent.joint()
-        n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
-        compute = None
-        if n_workers > 1 and bool({"fork", "forkserver"} & set(mp.get_all_start_methods())):
-            path = str(sent.e5top_path)
-
-            def compute(batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
-                if len(batch) < E5_PARALLEL_MIN:
-                    return joint._compute(batch)
-                from civicpulse.nlp.sentiment_e5 import compute_in_worker
-
-                res = run_interleaved(compute_in_worker, path, batch, n_workers, run_pending)
-                return interleave_back([r[0] for r in res]), interleave_back([r[1] for r in res])
-
-        emb, lp = joint.encode(texts, compute)
-        run_pending()
-        return emb, lp
+        sent.joint()  # checks the file against the card's checksum
+        assert sent.e5top_path is not None
+        return encode_e5top(sent.e5top_path, texts, workers, meanwhile)
     from civicpulse.nlp.embed import embed
 
     vecs = embed(texts)
-    run_pending()
+    if meanwhile is not None:
+        meanwhile()
     return vecs, None
 
 

