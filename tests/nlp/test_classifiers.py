@@ -105,3 +105,18 @@ def test_corrupted_model_file_names_path(tmp_path):
     with pytest.raises(ModelFileError, match="card.json"):
         load_weights(dst)
     clear_cache()
+
+
+def test_vietnamese_vulgar_abbreviations_are_profanity_and_look_alikes_are_not():
+    """Common vulgar spellings of Vietnamese comments (*clm*, *dkm*, *đậu má* …) mark profanity, so the
+    toxicity model flags them; *đâu mà* typed without diacritics ("dau ma": "how would …") does not."""
+    from civicpulse.nlp.lexicon import markers
+
+    for text in ("clm kẹt xe từ sáng tới giờ", "dkm cái thời tiết nóng muốn chết", "đậu má trận này đá hay quá",
+                 "vcc luôn", "đụ má nó"):
+        assert "__lex_prof__" in markers(text), text
+    for text in ("dau ma biet duoc", "du ma troi mua van di", "500 ml nuoc", "cl1 va cl2"):
+        assert "__lex_prof__" not in markers(text), text
+    tox = get_classifier("toxicity")
+    got = tox.predict(["clm kẹt xe từ sáng tới giờ", "dkm cái thời tiết nóng muốn chết", "đậu má trận này đá hay quá"])
+    assert [lab for lab, _ in got] == ["offensive"] * 3

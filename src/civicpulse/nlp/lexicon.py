@@ -75,6 +75,8 @@ LEX: dict[str, list[str]] = {
         # vi (common vulgar words / abbreviations)
         "đm", "dm", "đmm", "dmm", "đcm", "dcm", "vcl", "vl", "vkl", "clgt", "cmm", "cmn", "đéo", "địt",
         "lồn", "buồi", "cặc", "đĩ", "chó má", "mẹ mày", "me may", "óc chó", "oc cho",
+        "dkm", "đkm", "dcmm", "đcmm", "clm", "clmm", "cmnr", "vcc", "loz", "cứt", "đụ", "đụ má", "đù má",
+        "đậu má",
         "ngu", "ngu như bò", "thằng", "con mẹ", "khốn nạn", "khon nan", "súc vật", "đồ chó", "cút",
         # en
         "fuck", "fucking", "fck", "f*ck", "shit", "bullshit", "bitch", "bastard", "asshole", "damn", "idiot",
