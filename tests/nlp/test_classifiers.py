@@ -120,3 +120,14 @@ def test_vietnamese_vulgar_abbreviations_are_profanity_and_look_alikes_are_not()
     tox = get_classifier("toxicity")
     got = tox.predict(["clm kẹt xe từ sáng tới giờ", "dkm cái thời tiết nóng muốn chết", "đậu má trận này đá hay quá"])
     assert [lab for lab, _ in got] == ["offensive"] * 3
+
+
+def test_vietnamese_praise_words_and_their_negation_are_marked():
+    """Praise words of Vietnamese reviews and course feedback mark praise, and negated mark a negated
+    praise (the marker the models weigh as a complaint): *không thân thiện*, *không rõ ràng* …"""
+    from civicpulse.nlp.lexicon import markers
+
+    for word in ("thân thiện", "dễ hiểu", "rõ ràng", "hợp lý", "công bằng", "chuyên nghiệp", "sạch sẽ", "ngon"):
+        assert "__lex_pos__" in markers(f"nhân viên {word}"), word
+        assert "__lex_negpos__" in markers(f"nhân viên không {word}"), word
+        assert "__lex_negpos__" not in markers(f"nhân viên {word}"), word

@@ -23,6 +23,9 @@ LEX: dict[str, list[str]] = {
         "chu đáo", "nhiệt tình", "tận tình", "tận tâm", "thích", "yêu", "ủng hộ", "xuất sắc", "đỉnh", "hay quá",
         "ổn", "ok", "oke", "rất tốt", "vui", "hoan nghênh", "biết ơn", "trân trọng", "khen", "xịn", "10 điểm",
         "tot qua", "tuyet voi", "hai long", "nhiet tinh", "ung ho",
+        "thân thiện", "dễ hiểu", "dễ thương", "đẹp", "ngon", "sạch sẽ", "rõ ràng", "hữu ích", "bổ ích", "chất lượng",
+        "hợp lý", "công bằng", "chuyên nghiệp", "vui vẻ", "nhanh gọn", "tiện lợi", "thuận tiện", "đáng tiền",
+        "đáng mua", "hấp dẫn", "thú vị", "yên tâm", "hiệu quả",
         # en
         "good", "great", "excellent", "thank", "thanks", "thank you", "appreciate", "love", "amazing", "helpful",
         "fast", "quick", "efficient", "well done", "awesome", "happy", "kudos", "nice", "impressed", "smooth",
