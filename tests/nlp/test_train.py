@@ -271,7 +271,7 @@ def test_retraining_sentiment_follows_the_active_recipe_and_keeps_its_fine_tuned
     clear_cache()
 
 
-def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, tiny_data, monkeypatch):
+def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, tiny_data, shared_data, monkeypatch):
     """`nlp train` without recipe options repeats the active version's (here toxicity's: an e5 head on
     the numpy encoder's vectors, its features and hyper-parameters); with --nb-lr it builds that."""
     import numpy as np
@@ -290,6 +290,10 @@ def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, ti
     monkeypatch.setattr(train_mod, "_embeddings", fake_vectors)
     out = tmp_path / "models"
     active = get_classifier("toxicity")
+    (tiny_data / "thaigov").mkdir()  # toxicity's weak clean rows: a training set of the active version
+    (tiny_data / "thaigov" / "thaigov_sample.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in read_jsonl(shared_data / "thaigov" / "thaigov_sample.jsonl")[:200]),
+        encoding="utf-8")
     res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--no-db", "--out", str(out),
                                        "--data-dir", str(tiny_data), "--version", "same"])
     assert res.exit_code == 0, res.output
@@ -307,3 +311,20 @@ def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, ti
     card = json.loads((out / "toxicity" / "given" / "card.json").read_text())
     assert card["hyper"]["nb_C"] == 0.3 and "embed_backend" not in card["hyper"]
     clear_cache()
+
+
+def test_train_command_refuses_a_data_dir_without_the_active_versions_training_sets(tmp_path):
+    """Run where the shared corpora are not (an installed server without ../shared/data), `nlp train`
+    would have trained sentiment on our own rows alone and could have activated it: it refuses, naming
+    the missing set and where it looked, and writes nothing."""
+    from typer.testing import CliRunner
+
+    from civicpulse.nlp.cli import nlp_app
+
+    out = tmp_path / "models"
+    res = CliRunner().invoke(nlp_app, ["train", "--task", "sentiment", "--no-db", "--out", str(out),
+                                       "--data-dir", str(tmp_path / "nowhere")])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "wisesight (" in text and "nowhere" in text and "nothing was trained" in text
+    assert not (out / "sentiment").exists()

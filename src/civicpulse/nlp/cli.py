@@ -297,6 +297,8 @@ def evaluate(
     _check_task(task, ("lang", "sentiment", "voice", "toxicity"))
     mode = _mode(with_embeddings, fast)
     texts, gold = _read_labelled(data, task)
+    if not texts:  # scores of nothing would read as a model that gets everything wrong
+        raise typer.BadParameter(f"{data}: no labelled rows (one JSON object per line, with text and label)")
     md = _model_dir(model_dir)
     if task != "lang":
         from civicpulse.nlp.classify import get_classifier
@@ -386,6 +388,17 @@ def train(
         _err().print(f"[red]--embed-backend must be {' or '.join(BACKENDS)}, not {embed_backend!r}[/red]")
         raise typer.Exit(2)
     out_dir = _model_dir(out)
+    data_dir = data_dir or _shared_data()
+    with _model_errors():
+        missing = train_mod.missing_training_sets(task, data_dir, out_dir)
+    if missing:
+        _err().print(
+            f"nlp train: the active {task} model was trained on data that is not under {data_dir}: "
+            f"{', '.join(missing)}. Give --data-dir (the folder that holds wisesight/ and thaigov/) or set "
+            "CIVICPULSE_SHARED_DATA; nothing was trained.",
+            markup=False,
+        )
+        raise typer.Exit(1)
     recipe = None
     if not (with_embeddings or nb_lr or embed_backend):
         with _model_errors():
@@ -395,7 +408,6 @@ def train(
     use_emb = recipe.with_embeddings if recipe else with_embeddings
     if use_emb and embed_cache is None:
         embed_cache = out_dir / ".cache" / f"e5-vectors-{backend}.npz"
-    data_dir = data_dir or _shared_data()
     rows: list[dict[str, Any]] = []
     if corrections is not None:
         # read like evaluate's gold labels: line-numbered errors, other spellings accepted, unknown labels refused

@@ -451,6 +451,18 @@ def _default_path_inputs(
     return out
 
 
+def missing_training_sets(task: str, data_dir: str | Path, model_dir: str | Path | None = None) -> list[str]:
+    """The training sets the active version of ``task`` was built with (its card's ``training_data``)
+    that have no rows under ``data_dir`` now, each as "name (n rows)". A version trained without
+    them (Wisesight, say, when the shared corpora are elsewhere) would be another model altogether."""
+    md = Path(model_dir) if model_dir is not None else None
+    ver = active_version(task, md)
+    card = load_weights(version_dir(task, ver, md)).card
+    now = datasets.load_task(task, Path(data_dir), "train")
+    return [f"{name} ({n:,} rows)" for name, n in (card.get("training_data") or {}).items()
+            if name != "corrections" and n and not now.get(name)]
+
+
 @dataclass
 class Recipe:
     """How a version was built, as far as ``train`` can repeat it (read off its card)."""
