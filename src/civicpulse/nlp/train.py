@@ -282,8 +282,9 @@ def _scores_by_lang(
     labels: list[str],
     vprep: dict[str, Prepared],
 ) -> dict[str, dict[str, Any]]:
-    """Fast vs e5 (ensemble: the e5 head on ``vemb``, or fine-tuned layers' ``vlp``) path per route key (language; ``vi_plain`` for Vietnamese typed without
-    diacritics) on the hand-labelled validation rows pooled; rows without a language count as ``other``."""
+    """Fast vs e5 path (the e5 head on ``vemb``, or fine-tuned layers' log-probabilities ``vlp``) per route
+    key (language; ``vi_plain`` for Vietnamese typed without diacritics) on the hand-labelled validation
+    rows pooled; rows without a language count as ``other``."""
     gold: dict[str, list[str]] = {}
     pf: dict[str, list[str]] = {}
     pe: dict[str, list[str]] = {}
@@ -430,15 +431,17 @@ def _default_path_inputs(
     """Per validation set, what ``clf``'s default (routed) path needs besides the features: the
     embeddings for an e5 head, or its fine-tuned layers' log-probabilities; reused from the new
     version's where they are the same (same encoder vectors, same layers file), else computed."""
+    same = False
+    if clf.has_e5top:
+        clf.joint()  # checks the layers' file against its card
+        assert clf.e5top_path is not None
+        same = e5top is not None and sha256_file(Path(e5top)) == sha256_file(clf.e5top_path)
     out: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
     for n, rs in valid_sets.items():
         texts = [r["text"] for r in rs]
         lp: np.ndarray | None = None
         emb: np.ndarray | None = None
-        if clf.has_e5top:
-            clf.joint()  # checks the layers' file against its card
-            assert clf.e5top_path is not None
-            same = e5top is not None and sha256_file(Path(e5top)) == sha256_file(clf.e5top_path)
+        if clf.e5top_path is not None and clf.has_e5top:
             lp = vlp[n] if same else _e5top_logp(clf.e5top_path, texts, progress, f"active version: valid {n}")
         elif clf.has_e5:
             if vemb[n] is not None:
