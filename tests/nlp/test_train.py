@@ -304,6 +304,10 @@ def test_train_command_builds_the_active_recipe_unless_one_is_given(tmp_path, ti
     assert backend == "numpy" and card["hyper"]["embed_backend"] == backend and {b for b, _ in seen} == {backend}
     assert all(str(c).startswith(str(out / ".cache")) for _, c in seen)  # vectors kept for the next retraining
     assert card["route"] and "e5-small embedding head" in card["model"]
+    said = " ".join(res.output.split())
+    # activated, or told how to choose it anyway
+    assert f"activated same (previous: {active.version})" in said or (
+        f"To use it anyway: civicpulse nlp activate --task toxicity --version same --model-dir {out}" in said)
     res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--no-db", "--out", str(out),
                                        "--data-dir", str(tiny_data), "--version", "given", "--nb-lr", "0.3"])
     assert res.exit_code == 0, res.output

@@ -468,6 +468,9 @@ def train(
         con.print(f"[green]activated {mv.version}[/green] (previous: {mv.previous_active}) in {out_dir}")
     else:
         con.print(f"[yellow]not activated: new version {mv.version} is worse; {mv.previous_active} stays active[/yellow]")
+        con.print(f"To use it anyway: civicpulse nlp activate --task {task} --version {mv.version}"
+                  + (f" --model-dir {out_dir}" if out is not None else "")
+                  + " (or “Use this version” on the Models page of the web interface).", markup=False, soft_wrap=True)
 
 
 def _num(x: object) -> str:
