@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -45,7 +46,7 @@ def test_cli_predict_bad_encodings_through_a_real_pipe(tmp_path):
             + json.dumps({"text": "Cảm ơn"}, ensure_ascii=False).encode() + b"\n")
     code = "from civicpulse.cli import main; main()"
     res = subprocess.run([sys.executable, "-c", code, "nlp", "predict", "--task", "lang"], input=data,
-                         capture_output=True, timeout=120, env={"PYTHONIOENCODING": "utf-8", **_env()})
+                         capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert res.returncode == 1, res.stderr.decode(errors="replace")
     out = [json.loads(x) for x in res.stdout.decode("utf-8").splitlines()]
     assert [o["text"] for o in out] == ["\ud800abc", "Cảm ơn"] and out[0]["id"] == "\udfff"
@@ -59,12 +60,6 @@ def test_cli_predict_bad_encodings_through_a_real_pipe(tmp_path):
     blank.write_text("\n\n", encoding="utf-8")  # scored, it would print zeros, as if every label were wrong
     res3 = runner.invoke(nlp_app, ["evaluate", "--task", "sentiment", "--data", str(blank), "--json"])
     assert res3.exit_code != 0 and "no labelled rows" in " ".join(res3.output.split())
-
-
-def _env():
-    import os
-
-    return {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"}
 
 
 def test_cli_predict_entities_and_lang():
