@@ -287,3 +287,53 @@ def test_head_office_admin_goes_back_to_an_earlier_model_version(page_for, org, 
     cell = page.locator(f"td:has(code:text-is('{older}'))").filter(has=page.locator(".badge"))
     assert cell.count() == 1 and cell.locator(".badge").inner_text().strip() == "đang dùng"
     assert not page.errors, page.errors
+
+
+def test_a_retraining_started_in_the_browser_shows_its_progress_then_its_result(page_for, org, app,
+                                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Retrain on the Models page asks first; the card then follows the run by itself (HTMX polling):
+    each step as it comes, with its progress bar, and the page reloads with the result when it ends."""
+    from civicpulse.nlp import train as train_mod
+    from civicpulse.nlp.model import ModelVersion
+
+    steps = [threading.Event() for _ in range(2)]
+
+    def retrain(task, data_dir, corrections, out_dir, *, version=None, progress=None):  # type: ignore[no-untyped-def]
+        progress("fit", 0.5)
+        assert steps[0].wait(60)
+        progress("compare with the active version", 0.25)
+        assert steps[1].wait(60)
+        scores = {"civic_own": {"n": 100, "micro_f1": 0.81, "macro_f1": 0.7}}
+        return None, ModelVersion(task=task, version="vbrowser", path=out_dir, labels=[], features={},
+                                  scores={"default": scores}, activated=True, previous_active="v3",
+                                  comparison={"active": {"version": "v3", "selection_score": 0.7866,
+                                                         "scores": {"civic_own": {"n": 100, "micro_f1": 0.8}}},
+                                              "new": {"selection_score": 0.7901}})
+
+    monkeypatch.setattr(train_mod, "check_training_sets", lambda *a, **k: None)  # (the data check: tests/nlp)
+    monkeypatch.setattr(train_mod, "retrain", retrain)
+    page = page_for()
+    sign_in(page, org.email("root-admin"))
+    page.goto("/listening/models")
+    page.select_option("#training select[name=task]", "voice")
+    page.on("dialog", lambda d: d.accept())
+    try:
+        with page.expect_navigation():
+            page.click("#training button[type=submit]")
+        card = page.locator("#training")
+        card.get_by_text("Fitting the model", exact=True).wait_for()
+        assert card.locator("progress").get_attribute("value") == "0.500"
+        assert card.locator("button[type=submit]").is_disabled()  # one retraining at a time
+        steps[0].set()
+        card.get_by_text("Comparing with the version in use", exact=True).wait_for()  # the card followed by itself
+        assert card.locator("progress").get_attribute("value") == "0.250"
+        steps[1].set()
+        page.locator("#training .badge", has_text="now in use").wait_for()  # reloaded with the result
+    finally:
+        for e in steps:
+            e.set()
+    assert app.state.jobs.join(timeout=30)
+    text = " ".join(page.inner_text("#training").split())
+    assert "finished" in text and "v3 0.7866 → vbrowser 0.7901" in text and "civic_own (n=100): 0.800 → 0.810" in text
+    assert not page.locator("#training[hx-trigger]").count()  # no longer polled
+    assert not page.errors, page.errors

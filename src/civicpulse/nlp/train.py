@@ -466,6 +466,21 @@ def missing_training_sets(task: str, data_dir: str | Path, model_dir: str | Path
             if name != "corrections" and n and not now.get(name)]
 
 
+class MissingTrainingData(ValueError):
+    """The data dir lacks training sets the active version was built with (:func:`missing_training_sets`)."""
+
+    def __init__(self, task: str, data_dir: Path, missing: list[str]) -> None:
+        self.task, self.data_dir, self.missing = task, data_dir, missing
+        super().__init__(f"the active {task} model was trained on data that is not under {data_dir}: {', '.join(missing)}")
+
+
+def check_training_sets(task: str, data_dir: str | Path, model_dir: str | Path | None = None) -> None:
+    """Raise :class:`MissingTrainingData` when :func:`missing_training_sets` names any."""
+    missing = missing_training_sets(task, data_dir, model_dir)
+    if missing:
+        raise MissingTrainingData(task, Path(data_dir), missing)
+
+
 @dataclass
 class Recipe:
     """How a version was built, as far as ``train`` can repeat it (read off its card)."""
@@ -487,6 +502,13 @@ class Recipe:
             parts.append("its fine-tuned e5 layers, taken over")
         return " + ".join(parts)
 
+    def train_options(self, out_dir: Path) -> dict[str, Any]:
+        """The keyword arguments of :func:`train` that build this recipe into ``out_dir`` (the e5
+        vectors of the training rows are cached under ``<out_dir>/.cache/`` for the next time)."""
+        cache = out_dir / ".cache" / f"e5-vectors-{self.embed_backend}.npz" if self.with_embeddings else None
+        return {"features": self.features, "hyper": self.hyper, "with_embeddings": self.with_embeddings,
+                "embed_backend": self.embed_backend, "embed_cache": cache, "e5top": self.e5top}
+
 
 def recipe_of_active(task: str, model_dir: str | Path | None = None) -> Recipe:
     """The recipe of the active version of ``task`` (in ``model_dir``, else the shipped one): its
@@ -506,6 +528,27 @@ def recipe_of_active(task: str, model_dir: str | Path | None = None) -> Recipe:
     # an e5 head is only worth training when the default path uses it: not beside fine-tuned layers
     # (the fine-tuned branch replaces it there)
     return Recipe(ver, dict(w.features), hyper, clf.has_e5 and top is None, backend, top)
+
+
+def retrain(
+    task: str,
+    data_dir: str | Path,
+    corrections: Iterable[Any],
+    out_dir: str | Path,
+    *,
+    version: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[Recipe, ModelVersion]:
+    """What an administrator's retraining does (``civicpulse nlp train --task T`` without recipe
+    options, and Retrain on the Models page): the active version's recipe, rebuilt on the shipped
+    data with ``corrections`` added, compared with the active version and activated only if not
+    worse. Raises :class:`MissingTrainingData` before anything is trained when ``data_dir`` lacks a
+    set the active version was built with."""
+    out = Path(out_dir)
+    check_training_sets(task, data_dir, out)
+    recipe = recipe_of_active(task, out)
+    return recipe, train(task, data_dir, corrections, out, version=version, progress=progress,
+                         **recipe.train_options(out))
 
 
 def train(
@@ -578,7 +621,9 @@ def train(
         fit_i, tune_i = np.flatnonzero(~hold), np.flatnonzero(hold)
         progress("fit (tuning split)", 0.0)
         c1, i1 = _fit_lr(x[fit_i], y[fit_i], sw[fit_i], hp["C"])
+        progress("fit (tuning split)", 0.5)
         c2, i2 = _fit_nblr(x[fit_i], y[fit_i], sw[fit_i], hp["nb_C"], k)
+        progress("fit (tuning split)", 0.9)
         xt = x[tune_i]
         lp1 = _lsm(np.asarray(xt @ c1.T) + i1)
         lp2 = _lsm(np.asarray(_binary(xt) @ c2.T) + i2)
@@ -596,6 +641,7 @@ def train(
         progress("fit (tuning split)", 1.0)
         progress("fit", 0.0)
         coef, inter = _fit_lr(x, y, sw, hp["C"])
+        progress("fit", 0.5)
         nb_coef, nb_inter = _fit_nblr(x, y, sw, hp["nb_C"], k)
         progress("fit", 1.0)
         weights = LinearWeights(
@@ -710,6 +756,7 @@ def train(
     cmp_dir = Path(compare_model_dir) if compare_model_dir is not None else out_root
     old_ver: str | None = None
     old_scores: dict[str, Any] | None = None
+    progress("compare with the active version", 0.0)
     try:
         old_ver = active_version(task, cmp_dir)
         old_w = load_weights(version_dir(task, old_ver, cmp_dir))
@@ -721,6 +768,7 @@ def train(
         )
     except ModelFileError:
         old_ver, old_scores = None, None
+    progress("compare with the active version", 1.0)
     old_sel = selection_score(old_scores) if old_scores else None
     new_sel = selection_score(scores["default"])
     not_worse = old_sel is None or new_sel >= old_sel - 1e-6

@@ -16,6 +16,7 @@ from civicpulse import __version__, i18n
 from civicpulse.config import Settings, get_settings
 from civicpulse.db.session import Database
 from civicpulse.domain.errors import DomainError
+from civicpulse.jobs.background import BackgroundJobs
 from civicpulse.web import errors
 from civicpulse.web.api.alerts import router as alerts_api
 from civicpulse.web.api.campaigns import router as campaigns_api
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db or Database(settings)
+    app.state.jobs = BackgroundJobs()
 
     app.include_router(org_api, prefix="/api/v1")
     app.include_router(listening_api, prefix="/api/v1")

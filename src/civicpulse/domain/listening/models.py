@@ -207,3 +207,40 @@ class LabelCorrection(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("item_id", "task"),)
+
+
+class TrainingRun(Base):
+    """A retraining of one model with the analysts' corrections, asked for on the Models page (or the
+    API) and run in the background: queued → running → done | failed. ``stage`` / ``fraction`` are its
+    progress, ``heartbeat`` the last time it reported (a run that stopped reporting was interrupted)."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(20))  # sentiment | voice | toxicity
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    stage: Mapped[str] = mapped_column(String(200), default="")
+    fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    corrections: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_label: Mapped[str] = mapped_column(String(300), default="")
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    base_version: Mapped[str | None] = mapped_column(String(60))  # the version in use when it started
+    new_version: Mapped[str | None] = mapped_column(String(60))
+    activated: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # scores of both versions, per validation set
+    error: Mapped[str | None] = mapped_column(Text)
+
+    STALE = dt.timedelta(minutes=3)  # no report for this long: the process that ran it has stopped
+
+    @property
+    def under_way(self) -> bool:
+        return self.status in ("queued", "running")
+
+    def is_stale(self, now: dt.datetime | None = None) -> bool:
+        """Queued or running, but its process stopped reporting (a restart, a crash)."""
+        last = self.heartbeat or self.requested_at
+        return self.under_way and (now or utcnow()) - last > self.STALE

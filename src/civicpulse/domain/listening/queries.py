@@ -388,3 +388,22 @@ def cluster_items(session: Session, actor: Actor, cluster_id: int) -> list[Item]
 def counts_by_source(session: Session, actor: Actor) -> dict[int, int]:
     return dict(session.execute(select(Item.source_id, func.count()).where(actor.visible_filter(Item.unit_path))
                                 .group_by(Item.source_id)).all())
+
+
+# ------------------------------------------------------------------ retraining runs
+
+
+def training_runs(session: Session, limit: int = 5) -> list[Any]:
+    """The latest retraining runs, newest first (network-wide: every signed-in user may see them)."""
+    from civicpulse.domain.listening.models import TrainingRun
+
+    return list(session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)))
+
+
+def training_run(session: Session, run_id: int) -> Any:
+    from civicpulse.domain.listening.models import TrainingRun
+
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"Training run {run_id} was not found")
+    return run

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -1034,3 +1035,170 @@ def corrections_for_training(session: Session, task: str) -> list[dict[str, str]
                            .join(Item, Item.id == LabelCorrection.item_id)
                            .where(LabelCorrection.task == task).order_by(LabelCorrection.id)).all()
     return [{"text": t, "label": lab, "lang": lang or ""} for t, lab, lang in rows]
+
+
+# ------------------------------------------------------------------ retraining a model in the background
+
+TRAINING_TASKS = ("sentiment", "voice", "toxicity")
+TRAINING_HEARTBEAT_S = 20.0  # a running retraining reports at least this often, even inside one long step
+
+
+def _close_stale_training_runs(session: Session) -> None:
+    from civicpulse.domain.listening.models import TrainingRun
+
+    now = utcnow()
+    for run in session.scalars(select(TrainingRun).where(TrainingRun.status.in_(("queued", "running")))):
+        if run.is_stale(now):
+            run.status, run.finished_at = "failed", now
+            run.error = (f"interrupted: no progress was reported after {(run.heartbeat or run.requested_at):%Y-%m-%d %H:%M} "
+                         "UTC (the server was stopped or restarted); nothing was activated")
+
+
+def request_training(session: Session, actor: Actor, settings: Settings, task: str,
+                     data_dir: str | os.PathLike[str] | None = None) -> Any:
+    """An administrator of the head office asks for a model to be retrained with the analysts'
+    corrections (what `civicpulse nlp train --task T` does). Checked now, before anything runs: the
+    task, the permission, that no other retraining is under way (two would share the server's cores),
+    and that the shared training corpora the version in use was built with are there. Returns the
+    queued :class:`TrainingRun`; :func:`run_training` does the work."""
+    from pathlib import Path
+
+    from civicpulse.domain.listening.enrich import writable_model_dir
+    from civicpulse.domain.listening.models import LabelCorrection, TrainingRun
+    from civicpulse.nlp import train as nlp_train
+    from civicpulse.nlp.errors import ModelFileError
+
+    if task not in TRAINING_TASKS:
+        raise ValidationFailed(f"Unknown model '{task}'; one of {', '.join(TRAINING_TASKS)}")
+    head = org_queries.head_office(session)
+    if head is None:
+        raise NotFound("There is no head office unit yet")
+    if not actor.can("nlp.models", head):
+        raise PermissionDenied("Only an administrator of the head office can retrain a model")
+    _close_stale_training_runs(session)
+    busy = session.scalar(select(TrainingRun).where(TrainingRun.status.in_(("queued", "running")))
+                          .order_by(TrainingRun.id).limit(1))
+    if busy is not None:
+        raise Conflict(f"The {busy.task} model is being retrained (started {busy.requested_at:%Y-%m-%d %H:%M} UTC); "
+                       "wait until it has finished")
+    where = Path(data_dir) if data_dir is not None else nlp_train.datasets.shared_data_dir()
+    md = writable_model_dir(settings)
+    try:
+        nlp_train.check_training_sets(task, where, md)
+        base = nlp_train.active_version(task, md)
+    except nlp_train.MissingTrainingData as e:
+        raise ValidationFailed(
+            f"The {task} model in use was trained on data that is not on this server under {where}: "
+            f"{', '.join(e.missing)}. Set CIVICPULSE_SHARED_DATA to the folder that holds wisesight/ and thaigov/; "
+            "nothing was retrained") from e
+    except ModelFileError as e:
+        raise ValidationFailed(f"The {task} model in use cannot be read: {e}") from e
+    n = session.scalar(select(func.count()).select_from(LabelCorrection).where(LabelCorrection.task == task)) or 0
+    run = TrainingRun(task=task, status="queued", stage="", fraction=0.0, corrections=n, requested_by=actor.user_id,
+                      requested_label=actor.label[:300], requested_at=utcnow(), base_version=base, activated=False)
+    session.add(run)
+    session.flush()
+    audit.record(session, actor, "model.train", unit=head, object_type="training_run", object_id=run.id,
+                 after={"task": task, "corrections": n, "version_in_use": base}, note=str(where))
+    return run
+
+
+def _version_summary(version: str | None, scores: dict[str, Any] | None, selection: float | None) -> dict[str, Any]:
+    return {"version": version, "selection_score": selection,
+            "scores": {name: {"n": sc.get("n"), "micro_f1": sc.get("micro_f1"), "macro_f1": sc.get("macro_f1")}
+                       for name, sc in (scores or {}).items() if isinstance(sc, dict)}}
+
+
+def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Run a queued retraining to its end (in the background: a job thread or the worker). Its progress is
+    written to the run as it goes; the result (both versions' validation scores, activated or not) or the
+    error at the end, with an audit entry in the name of who asked for it. Returns the final status; a run
+    that is not queued (another process took it) is left alone."""
+    import threading
+    from pathlib import Path
+
+    import structlog
+
+    from civicpulse.domain.listening.enrich import writable_model_dir
+    from civicpulse.domain.listening.models import TrainingRun
+    from civicpulse.nlp import train as nlp_train
+
+    log = structlog.get_logger("civicpulse.training")
+    now = utcnow()
+    with db.session() as s:
+        claimed = s.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "queued")
+                            .values(status="running", started_at=now, heartbeat=now, stage="")).rowcount
+        run = s.get(TrainingRun, run_id)
+        if not claimed or run is None:
+            return run.status if run is not None else "missing"
+        task, requester, label = run.task, run.requested_by, run.requested_label
+        corrections = corrections_for_training(s, task)
+    state: dict[str, Any] = {"stage": "", "fraction": 0.0, "written": 0.0}
+    lock = threading.Lock()
+
+    def write(force: bool = False) -> None:
+        t = time.monotonic()
+        with lock:
+            if not force and t - state["written"] < 1.0:
+                return
+            state["written"] = t
+            values = {"stage": str(state["stage"])[:200], "fraction": float(state["fraction"]), "heartbeat": utcnow()}
+        with db.session() as s2:
+            s2.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
+                       .values(**values))
+
+    def progress(stage: str, fraction: float) -> None:
+        changed = stage != state["stage"]
+        with lock:
+            state["stage"], state["fraction"] = stage, max(0.0, min(1.0, fraction))
+        write(force=changed)
+
+    stop = threading.Event()
+
+    def heartbeat() -> None:  # one step (a fit, say) can run for a minute without a progress report
+        while not stop.wait(TRAINING_HEARTBEAT_S):
+            try:
+                write(force=True)
+            except Exception:  # noqa: BLE001 - a missed heartbeat is not the run's failure
+                log.warning("training heartbeat not written", run=run_id)
+
+    beat = threading.Thread(target=heartbeat, name=f"training-{run_id}-heartbeat", daemon=True)
+    beat.start()
+    status, error, mv = "failed", None, None
+    try:
+        where = Path(data_dir) if data_dir is not None else nlp_train.datasets.shared_data_dir()
+        _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=progress)
+        status = "done"
+    except (ValueError, OSError, nlp_train.ModelFileError) as e:  # missing data, a model file, bad corrections
+        error = str(e)
+    except Exception as e:  # noqa: BLE001 - the run is marked failed whatever happened; the log has the traceback
+        log.exception("training run failed", run=run_id, task=task)
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+    with db.session() as s:
+        run = s.get(TrainingRun, run_id)
+        assert run is not None
+        run.status, run.finished_at, run.heartbeat = status, utcnow(), utcnow()
+        run.fraction = 1.0 if status == "done" else run.fraction
+        head = org_queries.head_office(s)
+        actor = Actor(user_id=requester, label=label or "system", via="job")
+        if mv is not None:
+            run.new_version, run.activated = mv.version, bool(mv.activated)
+            old = mv.comparison.get("active") or {}
+            run.result = {"active": _version_summary(old.get("version"), old.get("scores"), old.get("selection_score")),
+                          "new": _version_summary(mv.version, mv.scores.get("default"),
+                                                  (mv.comparison.get("new") or {}).get("selection_score")),
+                          "previous_active": mv.previous_active}
+            audit.record(s, actor, "model.trained", unit=head, object_type="model", object_id=f"{task}/{mv.version}",
+                         before={"active": mv.previous_active},
+                         after={"activated": bool(mv.activated), "run": run_id,
+                                "selection_score": run.result["new"]["selection_score"]})
+        else:
+            run.error = (error or "failed")[:4000]
+            audit.record(s, actor, "model.train_failed", unit=head, object_type="training_run", object_id=run_id,
+                         after={"task": task}, note=run.error[:500])
+    log.info("training run finished", run=run_id, task=task, status=status,
+             version=mv.version if mv else None, activated=bool(mv and mv.activated))
+    return status

@@ -72,3 +72,60 @@ def set_active(task: str, data: ActiveIn, request: Request, actor: Actor = Depen
                s: Session = DB) -> ActiveOut:
     was = services.use_model_version(s, actor, settings(request), task, data.version)
     return ActiveOut(task=task, active=data.version, previous=was)
+
+
+class TrainingRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    task: str
+    status: str = Field(description="queued | running | done | failed; `interrupted` is true when a queued or running "
+                                    "run stopped reporting (the server was restarted)")
+    interrupted: bool = False
+    stage: str = Field(description="the step under way, as the training reports it")
+    fraction: float = Field(description="how far that step is, 0 to 1")
+    corrections: int
+    requested_label: str
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    base_version: str | None = Field(description="the version in use when the retraining was asked for")
+    new_version: str | None
+    activated: bool
+    result: dict[str, Any] | None = Field(
+        description="selection score and per-set micro/macro-F1 of the new version and of the version in use, on the "
+                    "same validation data")
+    error: str | None
+
+
+def _run_out(run: Any) -> TrainingRunOut:
+    out = TrainingRunOut.model_validate(run)
+    out.interrupted = run.is_stale()
+    return out
+
+
+@router.post("/nlp/models/{task}/training", response_model=TrainingRunOut, status_code=202,
+             summary="Retrain a model with the analysts' corrections, in the background (an administrator of the head "
+                     "office); poll GET /nlp/training/{run_id} for its progress")
+def start_training(task: str, request: Request, actor: Actor = Depends(api_actor), s: Session = DB) -> TrainingRunOut:
+    from civicpulse.web.deps import database
+
+    run = services.request_training(s, actor, settings(request), task)
+    s.commit()  # before the job starts: it claims the run from the database
+    request.app.state.jobs.submit(f"training-{run.id}", services.run_training, database(request),
+                                  settings(request), run.id)
+    return _run_out(run)
+
+
+@router.get("/nlp/training", response_model=list[TrainingRunOut], summary="The latest retraining runs, newest first")
+def training_runs(actor: Actor = Depends(api_actor), s: Session = DB) -> list[TrainingRunOut]:
+    from civicpulse.domain.listening import queries
+
+    return [_run_out(r) for r in queries.training_runs(s, limit=20)]
+
+
+@router.get("/nlp/training/{run_id}", response_model=TrainingRunOut, summary="One retraining run and its progress")
+def training_run(run_id: int, actor: Actor = Depends(api_actor), s: Session = DB) -> TrainingRunOut:
+    from civicpulse.domain.listening import queries
+
+    return _run_out(queries.training_run(s, run_id))

@@ -818,7 +818,55 @@ def models_page(request: Request, ctx: WebContext = Depends(signed_in),
     head = org_queries.head_office(s)
     return render(request, "listening/models.html", rows=_model_rows(settings(request)), corrections=counts,
                   can_switch=head is not None and actor.can("nlp.models", head),
-                  switched=request.query_params.get("switched"))
+                  switched=request.query_params.get("switched"), **_training_context(s, polled=False))
+
+
+def _stage_label(stage: str) -> str:
+    """A retraining's step, as train() reports it, in the reader's language."""
+    steps = (("prepare", _("Reading the training data and the corrections")),
+             ("embed", _("Computing e5 vectors of the texts")),
+             ("fit (tuning split)", _("Fitting the model on part of the data, to tune its blend")),
+             ("fit", _("Fitting the model")),
+             ("fine-tuned e5 layers", _("Running the fine-tuned e5 layers on the validation data")),
+             ("active version", _("Scoring the version in use")),
+             ("compare", _("Comparing with the version in use")),
+             ("baseline", _("Scoring the TF-IDF baseline")))
+    return next((label for key, label in steps if stage.startswith(key)), stage or _("Starting"))
+
+
+def _training_context(s: Session, *, polled: bool) -> dict[str, Any]:
+    runs = queries.training_runs(s)
+    now = dt.datetime.now(dt.UTC)
+    shown = [{"run": r, "stale": r.is_stale(now), "stage": _stage_label(r.stage),
+              "elapsed": int(((r.finished_at or now) - (r.started_at or r.requested_at)).total_seconds())}
+             for r in runs]
+    busy = any(x["run"].under_way and not x["stale"] for x in shown)
+    return {"runs": shown, "training_busy": busy, "polled": polled,
+            "training_tasks": services.TRAINING_TASKS}
+
+
+@router.get("/listening/models/training", response_class=HTMLResponse)
+def models_training(request: Request, ctx: WebContext = Depends(signed_in), s: Session = DB):
+    """The retraining card, polled every two seconds while a retraining is under way. When the one it
+    was watching has ended, the whole page is reloaded so that its versions table shows the new version."""
+    head = org_queries.head_office(s)
+    actor = actor_of(ctx)
+    context = _training_context(s, polled=True)
+    resp = render(request, "listening/_training.html", can_switch=head is not None and actor.can("nlp.models", head),
+                  **context)
+    if request.query_params.get("watching") and not context["training_busy"]:
+        resp.headers["HX-Refresh"] = "true"
+    return resp
+
+
+@router.post("/listening/models/train")
+def model_train(request: Request, task: str = Form(..., max_length=20), ctx: WebContext = Depends(signed_in),
+                s: Session = DB):
+    cfg = settings(request)
+    run = services.request_training(s, actor_of(ctx), cfg, task)
+    s.commit()  # before the job starts: it claims the run from the database
+    request.app.state.jobs.submit(f"training-{run.id}", services.run_training, database(request), cfg, run.id)
+    return RedirectResponse("/listening/models#training", status_code=303)
 
 
 @router.post("/listening/models/use")
