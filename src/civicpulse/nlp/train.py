@@ -602,7 +602,9 @@ def train(
     valid_sets = datasets.load_task(task, data_dir, "valid")
     if not valid_sets:
         raise ValueError(f"no validation data for task {task!r} under {data_dir}")
-    vprep = {name: prepare([r["text"] for r in rs], [r.get("lang") for r in rs]) for name, rs in valid_sets.items()}
+    # validation rows in the language identified for them, as items are labelled (not the language they were
+    # written in): both versions' scores are then those their labels would get, which decides a near tie
+    vprep = {name: prepare([r["text"] for r in rs]) for name, rs in valid_sets.items()}
     vx = {name: featurizer.transform(p.model_norm, p.model_tokens) for name, p in vprep.items()}
     cache = Path(embed_cache) if embed_cache else None
     e_train: np.ndarray | None = None
