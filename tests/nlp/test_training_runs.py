@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from civicpulse.db.base import utcnow
+from civicpulse.domain.listening import services
 from civicpulse.domain.listening.models import TrainingRun
 from civicpulse.domain.org.models import AuditEntry
 from civicpulse.nlp import train as train_mod
@@ -120,8 +121,8 @@ def _fake_result(task: str, out_dir) -> ModelVersion:  # type: ignore[no-untyped
                                     "new": {"selection_score": 0.8116}})
 
 
-def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app, db, org, token_for, shared_data,
-                                                                     monkeypatch):
+def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app, db, cfg, org, token_for,
+                                                                     shared_data, monkeypatch):
     monkeypatch.setenv("CIVICPULSE_SHARED_DATA", str(shared_data))
     reached, release = threading.Event(), threading.Event()
 
@@ -148,6 +149,14 @@ def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app
         # a second retraining (of any model) waits for the first: refused, nothing queued
         r = client.post("/api/v1/nlp/models/voice/training", headers=admin)
         assert r.status_code == 409 and "sentiment model is being retrained" in r.json()["error"]["message"]
+        # one queued at the same instant as the first (both passed that check) does not start beside it
+        with db.session() as s:
+            twin = TrainingRun(task="voice", status="queued", stage="", fraction=0.0, corrections=0,
+                               requested_label="root-admin", requested_at=utcnow(), activated=False)
+            s.add(twin)
+            s.flush()
+            twin_id = twin.id
+        assert services.run_training(db, cfg, twin_id) == "failed"
     finally:
         release.set()
     assert app.state.jobs.join(timeout=60)
@@ -155,7 +164,8 @@ def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app
     assert card.headers.get("HX-Refresh") == "true"  # the page reloads to show the new version in its table
     assert "0.8215 → <code>vfake</code> <strong>0.8116</strong>" in card.text
     assert "not used: worse than the version in use" in card.text and "0.747 → 0.750 micro-F1" in card.text
-    assert [r.status for r in _runs(db)] == ["done"]
+    runs = _runs(db)
+    assert [r.status for r in runs] == ["done", "failed"] and "already running" in runs[1].error
 
 
 def test_retraining_refused_or_failed_says_why(client, app, db, cfg, org, token_for, tmp_path, shared_data,

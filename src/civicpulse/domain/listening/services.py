@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
 
 from civicpulse import crypto
 from civicpulse.config import Settings
@@ -1125,12 +1125,21 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
 
     log = structlog.get_logger("civicpulse.training")
     now = utcnow()
+    other = aliased(TrainingRun)
     with db.session() as s:
-        claimed = s.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "queued")
-                            .values(status="running", started_at=now, heartbeat=now, stage="")).rowcount
+        # claimed only while no other run is running (two requests at the same instant both pass the service's check)
+        claimed = s.execute(update(TrainingRun).where(
+            TrainingRun.id == run_id, TrainingRun.status == "queued",
+            ~exists().where(other.status == "running", other.id != run_id),
+        ).values(status="running", started_at=now, heartbeat=now, stage="")).rowcount
         run = s.get(TrainingRun, run_id)
-        if not claimed or run is None:
-            return run.status if run is not None else "missing"
+        if run is None:
+            return "missing"
+        if not claimed:
+            if run.status == "queued":
+                run.status, run.finished_at = "failed", now
+                run.error = "another retraining was already running; nothing was done (ask again when it has finished)"
+            return run.status
         task, requester, label = run.task, run.requested_by, run.requested_label
         corrections = corrections_for_training(s, task)
     state: dict[str, Any] = {"stage": "", "fraction": 0.0, "written": 0.0}
