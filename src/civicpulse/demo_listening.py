@@ -39,6 +39,16 @@ RUMOURS = [
     "ด่วน! รัฐบาลจะเก็บภาษีเงินฝากทุกบัญชี 10% ตั้งแต่เดือนหน้า รีบถอนเงินด่วน แชร์ต่อ",
 ]
 PREFIXES = ["", "Chia sẻ: ", "RT ", "Mọi người cẩn thận! ", "แชร์ต่อ ", "Xem ngay: "]
+# The demo analyst's corrections (what the Models page retrains with): labels the models get wrong on the
+# generated comments, corrected on a few items each: (start of the text, task, right label).
+# "chỉ mất 3 ngày" (only takes 3 days) reads as a loss to the fast path; a complaint that ends in a request
+# ("đề nghị nhà nước xem lại") reads as a neutral request.
+CORRECTIONS: list[tuple[str, str, str]] = [
+    ("Dịch vụ công trực tuyến bây giờ tiện thật", "sentiment", "pos"),
+    ("Dịch vụ công trực tuyến bây giờ tiện thật", "voice", "praise"),
+    ("Giá điện tăng liên tục", "sentiment", "neg"),
+]
+CORRECTIONS_EACH = 3
 
 
 def _thaigov() -> Iterator[FetchedItem]:
@@ -132,6 +142,31 @@ def load_demo_listening(db: Database, settings: Settings, progress: Any = None) 
     if progress is not None:
         progress.print(f"Analysing {n} demo items (language, words, sentiment)…")
     enrich_pending(db, settings)
+    corrected = _corrections(db)
     clusters = services.dedup_run(db)
     if progress is not None:
-        progress.print(f"Loaded demo listening data: {n} items, {clusters} near-duplicate clusters.")
+        progress.print(f"Loaded demo listening data: {n} items, {clusters} near-duplicate clusters, "
+                       f"{corrected} labels corrected by the demo analyst.")
+
+
+def _corrections(db: Database) -> int:
+    """The demo analyst corrects :data:`CORRECTIONS` on the first items (in id order) the models got wrong."""
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.listening.models import Item
+    from civicpulse.domain.org.models import User
+    from civicpulse.domain.org.services import actor_for
+
+    column = {"sentiment": Item.sentiment, "voice": Item.voice}
+    done = 0
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.email == "analyst@demo.civicpulse.org"))
+        if user is None:
+            return 0
+        actor = actor_for(s, user, via="cli")
+        for start, task, label in CORRECTIONS:
+            ids = s.scalars(select(Item.id).where(Item.text.startswith(start, autoescape=True),
+                                                  column[task] != label).order_by(Item.id).limit(CORRECTIONS_EACH))
+            for item_id in list(ids):
+                services.correct_label(s, actor, item_id, task, label)
+                done += 1
+    return done

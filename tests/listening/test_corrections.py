@@ -182,3 +182,49 @@ def test_head_office_admin_switches_the_model_version_in_use_and_back(client, db
     assert (PACKAGE_MODELS / "registry.json").read_bytes() == shipped_registry
     assert json.loads((cfg.data_dir / "models" / "registry.json").read_text(encoding="utf-8"))["tasks"]["toxicity"][
         "active"] == shipped
+
+
+def test_the_demo_analyst_corrects_what_the_models_got_wrong(db, cfg, monkeypatch):
+    """The demo comes with a few corrections (so that its Models page has something to retrain with): only
+    on items whose label is wrong, at most CORRECTIONS_EACH per kind, by the demo analyst."""
+    import civicpulse.demo as demo
+    from civicpulse import demo_listening
+    from civicpulse.domain.org.models import Unit, User
+
+    monkeypatch.setattr(demo, "DEMO_HOOKS", [])
+    demo.load_demo(db, cfg)
+    texts = [f"Dịch vụ công trực tuyến bây giờ tiện thật, làm giấy phép lái xe ở {p} chỉ mất 3 ngày"
+             for p in ("Huế", "Đà Nẵng", "Cần Thơ", "Hà Nội", "Quảng Ninh")]
+    texts += ["Giá điện tăng liên tục, hóa đơn tháng này nhà mình ở Huế gấp đôi, đề nghị nhà nước xem lại",
+              "Cảm ơn bệnh viện tỉnh Huế đã tiêm vắc xin nhanh gọn, nhân viên rất nhiệt tình"]
+    with db.session() as s:
+        ddc = s.scalar(select(Unit).where(Unit.code == "DDC"))
+        src, _ = services.create_source(s, Actor.system_actor(), cfg,
+                                        SourceCreate(unit_id=ddc.id, name="demo", platform="file"))
+        services.ingest(s, src, [FetchedItem(external_id=str(i), text=t, published_at=dt.datetime.now(dt.UTC))
+                                 for i, t in enumerate(texts)])
+    enrich_pending(db, cfg)
+    with db.session() as s:
+        before = {(it.id, task): getattr(it, task) for it in s.scalars(select(Item)) for task in ("sentiment", "voice")}
+    n = demo_listening._corrections(db)
+    with db.session() as s:
+        analyst = s.scalar(select(User.id).where(User.email == "analyst@demo.civicpulse.org"))
+        rows = s.execute(select(LabelCorrection.item_id, LabelCorrection.task, LabelCorrection.old_label,
+                                LabelCorrection.label, LabelCorrection.user_id)).all()
+        now = {(it.id, task): getattr(it, task) for it in s.scalars(select(Item)) for task in ("sentiment", "voice")}
+    assert n == len(rows) and rows
+    wanted = {(start, task): label for start, task, label in demo_listening.CORRECTIONS}
+    for item_id, task, old, label, user_id in rows:
+        assert user_id == analyst and old == before[(item_id, task)] != label and now[(item_id, task)] == label
+    per_kind: dict[tuple[str, str], int] = {}
+    with db.session() as s:
+        for item_id, task, *_ in rows:
+            text = s.get(Item, item_id).text
+            key = next(k for k in wanted if text.startswith(k[0]) and k[1] == task)
+            per_kind[key] = per_kind.get(key, 0) + 1
+    assert max(per_kind.values()) <= demo_listening.CORRECTIONS_EACH
+    assert all(now[k] == before[k] for k in before if k not in {(r[0], r[1]) for r in rows})  # the rest untouched
+    with db.session() as s:  # the items corrected keep their corrected labels: a second pass leaves them alone
+        wrong_left = sum(1 for it in s.scalars(select(Item)) for (start, task), label in wanted.items()
+                         if it.text.startswith(start) and getattr(it, task) != label)
+    assert demo_listening._corrections(db) == min(wrong_left, demo_listening.CORRECTIONS_EACH * len(wanted))
