@@ -211,3 +211,24 @@ def test_retraining_refused_or_failed_says_why(client, app, db, cfg, org, token_
     assert active_version("toxicity", cfg.data_dir / "models") == active_version("toxicity")  # nothing changed
     with db.session() as s:
         assert s.scalar(select(AuditEntry.note).where(AuditEntry.action == "model.train_failed")).endswith("'angry'")
+
+
+def test_a_retraining_gives_back_the_e5_worker_processes_it_started(db, cfg, org, shared_data, monkeypatch):
+    """The web process keeps no e5 worker processes (each holds the encoder) after a retraining started them."""
+    from civicpulse.domain.org.models import User
+    from civicpulse.domain.org.services import actor_for
+    from civicpulse.nlp import pipeline
+
+    def retrain(task, data_dir, corrections, out_dir, *, version=None, progress=None):  # type: ignore[no-untyped-def]
+        pool = pipeline._get_e5_pool(2)
+        assert pool.submit(sum, [1, 2]).result() == 3
+        return None, _fake_result(task, out_dir)
+
+    monkeypatch.setattr(train_mod, "retrain", retrain)
+    monkeypatch.setattr(train_mod, "check_training_sets", lambda *a, **k: None)
+    pipeline.shutdown_e5_pool()
+    with db.session() as s:
+        admin = actor_for(s, s.get(User, org.users["root-admin"]), via="ui")
+        run_id = services.request_training(s, admin, cfg, "sentiment").id
+    assert services.run_training(db, cfg, run_id) == "done"
+    assert not pipeline.e5_pool_running()

@@ -434,6 +434,19 @@ def _copy(e: Enrichment) -> Enrichment:
     )
 
 
+def e5_pool_running() -> bool:
+    return _e5_pool is not None
+
+
+def shutdown_e5_pool() -> None:
+    """Stop the e5 worker processes once what was submitted to them has finished (they hold the encoder;
+    a process that used them for one large job, a retraining in the web process, gives the memory back)."""
+    global _e5_pool, _e5_pool_key
+    pool, _e5_pool, _e5_pool_key = _e5_pool, None, (0, "")
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def shutdown_pool() -> None:
     global _pool, _pool_key, _e5_pool, _e5_pool_key
     if _pool is not None:

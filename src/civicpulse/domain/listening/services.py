@@ -1121,6 +1121,7 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
 
     from civicpulse.domain.listening.enrich import writable_model_dir
     from civicpulse.domain.listening.models import TrainingRun
+    from civicpulse.nlp import pipeline
     from civicpulse.nlp import train as nlp_train
 
     log = structlog.get_logger("civicpulse.training")
@@ -1174,6 +1175,7 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
     beat = threading.Thread(target=heartbeat, name=f"training-{run_id}-heartbeat", daemon=True)
     beat.start()
     status, error, mv = "failed", None, None
+    pool_before = pipeline.e5_pool_running()
     try:
         where = Path(data_dir) if data_dir is not None else nlp_train.datasets.shared_data_dir()
         _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=progress)
@@ -1186,6 +1188,8 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
     finally:
         stop.set()
         beat.join(timeout=5)
+        if not pool_before:  # the e5 worker processes this run started hold the encoder: not kept for nothing
+            pipeline.shutdown_e5_pool()
     with db.session() as s:
         run = s.get(TrainingRun, run_id)
         assert run is not None
