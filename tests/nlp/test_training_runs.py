@@ -156,7 +156,7 @@ def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app
             s.add(twin)
             s.flush()
             twin_id = twin.id
-        assert services.run_training(db, cfg, twin_id) == "failed"
+        assert services.run_training(db, cfg, twin_id).status == "failed"
     finally:
         release.set()
     assert app.state.jobs.join(timeout=60)
@@ -230,5 +230,43 @@ def test_a_retraining_gives_back_the_e5_worker_processes_it_started(db, cfg, org
     with db.session() as s:
         admin = actor_for(s, s.get(User, org.users["root-admin"]), via="ui")
         run_id = services.request_training(s, admin, cfg, "sentiment").id
-    assert services.run_training(db, cfg, run_id) == "done"
+    assert services.run_training(db, cfg, run_id).status == "done"
     assert not pipeline.e5_pool_running()
+
+
+def test_the_train_command_is_recorded_as_a_run_of_the_models_page(db, cfg, org, tiny_data, monkeypatch):
+    """`civicpulse nlp train --task T` on a server with its database does what Retrain does: it is recorded as a
+    run (shown on the page, in the audit log), and it waits for none and runs beside none: while a retraining
+    is under way it refuses."""
+    from typer.testing import CliRunner
+
+    from civicpulse.config import reset_settings_cache
+    from civicpulse.nlp.cli import nlp_app
+
+    monkeypatch.setattr(train_mod, "_embeddings", _fake_vectors)
+    for key, value in {"CIVICPULSE_DATABASE_URL": cfg.db_url, "CIVICPULSE_DATA_DIR": str(cfg.data_dir),
+                       "CIVICPULSE_ENV": "test", "CIVICPULSE_SECRET_KEY": cfg.secret_key}.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    try:
+        with db.session() as s:  # a retraining under way (started from the page a minute ago)
+            s.add(TrainingRun(task="voice", status="running", stage="fit", fraction=0.5, corrections=0,
+                              requested_label="root-admin", requested_at=utcnow(), heartbeat=utcnow(),
+                              activated=False))
+        res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--data-dir", str(tiny_data)])
+        assert res.exit_code == 1 and "voice model is being retrained" in " ".join(res.output.split())
+        with db.session() as s:
+            s.execute(TrainingRun.__table__.update().values(status="done"))
+        res = CliRunner().invoke(nlp_app, ["train", "--task", "toxicity", "--data-dir", str(tiny_data)])
+        assert res.exit_code == 0, res.output
+    finally:
+        reset_settings_cache()
+        clear_cache()
+    said = " ".join(res.output.split())
+    run = _runs(db)[-1]
+    assert f"recorded as retraining run {run.id}" in said and "toxicity: new vs active" in said
+    assert run.status == "done" and run.requested_label.startswith("command line (") and run.requested_by is None
+    assert run.new_version and (cfg.data_dir / "models" / "toxicity" / run.new_version / "card.json").is_file()
+    assert ("activated " + run.new_version) in said if run.activated else "not activated" in said
+    with db.session() as s:
+        assert s.scalar(select(AuditEntry.via).where(AuditEntry.action == "model.trained")) == "cli"

@@ -71,6 +71,49 @@ def _model_dir(model_dir: Path | None) -> Path:
     return writable_model_dir(get_settings())
 
 
+def _app_database() -> Any:
+    """The civicpulse database of this server (a ``Database``), when there is one with its tables; else None."""
+    from civicpulse.config import get_settings
+    from civicpulse.db import migrate
+
+    try:
+        if migrate.current(get_settings()) is None:
+            return None
+    except Exception:  # noqa: BLE001 - no database here
+        return None
+    from civicpulse.db.session import Database
+
+    return Database(get_settings())
+
+
+def _recorded_training(db: Any, task: str, data_dir: Path, progress: Any) -> Any:
+    """Retrain as a run of the Models page (``services.request_training`` + ``run_training``), in the name of
+    the command line; a refusal (another retraining under way, …) or a failure ends the command."""
+    import getpass
+
+    from civicpulse.config import get_settings
+    from civicpulse.domain.errors import DomainError
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.org.permissions import Actor
+
+    settings = get_settings()
+    try:
+        who = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        who = "unknown user"
+    actor = Actor.system_actor(f"command line ({who})", via="cli")
+    try:
+        with db.session() as s:
+            run_id = services.request_training(s, actor, settings, task, data_dir).id
+    except DomainError as e:
+        raise ValueError(e.message) from e
+    _err().print(f"recorded as retraining run {run_id} (shown on the Models page)", markup=False)
+    outcome = services.run_training(db, settings, run_id, data_dir, progress=progress, via="cli")
+    if outcome.status != "done":
+        raise ValueError(outcome.error or f"the retraining ended as {outcome.status}")
+    return outcome.version
+
+
 def _db_corrections(task: str) -> list[dict[str, str]]:
     """Analysts' corrections stored in the civicpulse database, when there is one."""
     from civicpulse.config import get_settings
@@ -430,12 +473,23 @@ def train(
                 stages[stage] = prog.add_task(stage, total=1.0)
             prog.update(stages[stage], completed=frac)
 
+        # What the Models page's Retrain does (the version in use's recipe, the database's corrections, this
+        # server's model dir): recorded as one of its runs, so that the page shows it and one runs at a time.
+        recorded = from_db and corrections is None and recipe is not None and out is None and version is None \
+            and not baseline
+        app_db = _app_database() if recorded else None
         try:
-            mv = train_mod.train(task, data_dir, rows, out_dir, version=version, progress=cb,
-                                 with_baseline=baseline, **options)
+            if app_db is not None:
+                mv = _recorded_training(app_db, task, data_dir, cb)
+            else:
+                mv = train_mod.train(task, data_dir, rows, out_dir, version=version, progress=cb,
+                                     with_baseline=baseline, **options)
         except ValueError as e:  # no validation data, a version that exists, unknown labels in the database
             _err().print(f"nlp train: {e}", markup=False)
             raise typer.Exit(1) from e
+        finally:
+            if app_db is not None:
+                app_db.dispose()
     con = Console()
     tbl = Table(title=f"{task}: new vs active (validation, default routed path)")
     tbl.add_column("set")

@@ -1109,11 +1109,19 @@ def _version_summary(version: str | None, scores: dict[str, Any] | None, selecti
                        for name, sc in (scores or {}).items() if isinstance(sc, dict)}}
 
 
-def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.PathLike[str] | None = None) -> str:
-    """Run a queued retraining to its end (in the background: a job thread or the worker). Its progress is
-    written to the run as it goes; the result (both versions' validation scores, activated or not) or the
-    error at the end, with an audit entry in the name of who asked for it. Returns the final status; a run
-    that is not queued (another process took it) is left alone."""
+@dataclasses.dataclass
+class TrainingOutcome:
+    status: str  # done | failed | missing (no such run) | the status of a run another process took
+    version: Any = None  # the new ModelVersion when done
+    error: str | None = None
+
+
+def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.PathLike[str] | None = None,
+                 progress: Callable[[str, float], None] | None = None, via: str = "job") -> TrainingOutcome:
+    """Run a queued retraining to its end (a job thread of the web process, or `civicpulse nlp train`). Its
+    progress is written to the run as it goes (and passed on to ``progress``); the result (both versions'
+    validation scores, activated or not) or the error at the end, with an audit entry in the name of who asked
+    for it. A run that is not queued (another process took it) is left alone."""
     import threading
     from pathlib import Path
 
@@ -1135,12 +1143,12 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
         ).values(status="running", started_at=now, heartbeat=now, stage="")).rowcount
         run = s.get(TrainingRun, run_id)
         if run is None:
-            return "missing"
+            return TrainingOutcome("missing")
         if not claimed:
             if run.status == "queued":
                 run.status, run.finished_at = "failed", now
                 run.error = "another retraining was already running; nothing was done (ask again when it has finished)"
-            return run.status
+            return TrainingOutcome(run.status, error=run.error)
         task, requester, label = run.task, run.requested_by, run.requested_label
         corrections = corrections_for_training(s, task)
     state: dict[str, Any] = {"stage": "", "fraction": 0.0, "written": 0.0}
@@ -1157,11 +1165,13 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
             s2.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
                        .values(**values))
 
-    def progress(stage: str, fraction: float) -> None:
+    def report(stage: str, fraction: float) -> None:
         changed = stage != state["stage"]
         with lock:
             state["stage"], state["fraction"] = stage, max(0.0, min(1.0, fraction))
         write(force=changed)
+        if progress is not None:
+            progress(stage, fraction)
 
     stop = threading.Event()
 
@@ -1178,7 +1188,7 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
     pool_before = pipeline.e5_pool_running()
     try:
         where = Path(data_dir) if data_dir is not None else nlp_train.datasets.shared_data_dir()
-        _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=progress)
+        _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=report)
         status = "done"
     except (ValueError, OSError, nlp_train.ModelFileError) as e:  # missing data, a model file, bad corrections
         error = str(e)
@@ -1196,7 +1206,7 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
         run.status, run.finished_at, run.heartbeat = status, utcnow(), utcnow()
         run.fraction = 1.0 if status == "done" else run.fraction
         head = org_queries.head_office(s)
-        actor = Actor(user_id=requester, label=label or "system", via="job")
+        actor = Actor(user_id=requester, label=label or "system", via=via)
         if mv is not None:
             run.new_version, run.activated = mv.version, bool(mv.activated)
             old = mv.comparison.get("active") or {}
@@ -1214,4 +1224,4 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
                          after={"task": task}, note=run.error[:500])
     log.info("training run finished", run=run_id, task=task, status=status,
              version=mv.version if mv else None, activated=bool(mv and mv.activated))
-    return status
+    return TrainingOutcome(status, mv, None if mv is not None else (error or "failed"))
