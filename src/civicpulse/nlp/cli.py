@@ -86,7 +86,7 @@ def _app_database() -> Any:
     return Database(get_settings())
 
 
-def _recorded_training(db: Any, task: str, data_dir: Path, progress: Any) -> Any:
+def _recorded_training(db: Any, task: str, data_dir: Path, progress: Any, version: str | None) -> Any:
     """Retrain as a run of the Models page (``services.request_training`` + ``run_training``), in the name of
     the command line; a refusal (another retraining under way, …) or a failure ends the command."""
     import getpass
@@ -108,7 +108,7 @@ def _recorded_training(db: Any, task: str, data_dir: Path, progress: Any) -> Any
     except DomainError as e:
         raise ValueError(e.message) from e
     _err().print(f"recorded as retraining run {run_id} (shown on the Models page)", markup=False)
-    outcome = services.run_training(db, settings, run_id, data_dir, progress=progress, via="cli")
+    outcome = services.run_training(db, settings, run_id, data_dir, progress=progress, via="cli", version=version)
     if outcome.status != "done":
         raise ValueError(outcome.error or f"the retraining ended as {outcome.status}")
     return outcome.version
@@ -475,12 +475,11 @@ def train(
 
         # What the Models page's Retrain does (the version in use's recipe, the database's corrections, this
         # server's model dir): recorded as one of its runs, so that the page shows it and one runs at a time.
-        recorded = from_db and corrections is None and recipe is not None and out is None and version is None \
-            and not baseline
+        recorded = from_db and corrections is None and recipe is not None and out is None and not baseline
         app_db = _app_database() if recorded else None
         try:
             if app_db is not None:
-                mv = _recorded_training(app_db, task, data_dir, cb)
+                mv = _recorded_training(app_db, task, data_dir, cb, version)
             else:
                 mv = train_mod.train(task, data_dir, rows, out_dir, version=version, progress=cb,
                                      with_baseline=baseline, **options)

@@ -1117,7 +1117,8 @@ class TrainingOutcome:
 
 
 def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.PathLike[str] | None = None,
-                 progress: Callable[[str, float], None] | None = None, via: str = "job") -> TrainingOutcome:
+                 progress: Callable[[str, float], None] | None = None, via: str = "job",
+                 version: str | None = None) -> TrainingOutcome:
     """Run a queued retraining to its end (a job thread of the web process, or `civicpulse nlp train`). Its
     progress is written to the run as it goes (and passed on to ``progress``); the result (both versions'
     validation scores, activated or not) or the error at the end, with an audit entry in the name of who asked
@@ -1188,7 +1189,8 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
     pool_before = pipeline.e5_pool_running()
     try:
         where = Path(data_dir) if data_dir is not None else nlp_train.datasets.shared_data_dir()
-        _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=report)
+        _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=report,
+                                  version=version)
         status = "done"
     except (ValueError, OSError, nlp_train.ModelFileError) as e:  # missing data, a model file, bad corrections
         error = str(e)
