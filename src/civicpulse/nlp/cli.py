@@ -475,7 +475,8 @@ def train(
 
         # What the Models page's Retrain does (the version in use's recipe, the database's corrections, this
         # server's model dir): recorded as one of its runs, so that the page shows it and one runs at a time.
-        recorded = from_db and corrections is None and recipe is not None and out is None and not baseline
+        recorded = (from_db and corrections is None and recipe is not None and out is None and embed_cache is None
+                    and not baseline)
         app_db = _app_database() if recorded else None
         try:
             if app_db is not None:
