@@ -115,20 +115,13 @@ def _recorded_training(db: Any, task: str, data_dir: Path, progress: Any, versio
 
 
 def _db_corrections(task: str) -> list[dict[str, str]]:
-    """Analysts' corrections stored in the civicpulse database, when there is one."""
-    from civicpulse.config import get_settings
-    from civicpulse.db import migrate
-
-    settings = get_settings()
-    try:
-        if migrate.current(settings) is None:
-            return []
-    except Exception:  # noqa: BLE001 - no database here: train from the shipped data only
-        return []
-    from civicpulse.db.session import Database
+    """Analysts' corrections stored in the civicpulse database, when there is one (else none: the shipped
+    data only)."""
     from civicpulse.domain.listening.services import corrections_for_training
 
-    db = Database(settings)
+    db = _app_database()
+    if db is None:
+        return []
     try:
         with db.session() as s:
             return corrections_for_training(s, task)

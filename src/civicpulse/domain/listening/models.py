@@ -235,10 +235,11 @@ class TrainingRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     STALE = dt.timedelta(minutes=3)  # no report for this long: the process that ran it has stopped
+    UNDER_WAY = ("queued", "running")
 
     @property
     def under_way(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in self.UNDER_WAY
 
     def is_stale(self, now: dt.datetime | None = None) -> bool:
         """Queued or running, but its process stopped reporting (a restart, a crash)."""

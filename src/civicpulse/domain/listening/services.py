@@ -1043,15 +1043,22 @@ TRAINING_TASKS = ("sentiment", "voice", "toxicity")
 TRAINING_HEARTBEAT_S = 20.0  # a running retraining reports at least this often, even inside one long step
 
 
-def _close_stale_training_runs(session: Session) -> None:
+def _training_under_way(session: Session) -> Any:
+    """The retraining under way, if any. Runs whose process stopped reporting (:meth:`TrainingRun.is_stale`)
+    are closed as failed on the way: they no longer block a new one."""
     from civicpulse.domain.listening.models import TrainingRun
 
     now = utcnow()
-    for run in session.scalars(select(TrainingRun).where(TrainingRun.status.in_(("queued", "running")))):
+    busy = None
+    for run in session.scalars(select(TrainingRun).where(TrainingRun.status.in_(TrainingRun.UNDER_WAY))
+                               .order_by(TrainingRun.id)):
         if run.is_stale(now):
             run.status, run.finished_at = "failed", now
             run.error = (f"interrupted: no progress was reported after {(run.heartbeat or run.requested_at):%Y-%m-%d %H:%M} "
                          "UTC (the server was stopped or restarted); nothing was activated")
+        elif busy is None:
+            busy = run
+    return busy
 
 
 def request_training(session: Session, actor: Actor, settings: Settings, task: str,
@@ -1075,9 +1082,7 @@ def request_training(session: Session, actor: Actor, settings: Settings, task: s
         raise NotFound("There is no head office unit yet")
     if not actor.can("nlp.models", head):
         raise PermissionDenied("Only an administrator of the head office can retrain a model")
-    _close_stale_training_runs(session)
-    busy = session.scalar(select(TrainingRun).where(TrainingRun.status.in_(("queued", "running")))
-                          .order_by(TrainingRun.id).limit(1))
+    busy = _training_under_way(session)
     if busy is not None:
         raise Conflict(f"The {busy.task} model is being retrained (started {busy.requested_at:%Y-%m-%d %H:%M} UTC); "
                        "wait until it has finished")

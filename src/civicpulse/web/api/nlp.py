@@ -108,13 +108,19 @@ def _run_out(run: Any) -> TrainingRunOut:
              summary="Retrain a model with the analysts' corrections, in the background (an administrator of the head "
                      "office); poll GET /nlp/training/{run_id} for its progress")
 def start_training(task: str, request: Request, actor: Actor = Depends(api_actor), s: Session = DB) -> TrainingRunOut:
+    return _run_out(queue_training(request, s, actor, task))
+
+
+def queue_training(request: Request, s: Session, actor: Actor, task: str) -> Any:
+    """The retraining asked for (``services.request_training``), committed, then started on a job thread of
+    this web process (the API's and the Models page's Retrain)."""
     from civicpulse.web.deps import database
 
-    run = services.request_training(s, actor, settings(request), task)
+    cfg = settings(request)
+    run = services.request_training(s, actor, cfg, task)
     s.commit()  # before the job starts: it claims the run from the database
-    request.app.state.jobs.submit(f"training-{run.id}", services.run_training, database(request),
-                                  settings(request), run.id)
-    return _run_out(run)
+    request.app.state.jobs.submit(f"training-{run.id}", services.run_training, database(request), cfg, run.id)
+    return run
 
 
 @router.get("/nlp/training", response_model=list[TrainingRunOut], summary="The latest retraining runs, newest first")

@@ -818,7 +818,7 @@ def models_page(request: Request, ctx: WebContext = Depends(signed_in),
     head = org_queries.head_office(s)
     return render(request, "listening/models.html", rows=_model_rows(settings(request)), corrections=counts,
                   can_switch=head is not None and actor.can("nlp.models", head),
-                  switched=request.query_params.get("switched"), **_training_context(s, polled=False))
+                  switched=request.query_params.get("switched"), **_training_context(s))
 
 
 def _stage_label(stage: str) -> str:
@@ -834,14 +834,14 @@ def _stage_label(stage: str) -> str:
     return next((label for key, label in steps if stage.startswith(key)), stage or _("Starting"))
 
 
-def _training_context(s: Session, *, polled: bool) -> dict[str, Any]:
+def _training_context(s: Session) -> dict[str, Any]:
     runs = queries.training_runs(s)
     now = dt.datetime.now(dt.UTC)
     shown = [{"run": r, "stale": r.is_stale(now), "stage": _stage_label(r.stage),
               "elapsed": int(((r.finished_at or now) - (r.started_at or r.requested_at)).total_seconds())}
              for r in runs]
     busy = any(x["run"].under_way and not x["stale"] for x in shown)
-    return {"runs": shown, "training_busy": busy, "polled": polled,
+    return {"runs": shown, "training_busy": busy,
             "training_tasks": services.TRAINING_TASKS}
 
 
@@ -851,7 +851,7 @@ def models_training(request: Request, ctx: WebContext = Depends(signed_in), s: S
     was watching has ended, the whole page is reloaded so that its versions table shows the new version."""
     head = org_queries.head_office(s)
     actor = actor_of(ctx)
-    context = _training_context(s, polled=True)
+    context = _training_context(s)
     resp = render(request, "listening/_training.html", can_switch=head is not None and actor.can("nlp.models", head),
                   **context)
     if request.query_params.get("watching") and not context["training_busy"]:
@@ -862,10 +862,9 @@ def models_training(request: Request, ctx: WebContext = Depends(signed_in), s: S
 @router.post("/listening/models/train")
 def model_train(request: Request, task: str = Form(..., max_length=20), ctx: WebContext = Depends(signed_in),
                 s: Session = DB):
-    cfg = settings(request)
-    run = services.request_training(s, actor_of(ctx), cfg, task)
-    s.commit()  # before the job starts: it claims the run from the database
-    request.app.state.jobs.submit(f"training-{run.id}", services.run_training, database(request), cfg, run.id)
+    from civicpulse.web.api.nlp import queue_training
+
+    queue_training(request, s, actor_of(ctx), task)
     return RedirectResponse("/listening/models#training", status_code=303)
 
 
