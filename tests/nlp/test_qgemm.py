@@ -138,6 +138,50 @@ def test_attention_and_layernorm_match_numpy(L):
     np.testing.assert_allclose(qgemm.layernorm(x.copy(), w, b, 1e-12), want_ln, rtol=1e-4, atol=1e-4)
 
 
+@needs_kernel
+@needs_avx512
+def test_packed_attention_gives_each_text_s_rows_of_the_padded_layout_bit_for_bit():
+    """Texts packed without padding get the rows they get in a padded batch, on every path of the
+    kernel: 16-query blocks, masked blocks (a text of 29 rows in 32) and tails row by row (20 in 32)."""
+    rng = np.random.default_rng(7)
+    NH, hd = 12, 32
+    H = NH * hd
+    for lens in ([29, 20, 32, 1, 2, 17], [5], [16, 16], [128, 3, 64]):
+        L = max(lens)
+        qkv = rng.standard_normal((len(lens), L, 3 * H)).astype(np.float32)
+        ln = np.array(lens, np.int32)
+        padded = qgemm.attention(qkv, ln, NH).reshape(len(lens), L, H)
+        real = np.arange(L)[None, :] < ln[:, None]
+        packed = qgemm.attention_packed(qkv[real], ln, NH)
+        assert packed.shape == (sum(lens), H)
+        assert np.array_equal(packed, padded[real]), lens
+
+
+@needs_kernel
+@needs_avx512
+def test_packed_attention_refuses_lengths_that_do_not_fit_its_rows():
+    qkv = np.ones((10, 3 * 384), np.float32)
+    with pytest.raises(ValueError, match="does not fit"):
+        qgemm.attention_packed(qkv, np.array([4, 5], np.int32), 12)  # 9 rows, not 10
+    with pytest.raises(ValueError, match="does not fit"):
+        qgemm.attention_packed(qkv, np.array([10, 0], np.int32), 12)  # a text without tokens
+
+
+def test_packed_texts_give_the_padded_batch_s_vectors_bit_for_bit(kernel, monkeypatch):
+    """Where the compiled attention runs, texts run packed, without padding rows: the same embeddings,
+    to the bit, as the padded batches (and the token budget counts only the texts' own tokens)."""
+    e5 = get_e5()
+    if not e5.packs(e5.layers):
+        pytest.skip("texts run packed only beside the compiled attention (AVX-512)")
+    texts = POSTS + [f"{p} {i}" for i, p in enumerate(POSTS * 6)]
+    packed = e5.encode(texts)
+    monkeypatch.setattr(E5Numpy, "packs", lambda self, layers: False)
+    assert np.array_equal(packed, e5.encode(texts))
+    toks = [e5.ids(t) for t in texts]
+    for b in e5.batches(toks, max_tokens=256, packed=True):
+        assert int(b.lens.sum()) <= 256 or len(b.idx) == 1
+
+
 def test_encoder_with_the_kernel_keeps_the_float32_vectors(kernel, monkeypatch):
     e5 = get_e5()
     fast = e5.encode(POSTS)

@@ -516,12 +516,18 @@ TGT static void pv_rows(const float *p, int n, const float *vb, int H3, int hd, 
 
 /* Self-attention of a padded batch. qkv (B*L, 3*NH*hd): per token q | k | v, each NH heads of hd.
  * Text b attends to its first lens[b] tokens; out (B*L, NH*hd). hd % 16 == 0, hd <= 128.
+ * L == 0: the texts are packed, without padding: text b's lens[b] rows follow text b-1's, and only
+ * those rows are computed (out has sum(lens) rows). A row's result is the same in both layouts.
  * Queries go 16 at a time, one per vector lane, so that the softmax over keys needs no
  * horizontal reductions: scores s_j = q . k_j for the 16 queries at once, then exp, then
  * sum_j p_j v_j with v_j's components broadcast. */
 TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const int32_t *lens, float *out) {
     int H = NH * hd, H3 = 3 * NH * hd;
-    int Lp = (L + 15) & ~15;
+    int packed = L == 0, Lmax = L;
+    if (packed)
+        for (int bi = 0; bi < B; bi++) Lmax = lens[bi] > Lmax ? lens[bi] : Lmax;
+    if (Lmax < 1) Lmax = 1;
+    int Lp = (Lmax + 15) & ~15;
     float *qt = aligned_alloc(64, sizeof(float) * 16 * (size_t)hd); /* qt[d][lane] */
     float *sc = aligned_alloc(64, sizeof(float) * 16 * (size_t)Lp); /* sc[j][lane] */
     float *kt = aligned_alloc(64, sizeof(float) * (size_t)hd * Lp); /* keys transposed, for tail rows */
@@ -533,22 +539,25 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
     }
     const float scale = 1.f / sqrtf((float)hd);
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    size_t start = 0; /* the text's first row */
     for (int bi = 0; bi < B; bi++) {
-        int n = lens[bi] < L ? lens[bi] : L;
+        int Lb = packed ? lens[bi] : L; /* the rows of this text in qkv and out */
+        int n = lens[bi] < Lb ? lens[bi] : Lb;
         if (n < 1) n = 1;
-        const float *base = qkv + (size_t)bi * L * H3;
+        if (Lb < 1) continue;
+        const float *base = qkv + start * H3;
         for (int h = 0; h < NH; h++) {
             const float *kb = base + H + h * hd, *vb = base + 2 * H + h * hd;
-            for (int i0 = 0; i0 < L; i0 += 16) {
-                int rows = L - i0 < 16 ? L - i0 : 16;
+            for (int i0 = 0; i0 < Lb; i0 += 16) {
+                int rows = Lb - i0 < 16 ? Lb - i0 : 16;
                 if (rows < 8) { /* a short tail: row by row wastes fewer lanes */
                     int np = (n + 15) & ~15;
                     memset(kt, 0, sizeof(float) * (size_t)hd * np);
                     for (int j = 0; j < n; j++)
                         for (int d = 0; d < hd; d++) kt[(size_t)d * np + j] = kb[(size_t)j * H3 + d];
-                    for (int i = i0; i < L; i++)
+                    for (int i = i0; i < Lb; i++)
                         attend_row(base + (size_t)i * H3 + h * hd, kt, n, np, vb, H3, hd, scale, sc,
-                                   out + ((size_t)bi * L + i) * H + h * hd);
+                                   out + (start + i) * H + h * hd);
                     break;
                 }
                 __mmask16 rm = first_lanes(rows);
@@ -606,11 +615,12 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
                 }
                 float inv[16] __attribute__((aligned(64)));
                 _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.f), sum));
-                float *ob = out + ((size_t)bi * L + i0) * H + h * hd;
+                float *ob = out + (start + i0) * H + h * hd;
                 for (int t0 = 0; t0 < rows; t0 += 8) /* eight queries at a time, their rows stored whole */
                     pv_rows(sc + t0, n, vb, H3, hd, inv + t0, rows - t0 < 8 ? rows - t0 : 8, ob + (size_t)t0 * H, H);
             }
         }
+        start += (size_t)Lb;
     }
     free(qt);
     free(sc);
@@ -753,19 +763,31 @@ static PyObject *py_layernorm(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* attention(qkv, B, L, NH, hd, lens_int32, out) */
+/* attention(qkv, B, L, NH, hd, lens_int32, out); L == 0: packed texts */
 static PyObject *py_attention(PyObject *self, PyObject *args) {
     Py_buffer qkv, lens, out;
     int B, L, NH, hd;
     if (!PyArg_ParseTuple(args, "y*iiiiy*w*", &qkv, &B, &L, &NH, &hd, &lens, &out)) return NULL;
     int ok = 1;
-    if (B < 0 || L <= 0 || NH <= 0 || hd <= 0 || hd % 16 || hd > 128) {
+    if (B < 0 || L < 0 || NH <= 0 || hd <= 0 || hd % 16 || hd > 128) {
         PyErr_SetString(PyExc_ValueError, "attention: head size must be a multiple of 16, at most 128");
         ok = 0;
     }
     Py_ssize_t H = (Py_ssize_t)NH * hd;
-    ok = ok && need(&qkv, (Py_ssize_t)B * L * 3 * H * 4, "qkv") && need(&lens, (Py_ssize_t)B * 4, "lens") &&
-         need(&out, (Py_ssize_t)B * L * H * 4, "out") && avx512_ready();
+    Py_ssize_t rows = (Py_ssize_t)B * L; /* L == 0: packed texts, sum(lens) rows */
+    if (ok && L == 0 && need(&lens, (Py_ssize_t)B * 4, "lens")) {
+        const int32_t *ln = lens.buf;
+        for (int bi = 0; bi < B; bi++) {
+            if (ln[bi] < 1) {
+                PyErr_SetString(PyExc_ValueError, "attention: a packed text has no tokens");
+                ok = 0;
+                break;
+            }
+            rows += ln[bi];
+        }
+    }
+    ok = ok && need(&qkv, rows * 3 * H * 4, "qkv") && need(&lens, (Py_ssize_t)B * 4, "lens") &&
+         need(&out, rows * H * 4, "out") && avx512_ready();
 #if HAVE_KERNELS
     if (ok && B > 0) {
         int rc;

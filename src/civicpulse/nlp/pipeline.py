@@ -289,24 +289,41 @@ def _get_e5_pool(workers: int) -> ProcessPoolExecutor:
     return _e5_pool
 
 
-def run_interleaved(
-    fn: Callable[[Any, list[str]], Any], arg: Any, batch: list[str], workers: int, meanwhile: Callable[[], object] | None = None
+def balanced_parts(batch: Sequence[str], workers: int) -> list[np.ndarray]:
+    """The indices of ``batch`` cut into ``workers`` parts of about the same work: texts dealt longest
+    first, in turn forwards and backwards (0, 1, 1, 0, 0, 1 …), so that each part gets the same mix of
+    lengths. An encoder's time grows with a text's length (characters stand for its tokens here, which
+    only the workers count): a plain every-other-text split left one worker 10-15 % more to do."""
+    order = sorted(range(len(batch)), key=lambda i: -len(batch[i]))
+    parts: list[list[int]] = [[] for _ in range(workers)]
+    for r, i in enumerate(order):
+        turn, pos = divmod(r, workers)
+        parts[pos if turn % 2 == 0 else workers - 1 - pos].append(i)
+    return [np.array(sorted(p), np.int64) for p in parts]
+
+
+def run_in_parts(
+    fn: Callable[[Any, list[str]], Any],
+    arg: Any,
+    batch: Sequence[str],
+    parts: list[np.ndarray],
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Any]:
-    """``fn(arg, part)`` in the warm e5 worker pool for ``workers`` interleaved parts of ``batch`` (every
-    ``workers``-th text, so that the parts get a similar mix of lengths); the results, part by part.
-    ``meanwhile`` (optional) runs in this process while the workers compute."""
-    pool = _get_e5_pool(workers)
-    futs = [pool.submit(fn, arg, batch[i::workers]) for i in range(workers)]
+    """``fn(arg, texts of the part)`` in the warm e5 worker pool, one part (:func:`balanced_parts`) per
+    worker; the results, part by part. ``meanwhile`` (optional) runs in this process while the workers
+    compute."""
+    pool = _get_e5_pool(len(parts))
+    futs = [pool.submit(fn, arg, [batch[i] for i in p]) for p in parts]
     if meanwhile is not None:
         meanwhile()
     return [f.result() for f in futs]
 
 
-def interleave_back(parts: list[np.ndarray]) -> np.ndarray:
-    """The rows of :func:`run_interleaved`'s per-part arrays back in the order of the batch."""
-    out = np.zeros((sum(len(p) for p in parts), parts[0].shape[1]), np.float32)
-    for i, p in enumerate(parts):
-        out[i :: len(parts)] = p
+def join_parts(arrays: list[np.ndarray], parts: list[np.ndarray]) -> np.ndarray:
+    """The rows of :func:`run_in_parts`'s per-part arrays back in the order of the batch."""
+    out = np.zeros((sum(len(p) for p in parts), arrays[0].shape[1]), np.float32)
+    for a, p in zip(arrays, parts, strict=True):
+        out[p] = a
     return out
 
 
@@ -332,8 +349,9 @@ def encode_e5top(
         def compute(batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
             if len(batch) < E5_PARALLEL_MIN:
                 return joint._compute(batch)
-            res = run_interleaved(compute_in_worker, str(path), batch, n_workers, run_pending)
-            return interleave_back([r[0] for r in res]), interleave_back([r[1] for r in res])
+            parts = balanced_parts(batch, n_workers)
+            res = run_in_parts(compute_in_worker, str(path), batch, parts, run_pending)
+            return join_parts([r[0] for r in res], parts), join_parts([r[1] for r in res], parts)
 
     out = joint.encode(texts, compute)
     run_pending()

@@ -214,3 +214,19 @@ def attention(qkv: np.ndarray, lens: np.ndarray, n_heads: int) -> np.ndarray:
     out = np.empty((B * L, H), np.float32)
     mod.attention(qkv, B, L, n_heads, H // n_heads, np.ascontiguousarray(lens, np.int32), out)
     return out
+
+
+def attention_packed(qkv: np.ndarray, lens: np.ndarray, n_heads: int) -> np.ndarray:
+    """:func:`attention` of texts packed without padding: ``qkv`` (sum(lens), 3H), text ``b``'s
+    ``lens[b]`` rows after those of text ``b - 1`` → context (sum(lens), H). Each row's result is
+    the same as in the padded layout."""
+    mod = _kernel()
+    qkv = np.ascontiguousarray(qkv, np.float32)
+    T, H3 = qkv.shape
+    H = H3 // 3
+    lens32 = np.ascontiguousarray(lens, np.int32)
+    if H3 % 3 or H % n_heads or int(lens32.sum()) != T or (lens32 < 1).any():
+        raise ValueError(f"attention: qkv of shape {qkv.shape} does not fit {n_heads} heads and texts of {len(lens32)} lengths")
+    out = np.empty((T, H), np.float32)
+    mod.attention(qkv, len(lens32), 0, n_heads, H // n_heads, lens32, out)
+    return out

@@ -158,10 +158,11 @@ class E5Joint:
         toks = [e5.ids(t) for t in texts]
         emb = np.zeros((len(texts), e5.H), np.float32)
         lp = np.zeros((len(texts), self.head.head_w.shape[1]), np.float32)
-        for b in e5.batches(toks):
-            x = e5.run_layers(e5.embed_tokens(b.ids), self.low, b.bias)
-            emb[b.idx] = b.pool(e5.run_layers(x, self.orig_top, b.bias))
-            pooled = b.pool(e5.run_layers(x, self.head.layers, b.bias))
+        packed = e5.packs(self.low + self.orig_top + self.head.layers)  # no padding rows to compute
+        for b in e5.batches(toks, packed=packed):
+            x = e5.run_layers(e5.inputs(b, packed), self.low, b.bias, b.lens)
+            emb[b.idx] = b.pool(e5.run_layers(x, self.orig_top, b.bias, b.lens))
+            pooled = b.pool(e5.run_layers(x, self.head.layers, b.bias, b.lens))
             lp[b.idx] = pooled @ self.head.head_w + self.head.head_b
         emb = l2n(emb)
         return emb, self.head.logp(lp, emb)
