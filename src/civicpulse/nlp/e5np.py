@@ -46,6 +46,11 @@ from threadpoolctl import threadpool_limits
 
 from civicpulse.nlp import qgemm
 
+try:
+    from civicpulse.nlp import _e5tok  # type: ignore[attr-defined]
+except ImportError:  # not built here: the Python search
+    _e5tok = None
+
 QK = 32
 META = "\u2581"
 
@@ -177,7 +182,19 @@ class Tokenizer:
     # same tokens)
     _reach: dict[str, int] = field(init=False, repr=False)
 
+    # the compiled search (civicpulse.nlp._e5tok), where it was built: the same ids
+    _native: object | None = field(init=False, repr=False, default=None)
+    _trans: dict[int, str] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
+        self._trans = {ord(c): out for c, out in self.norm.items()}
+        if _e5tok is not None:
+            try:
+                self._native = _e5tok.table(
+                    list(self.pieces), list(self.pieces.values()), [float(self.scores[i]) for i in self.pieces.values()]
+                )
+            except ValueError:  # a piece it cannot hold: the Python search
+                self._native = None
         reach: dict[str, int] = {}
         for piece in self.pieces:
             for k in (2, 3):
@@ -199,8 +216,7 @@ class Tokenizer:
         hit = self._cache.get(text)
         if hit is not None:
             return hit
-        norm = self.norm
-        s = "".join(norm.get(c, c) for c in text) if norm else text
+        s = text.translate(self._trans) if self._trans else text
         # collapse runs of 2+ U+0020 into one
         if "  " in s:
             while "  " in s:
@@ -208,6 +224,18 @@ class Tokenizer:
         if not s or s[0] != " ":
             s = " " + s
         s = s.replace(" ", META)
+        if self._native is not None:
+            out: list[int] = _e5tok.viterbi(self._native, s, self.unk, self.unk_score, self.max_piece_chars)
+        else:
+            out = self.viterbi(s)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[text] = out
+        return out
+
+    def viterbi(self, s: str) -> list[int]:
+        """The best split of ``s`` (normalised, spaces as U+2581) into pieces: their ids (Python; the
+        compiled module runs the same search where it was built)."""
         n = len(s)
         scores = self.scores
         pieces = self.pieces
@@ -243,9 +271,6 @@ class Tokenizer:
             out.append(unk if bp[i] < 0 else bp[i])
             i = bf[i]
         out.reverse()
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[text] = out
         return out
 
 
