@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -166,6 +167,73 @@ def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app
     assert "not used: worse than the version in use" in card.text and "0.747 → 0.750 micro-F1" in card.text
     runs = _runs(db)
     assert [r.status for r in runs] == ["done", "failed"] and "already running" in runs[1].error
+
+
+def test_an_administrator_cancels_a_retraining(client, app, db, cfg, org, token_for, shared_data, monkeypatch):
+    """A running retraining stops at its next progress report when cancelled (nothing written or activated); a
+    queued one ends at once; only an administrator of the head office may cancel; an ended one cannot be."""
+    monkeypatch.setenv("CIVICPULSE_SHARED_DATA", str(shared_data))
+    reached, went_on = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def long_fit(task, data_dir, corrections, out_dir, *, version=None, progress=None):  # type: ignore[no-untyped-def]
+        calls.append(task)
+        progress("fit", 0.2)
+        reached.set()
+        for i in range(1200 if len(calls) == 1 else 0):  # the first: a fit reporting as it goes, for up to a minute
+            time.sleep(0.05)
+            progress("fit", 0.2 + i / 2000)
+        went_on.set()
+        return None, _fake_result(task, out_dir)
+
+    monkeypatch.setattr(train_mod, "retrain", long_fit)
+    admin = {"Authorization": f"Bearer {token_for(org.users['root-admin'])}"}
+    run_id = client.post("/api/v1/nlp/models/toxicity/training", headers=admin).json()["id"]
+    assert reached.wait(30)
+    try:
+        login(client, org.email("viewer@A"))
+        assert f"/listening/models/training/{run_id}/cancel" not in client.get("/listening/models/training").text
+        dept_admin = {"Authorization": f"Bearer {token_for(org.users['admin@A'])}"}
+        assert client.post(f"/api/v1/nlp/training/{run_id}/cancel", headers=dept_admin).status_code == 403
+        login(client, org.email("root-admin"))
+        card = client.get("/listening/models/training")
+        assert f'action="/listening/models/training/{run_id}/cancel"' in card.text
+        r = client.post(f"/listening/models/training/{run_id}/cancel", data={"csrf_token": csrf_from(card.text)},
+                        follow_redirects=False)
+        assert r.status_code == 303
+        card = client.get("/listening/models/training")
+        assert "stopping" in card.text or "cancelled" in card.text
+    finally:
+        assert app.state.jobs.join(timeout=60)
+    assert not went_on.is_set()  # it stopped at a progress report, long before its end
+    [run] = _runs(db)
+    assert run.status == "cancelled" and run.new_version is None and not run.activated
+    assert "cancelled by" in run.error and "nothing was written or activated" in run.error
+    assert active_version("toxicity", cfg.data_dir / "models") == active_version("toxicity")
+    page = client.get("/listening/models/training?watching=1")
+    assert page.headers.get("HX-Refresh") == "true" and "Cancelled by" in page.text
+    r = client.post(f"/api/v1/nlp/training/{run_id}/cancel", headers=admin)
+    assert r.status_code == 409 and "already ended" in r.json()["error"]["message"]
+
+    # a queued one (its job not started yet) ends at once, and its job then does nothing
+    with db.session() as s:
+        queued = TrainingRun(task="voice", status="queued", stage="", fraction=0.0, corrections=0,
+                             requested_label="root-admin", requested_at=utcnow(), activated=False)
+        s.add(queued)
+        s.flush()
+        queued_id = queued.id
+    got = client.post(f"/api/v1/nlp/training/{queued_id}/cancel", headers=admin).json()
+    assert got["status"] == "cancelled" and got["cancelled_by_label"] and "before it started" in got["error"]
+    assert services.run_training(db, cfg, queued_id).status == "cancelled"
+    assert client.post("/api/v1/nlp/training/99999/cancel", headers=admin).status_code == 404
+    with db.session() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("model.train%"))
+                                 .order_by(AuditEntry.id)))
+    assert actions == ["model.train", "model.train_cancel", "model.train_cancelled", "model.train_cancel"]
+    # and nothing blocks the next one
+    assert client.post("/api/v1/nlp/models/toxicity/training", headers=admin).status_code == 202
+    assert app.state.jobs.join(timeout=60)
+    assert went_on.is_set() and [r.status for r in _runs(db)] == ["cancelled", "cancelled", "done"]
 
 
 def test_retraining_refused_or_failed_says_why(client, app, db, cfg, org, token_for, tmp_path, shared_data,

@@ -211,8 +211,10 @@ class LabelCorrection(Base):
 
 class TrainingRun(Base):
     """A retraining of one model with the analysts' corrections, asked for on the Models page (or the
-    API) and run in the background: queued → running → done | failed. ``stage`` / ``fraction`` are its
-    progress, ``heartbeat`` the last time it reported (a run that stopped reporting was interrupted)."""
+    API) and run in the background: queued → running → done | failed | cancelled. ``stage`` / ``fraction``
+    are its progress, ``heartbeat`` the last time it reported (a run that stopped reporting was
+    interrupted); ``cancel_requested_at`` is set when an administrator cancels it while it runs (the run
+    stops at its next progress report)."""
 
     __tablename__ = "training_runs"
 
@@ -233,6 +235,8 @@ class TrainingRun(Base):
     activated: Mapped[bool] = mapped_column(Boolean, default=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # scores of both versions, per validation set
     error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_label: Mapped[str | None] = mapped_column(String(300))
 
     STALE = dt.timedelta(minutes=3)  # no report for this long: the process that ran it has stopped
     UNDER_WAY = ("queued", "running")

@@ -1108,6 +1108,40 @@ def request_training(session: Session, actor: Actor, settings: Settings, task: s
     return run
 
 
+def cancel_training(session: Session, actor: Actor, run_id: int) -> Any:
+    """An administrator of the head office cancels a retraining under way. A queued one ends at once; a running
+    one is asked to stop, and stops at its next progress report (within seconds; nothing is written or
+    activated). A run that has just begun writing its new version finishes as usual. Returns the run."""
+    from civicpulse.domain.listening.models import TrainingRun
+
+    head = org_queries.head_office(session)
+    if head is None:
+        raise NotFound("There is no head office unit yet")
+    if not actor.can("nlp.models", head):
+        raise PermissionDenied("Only an administrator of the head office can cancel a retraining")
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"Training run {run_id} was not found")
+    if not run.under_way or run.is_stale():
+        raise Conflict(f"The retraining of the {run.task} model has already ended ({run.status}); there is nothing to cancel")
+    now = utcnow()
+    if run.cancel_requested_at is None:
+        run.cancel_requested_at, run.cancelled_by_label = now, actor.label[:300]
+    if run.status == "queued":
+        # the job may be claiming it at this instant: only a run still queued is closed here
+        session.execute(update(TrainingRun).where(TrainingRun.id == run.id, TrainingRun.status == "queued")
+                        .values(status="cancelled", finished_at=now, error=f"cancelled by {actor.label} before it started"))
+        session.refresh(run)
+    audit.record(session, actor, "model.train_cancel", unit=head, object_type="training_run", object_id=run.id,
+                 before={"status": "running" if run.status == "running" else "queued"},
+                 after={"task": run.task, "status": run.status})
+    return run
+
+
+class TrainingCancelled(Exception):
+    """Raised inside a retraining (from its progress report) when an administrator has cancelled it."""
+
+
 def _version_summary(version: str | None, scores: dict[str, Any] | None, selection: float | None) -> dict[str, Any]:
     return {"version": version, "selection_score": selection,
             "scores": {name: {"n": sc.get("n"), "micro_f1": sc.get("micro_f1"), "macro_f1": sc.get("macro_f1")}
@@ -1116,7 +1150,7 @@ def _version_summary(version: str | None, scores: dict[str, Any] | None, selecti
 
 @dataclasses.dataclass
 class TrainingOutcome:
-    status: str  # done | failed | missing (no such run) | the status of a run another process took
+    status: str  # done | failed | cancelled | missing (no such run) | the status of a run another process took
     version: Any = None  # the new ModelVersion when done
     error: str | None = None
 
@@ -1157,10 +1191,11 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
             return TrainingOutcome(run.status, error=run.error)
         task, requester, label = run.task, run.requested_by, run.requested_label
         corrections = corrections_for_training(s, task)
-    state: dict[str, Any] = {"stage": "", "fraction": 0.0, "written": 0.0}
+    state: dict[str, Any] = {"stage": "", "fraction": 0.0, "written": 0.0, "cancelled_by": None}
     lock = threading.Lock()
 
     def write(force: bool = False) -> None:
+        """The progress into the run (at most once a second unless forced), and whether it was cancelled."""
         t = time.monotonic()
         with lock:
             if not force and t - state["written"] < 1.0:
@@ -1170,12 +1205,19 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
         with db.session() as s2:
             s2.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "running")
                        .values(**values))
+            asked = s2.execute(select(TrainingRun.cancel_requested_at, TrainingRun.cancelled_by_label)
+                               .where(TrainingRun.id == run_id)).first()
+        if asked is not None and asked[0] is not None:
+            with lock:
+                state["cancelled_by"] = asked[1] or "an administrator"
 
     def report(stage: str, fraction: float) -> None:
         changed = stage != state["stage"]
         with lock:
             state["stage"], state["fraction"] = stage, max(0.0, min(1.0, fraction))
         write(force=changed)
+        if state["cancelled_by"] is not None:
+            raise TrainingCancelled(state["cancelled_by"])
         if progress is not None:
             progress(stage, fraction)
 
@@ -1197,6 +1239,8 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
         _, mv = nlp_train.retrain(task, where, corrections, writable_model_dir(settings), progress=report,
                                   version=version)
         status = "done"
+    except TrainingCancelled as e:
+        status, error = "cancelled", f"cancelled by {e} during “{state['stage'] or 'start'}”; nothing was written or activated"
     except (ValueError, OSError, nlp_train.ModelFileError) as e:  # missing data, a model file, bad corrections
         error = str(e)
     except Exception as e:  # noqa: BLE001 - the run is marked failed whatever happened; the log has the traceback
@@ -1227,8 +1271,8 @@ def run_training(db: Any, settings: Settings, run_id: int, data_dir: str | os.Pa
                                 "selection_score": run.result["new"]["selection_score"]})
         else:
             run.error = (error or "failed")[:4000]
-            audit.record(s, actor, "model.train_failed", unit=head, object_type="training_run", object_id=run_id,
-                         after={"task": task}, note=run.error[:500])
+            audit.record(s, actor, "model.train_cancelled" if status == "cancelled" else "model.train_failed", unit=head,
+                         object_type="training_run", object_id=run_id, after={"task": task}, note=run.error[:500])
     log.info("training run finished", run=run_id, task=task, status=status,
              version=mv.version if mv else None, activated=bool(mv and mv.activated))
     return TrainingOutcome(status, mv, None if mv is not None else (error or "failed"))

@@ -79,8 +79,8 @@ class TrainingRunOut(BaseModel):
 
     id: int
     task: str
-    status: str = Field(description="queued | running | done | failed; `interrupted` is true when a queued or running "
-                                    "run stopped reporting (the server was restarted)")
+    status: str = Field(description="queued | running | done | failed | cancelled; `interrupted` is true when a queued or "
+                                    "running run stopped reporting (the server was restarted)")
     interrupted: bool = False
     stage: str = Field(description="the step under way, as the training reports it")
     fraction: float = Field(description="how far that step is, 0 to 1")
@@ -96,6 +96,10 @@ class TrainingRunOut(BaseModel):
         description="selection score and per-set micro/macro-F1 of the new version and of the version in use, on the "
                     "same validation data")
     error: str | None
+    cancel_requested_at: dt.datetime | None = Field(
+        default=None, description="when an administrator cancelled it; a running retraining stops at its next progress "
+                                  "report")
+    cancelled_by_label: str | None = None
 
 
 def _run_out(run: Any) -> TrainingRunOut:
@@ -128,6 +132,13 @@ def training_runs(actor: Actor = Depends(api_actor), s: Session = DB) -> list[Tr
     from civicpulse.domain.listening import queries
 
     return [_run_out(r) for r in queries.training_runs(s, limit=20)]
+
+
+@router.post("/nlp/training/{run_id}/cancel", response_model=TrainingRunOut,
+             summary="Cancel a retraining under way (an administrator of the head office): a queued one ends at once, "
+                     "a running one stops at its next progress report; nothing is written or activated")
+def cancel_training(run_id: int, actor: Actor = Depends(api_actor), s: Session = DB) -> TrainingRunOut:
+    return _run_out(services.cancel_training(s, actor, run_id))
 
 
 @router.get("/nlp/training/{run_id}", response_model=TrainingRunOut, summary="One retraining run and its progress")

@@ -868,6 +868,12 @@ def model_train(request: Request, task: str = Form(..., max_length=20), ctx: Web
     return RedirectResponse("/listening/models#training", status_code=303)
 
 
+@router.post("/listening/models/training/{run_id}/cancel")
+def model_train_cancel(run_id: int, ctx: WebContext = Depends(signed_in), s: Session = DB):
+    services.cancel_training(s, actor_of(ctx), run_id)
+    return RedirectResponse("/listening/models#training", status_code=303)
+
+
 @router.post("/listening/models/use")
 def model_use(request: Request, task: str = Form(..., max_length=20), version: str = Form(..., max_length=40),
               ctx: WebContext = Depends(signed_in), s: Session = DB):
