@@ -436,15 +436,12 @@ class E5Numpy:
         # int8 products in the compiled kernel; attention and LayerNorm too where it has them (AVX-512)
         B, L, H = x.shape
         lens = _lengths(bias, B, L)
+        x2 = x.reshape(B * L, H)
         if qgemm.full():  # compiled attention and LayerNorm (in place)
-            attend = partial(self._attention_compiled, B=B, L=L, lens=lens)
-            return self._layer_int8(x.reshape(B * L, H), ly, q8, attend).reshape(B, L, H)
+            return self._layer_int8(
+                x2, ly, q8, lambda qkv: qgemm.attention(qkv.reshape(B, L, 3 * H), lens, self.NH)).reshape(B, L, H)
         return self._layer_int8(
-            x.reshape(B * L, H), ly, q8, lambda qkv: self._attention_by_length(qkv.reshape(B, L, 3 * H), lens), self._ln
-        ).reshape(B, L, H)
-
-    def _attention_compiled(self, qkv: np.ndarray, B: int, L: int, lens: np.ndarray) -> np.ndarray:
-        return qgemm.attention(qkv.reshape(B, L, -1), lens, self.NH)
+            x2, ly, q8, lambda qkv: self._attention_by_length(qkv.reshape(B, L, 3 * H), lens), self._ln).reshape(B, L, H)
 
     def layer_packed(self, x: np.ndarray, ly: Layer, lens: np.ndarray) -> np.ndarray:
         """:meth:`layer` on packed texts ``x`` (sum(lens), H) (see :meth:`packs`): the same result for
