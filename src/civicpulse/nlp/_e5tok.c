@@ -13,17 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct {   /* 16 bytes: the table of e5-small's 250,000 pieces takes 8 MB */
     uint32_t off;   /* the key's code points in the pool */
-    uint32_t len;   /* 0: empty slot */
     int32_t id;     /* the piece's id, or -1 when the key is only a beginning of pieces */
-    int32_t reach;  /* for a 2- or 3-character key: the longest piece beginning with it (0: none) */
-    double score;
+    float score;    /* the piece's score (float32 in the model file; summed in float64) */
+    uint16_t len;   /* 0: empty slot; keys have at most 255 characters */
+    uint16_t reach; /* for a 2- or 3-character key: the longest piece beginning with it (0: none) */
 } entry_t;
 
 typedef struct {
     entry_t *slots;
-    size_t mask;
+    size_t mask, count;
     Py_UCS4 *pool;
     size_t pool_len, pool_cap;
 } table_t;
@@ -50,10 +50,31 @@ static entry_t *find(const table_t *t, uint64_t h, const Py_UCS4 *s, size_t n) {
     }
 }
 
+/* Twice the slots, the entries placed again (the table stays under 2/3 full). 0 when out of memory. */
+static int grow(table_t *t) {
+    size_t size = (t->mask + 1) * 2;
+    entry_t *old = t->slots, *slots = calloc(size, sizeof(entry_t));
+    if (!slots) return 0;
+    size_t old_size = t->mask + 1;
+    t->slots = slots;
+    t->mask = size - 1;
+    for (size_t i = 0; i < old_size; i++) {
+        if (!old[i].len) continue;
+        const Py_UCS4 *k = t->pool + old[i].off;
+        *find(t, hash_of(k, old[i].len), k, old[i].len) = old[i];
+    }
+    free(old);
+    return 1;
+}
+
 /* The entry of key s[0:n], added (id -1, reach 0) if missing. */
 static entry_t *get_or_add(table_t *t, const Py_UCS4 *s, size_t n) {
     entry_t *e = find(t, hash_of(s, n), s, n);
     if (e->len) return e;
+    if ((t->count + 1) * 3 > (t->mask + 1) * 2) {
+        if (!grow(t)) return NULL;
+        e = find(t, hash_of(s, n), s, n);
+    }
     if (t->pool_len + n > t->pool_cap) {
         size_t cap = (t->pool_cap + n) * 2;
         Py_UCS4 *p = realloc(t->pool, cap * sizeof(Py_UCS4));
@@ -63,11 +84,12 @@ static entry_t *get_or_add(table_t *t, const Py_UCS4 *s, size_t n) {
     }
     memcpy(t->pool + t->pool_len, s, n * sizeof(Py_UCS4));
     e->off = (uint32_t)t->pool_len;
-    e->len = (uint32_t)n;
+    e->len = (uint16_t)n;
     e->id = -1;
     e->reach = 0;
-    e->score = 0.0;
+    e->score = 0.f;
     t->pool_len += n;
+    t->count++;
     return e;
 }
 
@@ -92,7 +114,7 @@ static PyObject *py_table(PyObject *self, PyObject *args) {
     table_t *t = calloc(1, sizeof(table_t));
     if (!t) return PyErr_NoMemory();
     size_t size = 1024;
-    while (size < (size_t)n * 4) size <<= 1; /* pieces and their beginnings, at most half full */
+    while (size < (size_t)n * 2) size <<= 1; /* pieces and their 2- and 3-character beginnings; grown past 2/3 */
     t->slots = calloc(size, sizeof(entry_t));
     t->mask = size - 1;
     if (!t->slots) {
@@ -120,13 +142,17 @@ static PyObject *py_table(PyObject *self, PyObject *args) {
         if (!e) goto nomem;
         if (e->id < 0) { /* the first piece wins, as in the dict the caller built */
             e->id = (int32_t)id;
-            e->score = sc;
+            e->score = (float)sc;
+            if ((double)e->score != sc) {
+                PyErr_SetString(PyExc_ValueError, "table: a score that is not a float32 value");
+                goto fail;
+            }
         }
         for (Py_ssize_t k = 2; k <= 3; k++) {
             if (len < k) break;
             entry_t *b = get_or_add(t, buf, (size_t)k);
             if (!b) goto nomem;
-            if (b->reach < len) b->reach = (int32_t)len;
+            if (b->reach < len) b->reach = (uint16_t)len;
         }
     }
     PyObject *cap = PyCapsule_New(t, CAPSULE, table_free);
@@ -144,7 +170,7 @@ fail:
 /* The reach of key s[0:n] (a 2- or 3-character beginning), or dflt where there is none. */
 static inline int reach_of(const table_t *t, const Py_UCS4 *s, size_t n, int dflt) {
     entry_t *e = find(t, hash_of(s, n), s, n);
-    return e->len && e->reach > 0 ? e->reach : dflt;
+    return e->len && e->reach > 0 ? (int)e->reach : dflt;
 }
 
 /* viterbi(table, s: str, unk: int, unk_score: float, max_chars: int) -> list[int] */
@@ -188,7 +214,7 @@ static PyObject *py_viterbi(PyObject *self, PyObject *args) {
             h = hash_step(h, s[e - 1]);
             const entry_t *en = find(t, h, s + i, (size_t)(e - i));
             if (en->len && en->id >= 0 && en->id != unk) {
-                double sc = bi + en->score;
+                double sc = bi + (double)en->score;
                 if (sc > best[e]) {
                     best[e] = sc;
                     bp[e] = en->id;
