@@ -323,7 +323,7 @@ def test_a_retraining_started_in_the_browser_shows_its_progress_then_its_result(
         card = page.locator("#training")
         card.get_by_text("Fitting the model", exact=True).wait_for()
         assert card.locator("progress").get_attribute("value") == "0.500"
-        assert card.locator("button[type=submit]").is_disabled()  # one retraining at a time
+        assert card.locator("form[action='/listening/models/train'] button").is_disabled()  # one retraining at a time
         steps[0].set()
         card.get_by_text("Comparing with the version in use", exact=True).wait_for()  # the card followed by itself
         assert card.locator("progress").get_attribute("value") == "0.250"
@@ -336,4 +336,40 @@ def test_a_retraining_started_in_the_browser_shows_its_progress_then_its_result(
     text = " ".join(page.inner_text("#training").split())
     assert "finished" in text and "v3 0.7866 → vbrowser 0.7901" in text and "civic_own (n=100): 0.800 → 0.810" in text
     assert not page.locator("#training[hx-trigger]").count()  # no longer polled
+    assert not page.errors, page.errors
+
+
+def test_a_retraining_cancelled_in_the_browser_stops_and_says_so(page_for, org, app,
+                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Cancel asks first; the run stops at its next progress report, and the card (still following it) ends
+    as cancelled, naming who cancelled it; Retrain can be pressed again."""
+    from civicpulse.nlp import train as train_mod
+
+    went_on = threading.Event()
+
+    def retrain(task, data_dir, corrections, out_dir, *, version=None, progress=None):  # type: ignore[no-untyped-def]
+        for i in range(600):  # a long fit reporting as it goes
+            progress("fit", i / 600)
+            time.sleep(0.05)
+        went_on.set()
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr(train_mod, "check_training_sets", lambda *a, **k: None)
+    monkeypatch.setattr(train_mod, "retrain", retrain)
+    page = page_for()
+    sign_in(page, org.email("root-admin"))
+    page.goto("/listening/models")
+    page.on("dialog", lambda d: d.accept())
+    with page.expect_navigation():
+        page.click("#training form[action='/listening/models/train'] button")
+    card = page.locator("#training")
+    card.get_by_text("Fitting the model", exact=True).wait_for()
+    with page.expect_navigation():
+        card.get_by_role("button", name="Cancel").click()
+    page.locator("#training .badge", has_text="cancelled").wait_for(timeout=20_000)
+    assert app.state.jobs.join(timeout=30) and not went_on.is_set()
+    text = " ".join(page.inner_text("#training").split())
+    assert "Cancelled by" in text and "Nothing was changed" in text
+    assert card.locator("form[action='/listening/models/train'] button").is_enabled()
+    assert not page.locator("#training[hx-trigger]").count()
     assert not page.errors, page.errors
