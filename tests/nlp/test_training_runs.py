@@ -113,6 +113,16 @@ def test_head_office_admin_retrains_a_model_from_the_models_page(client, app, db
     clear_cache()
 
 
+def _queued_run(db, task: str) -> int:  # type: ignore[no-untyped-def]
+    """A run asked for by root-admin whose job has not started (as a request at the same instant would leave)."""
+    with db.session() as s:
+        run = TrainingRun(task=task, status="queued", stage="", fraction=0.0, corrections=0,
+                          requested_label="root-admin", requested_at=utcnow(), activated=False)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
 def _fake_result(task: str, out_dir) -> ModelVersion:  # type: ignore[no-untyped-def]
     scores = {"wisesight": {"n": 120, "micro_f1": 0.75, "macro_f1": 0.6}}
     return ModelVersion(task=task, version="vfake", path=out_dir / task / "vfake", labels=["pos", "neu", "neg", "q"],
@@ -151,12 +161,7 @@ def test_a_retraining_shows_its_progress_and_only_one_runs_at_a_time(client, app
         r = client.post("/api/v1/nlp/models/voice/training", headers=admin)
         assert r.status_code == 409 and "sentiment model is being retrained" in r.json()["error"]["message"]
         # one queued at the same instant as the first (both passed that check) does not start beside it
-        with db.session() as s:
-            twin = TrainingRun(task="voice", status="queued", stage="", fraction=0.0, corrections=0,
-                               requested_label="root-admin", requested_at=utcnow(), activated=False)
-            s.add(twin)
-            s.flush()
-            twin_id = twin.id
+        twin_id = _queued_run(db, "voice")
         assert services.run_training(db, cfg, twin_id).status == "failed"
     finally:
         release.set()
@@ -216,12 +221,7 @@ def test_an_administrator_cancels_a_retraining(client, app, db, cfg, org, token_
     assert r.status_code == 409 and "already ended" in r.json()["error"]["message"]
 
     # a queued one (its job not started yet) ends at once, and its job then does nothing
-    with db.session() as s:
-        queued = TrainingRun(task="voice", status="queued", stage="", fraction=0.0, corrections=0,
-                             requested_label="root-admin", requested_at=utcnow(), activated=False)
-        s.add(queued)
-        s.flush()
-        queued_id = queued.id
+    queued_id = _queued_run(db, "voice")
     got = client.post(f"/api/v1/nlp/training/{queued_id}/cancel", headers=admin).json()
     assert got["status"] == "cancelled" and got["cancelled_by_label"] and "before it started" in got["error"]
     assert services.run_training(db, cfg, queued_id).status == "cancelled"
