@@ -100,23 +100,29 @@ class Batch:
             bias = bias[:, None, None, :]
         return cls(idx, ids, lens, bias)
 
+    @property
+    def own(self) -> np.ndarray:
+        """(B, L) boolean: True on each text's own tokens, False on its padding."""
+        return np.arange(self.ids.shape[1])[None, :] < self.lens[:, None]  # type: ignore[no-any-return]
+
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
         """The texts' own tokens packed one text after another, without padding: their ids and their
         positions in their texts, each (sum(lens),)."""
-        real = np.arange(self.ids.shape[1])[None, :] < self.lens[:, None]
+        own = self.own
         pos = np.broadcast_to(np.arange(self.ids.shape[1]), self.ids.shape)
-        return self.ids[real], pos[real]
+        return self.ids[own], pos[own]
 
     def pool(self, x: np.ndarray) -> np.ndarray:
         """Mean over each text's own tokens of ``x``: padded (B, L, H), or packed (sum(lens), H)
         as :meth:`E5Numpy.inputs` gives it → (B, H)."""
+        own = self.own
         if x.ndim == 2:  # back into the padded layout, so that the sums run as they do there (same bits)
             padded = np.zeros((*self.ids.shape, x.shape[1]), x.dtype)
-            padded[np.arange(self.ids.shape[1])[None, :] < self.lens[:, None]] = x
+            padded[own] = x
             x = padded
         if self.bias is None:
             return x.mean(1)
-        keep = (np.arange(x.shape[1])[None, :] < self.lens[:, None]).astype(x.dtype)
+        keep = own.astype(x.dtype)
         return np.einsum("blh,bl->bh", x, keep) / self.lens[:, None].astype(x.dtype)
 
 
@@ -539,7 +545,7 @@ class E5Numpy:
                 records: list[dict[str, np.ndarray]] = [{} for _ in self.layers]
                 toks = [self.ids(t) for t in CALIBRATION_TEXTS]
                 b = Batch.of(list(range(len(toks))), toks)
-                real = (np.arange(b.ids.shape[1])[None, :] < b.lens[:, None]).reshape(-1)  # not the padding
+                real = b.own.reshape(-1)  # not the padding
                 with threadpool_limits(1):
                     x = self.embed_tokens(b.ids)
                     for ly, rec in zip(self.layers, records, strict=True):

@@ -1061,6 +1061,16 @@ def _training_under_way(session: Session) -> Any:
     return busy
 
 
+def _models_head_office(session: Session, actor: Actor, doing: str) -> Unit:
+    """The head office, where ``actor`` may manage the models (``nlp.models``): else NotFound / PermissionDenied."""
+    head = org_queries.head_office(session)
+    if head is None:
+        raise NotFound("There is no head office unit yet")
+    if not actor.can("nlp.models", head):
+        raise PermissionDenied(f"Only an administrator of the head office can {doing}")
+    return head
+
+
 def request_training(session: Session, actor: Actor, settings: Settings, task: str,
                      data_dir: str | os.PathLike[str] | None = None) -> Any:
     """An administrator of the head office asks for a model to be retrained with the analysts'
@@ -1077,11 +1087,7 @@ def request_training(session: Session, actor: Actor, settings: Settings, task: s
 
     if task not in TRAINING_TASKS:
         raise ValidationFailed(f"Unknown model '{task}'; one of {', '.join(TRAINING_TASKS)}")
-    head = org_queries.head_office(session)
-    if head is None:
-        raise NotFound("There is no head office unit yet")
-    if not actor.can("nlp.models", head):
-        raise PermissionDenied("Only an administrator of the head office can retrain a model")
+    head = _models_head_office(session, actor, "retrain a model")
     busy = _training_under_way(session)
     if busy is not None:
         raise Conflict(f"The {busy.task} model is being retrained (started {busy.requested_at:%Y-%m-%d %H:%M} UTC); "
@@ -1114,11 +1120,7 @@ def cancel_training(session: Session, actor: Actor, run_id: int) -> Any:
     activated). A run that has just begun writing its new version finishes as usual. Returns the run."""
     from civicpulse.domain.listening.models import TrainingRun
 
-    head = org_queries.head_office(session)
-    if head is None:
-        raise NotFound("There is no head office unit yet")
-    if not actor.can("nlp.models", head):
-        raise PermissionDenied("Only an administrator of the head office can cancel a retraining")
+    head = _models_head_office(session, actor, "cancel a retraining")
     run = session.get(TrainingRun, run_id)
     if run is None:
         raise NotFound(f"Training run {run_id} was not found")
