@@ -159,11 +159,12 @@ def _predict_batch(
         return [{"label": lg, "score": c} for lg, c in detect_batch(texts)]
     if task == "entities":
         from civicpulse.nlp.entities import default_finder
+        from civicpulse.nlp.langid import detect_batch
 
         f = default_finder()
         out = []
-        for t in texts:
-            ents = f.find(t)
+        for t, (lang, _) in zip(texts, detect_batch(texts), strict=True):
+            ents = f.find(t, lang)
             out.append({"label": "entities" if ents else "none", "score": float(len(ents)), "entities": ents})
         return out
     from civicpulse.nlp.pipeline import predict_task

@@ -1,4 +1,5 @@
-"""Gazetteer entity finder (provinces of Vietnam and Thailand, ministries, own units).
+"""Entity finder: provinces of Vietnam and Thailand, ministries and own units from gazetteers; people
+and other organisations around them (:mod:`civicpulse.nlp.names`).
 
 Matching is leftmost-longest over trie-compiled regular expressions (fast: one pass per
 regex), case-insensitive, with and without Vietnamese diacritics, on the NFC text with
@@ -10,7 +11,8 @@ that no longer exists after the 2025 merger, ``"former": True, "current_id", "cu
 
 Types: ``province`` (ids ``vn:<slug>``, ``vn-old:<slug>``, ``th:<code>``), ``ministry``
 (``vn-ministry:<code>``, ``th-ministry:<code>``) and any type given for extra entries
-(ids like ``unit:<code>``; the type is the part before the colon).
+(ids like ``unit:<code>``; the type is the part before the colon); ``person`` and ``org``
+(ids ``person:<key>``, ``org:<key>``, see :mod:`civicpulse.nlp.names`).
 
     finder = EntityFinder(extra={"unit:dn-ict": ["Sở Thông tin Đà Nẵng", "สำนักงานไอซีที", "Da Nang ICT Dept"]})
     finder.find("Bình Dương giờ thuộc TP.HCM")
@@ -27,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from civicpulse.nlp import gazetteer as gz
+from civicpulse.nlp import names as name_rules
 from civicpulse.nlp.normalize import fix_surrogates, strip_diacritics, vi_tone_old_style
 
 
@@ -79,7 +82,10 @@ def _trie_regex(words: Iterable[str]) -> str:
 class EntityFinder:
     """Find gazetteer entities in text. Thread-safe; ``add`` rebuilds lazily."""
 
-    def __init__(self, extra: dict[str, Sequence[str]] | None = None, include_builtin: bool = True) -> None:
+    def __init__(
+        self, extra: dict[str, Sequence[str]] | None = None, include_builtin: bool = True, tagger: bool = True
+    ) -> None:
+        self.tagger = tagger  # underthesea's tagger on Vietnamese sentences the rules leave unexplained
         self._lock = threading.Lock()
         self._aliases: dict[str, list[tuple[str, Entry, bool]]] = {}  # key -> (alias, entry, case_sensitive)
         self._by_key: dict[tuple[str, bool], Entry] = {}
@@ -152,8 +158,11 @@ class EntityFinder:
         return None
 
     # ------------------------------------------------------------------ finding
-    def find(self, text: object) -> list[dict[str, Any]]:
-        """Entity spans in ``text`` (non-overlapping, leftmost-longest). Never raises."""
+    def find(self, text: object, lang: str | None = None, people: bool = True) -> list[dict[str, Any]]:
+        """Entity spans in ``text``, sorted by start: the gazetteer's (non-overlapping, leftmost-longest),
+        then with ``people`` the people and organisations of :mod:`civicpulse.nlp.names` around them (an
+        organisation's span may hold a province's: *Sở Y tế Hà Nội*). ``lang``: the text's language
+        where known. Never raises."""
         if not isinstance(text, str):
             text = "" if text is None else str(text)
         if not text:
@@ -180,10 +189,16 @@ class EntityFinder:
             span.update(dict(e.extra))
             out.append(span)
             last = end
+        if people:
+            places = [(sp["start"], sp["end"]) for sp in out if sp["type"] == "province"]
+            taken = [(sp["start"], sp["end"]) for sp in out if sp["type"] != "province"]
+            found = name_rules.find(s, lang, taken, places, tagger=self.tagger)
+            if found:
+                out = sorted(out + found, key=lambda sp: (sp["start"], -sp["end"]))
         return out
 
-    def find_batch(self, texts: Sequence[object]) -> list[list[dict[str, Any]]]:
-        return [self.find(t) for t in texts]
+    def find_batch(self, texts: Sequence[object], langs: Sequence[str | None] | None = None) -> list[list[dict[str, Any]]]:
+        return [self.find(t, langs[i] if langs else None) for i, t in enumerate(texts)]
 
 
 @lru_cache(maxsize=1)

@@ -93,7 +93,8 @@ def _prepare_chunk(
     x_sent = sent.features(prep)
     x_voice = x_sent if voice.featurizer == sent.featurizer else voice.features(prep)
     x_tox = x_sent if tox.featurizer == sent.featurizer else tox.features(prep)
-    return _Chunk(heads, prep, (x_sent, x_voice, x_tox), keyphrases_batch(prep.tokens), [finder.find(n) for n in prep.norm])
+    return _Chunk(heads, prep, (x_sent, x_voice, x_tox), keyphrases_batch(prep.tokens),
+                  [finder.find(n, lang) for n, (lang, _) in zip(prep.norm, prep.langs, strict=True)])
 
 
 def _enrich_chunk(
