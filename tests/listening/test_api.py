@@ -397,6 +397,31 @@ def test_search_three_languages_filters_and_errors(client, as_, org, corpus) -> 
     assert client.get("/api/v1/items/search", headers=h, params={"q": "x", "sentiment": "angry"}).status_code == 422
 
 
+def test_search_by_what_items_name(client, as_, org, corpus, db, cfg) -> None:
+    """mentions: finds items by their entities (gazetteer places, people, organisations), on either database."""
+    _, token = corpus["source_id"], corpus["token"]
+    r = client.post("/api/v1/ingest/webhook", headers=bearer(token), json={"items": [item_json(d) for d in [
+        {"id": "vi-3", "text": "Thủ tướng Phạm Minh Chính yêu cầu Tập đoàn Điện lực Việt Nam giữ giá điện", "days": 1},
+        {"id": "th-3", "text": "นายอนุทิน ชาญวีรกูล ตรวจเยี่ยมโรงพยาบาลศิริราช", "days": 1},
+    ]]})
+    assert r.status_code == 200, r.text
+    enrich(db, cfg)
+    h = as_("viewer@A")
+    with db.session() as s:
+        vi3 = s.scalar(select(Item.id).where(Item.external_id == "vi-3"))
+    item = client.get(f"/api/v1/items/{vi3}", headers=h).json()
+    assert {"type": "person", "id": "person:pham-minh-chinh"}.items() <= next(
+        e for e in item["entities"] if e["type"] == "person").items()
+    assert _ext(_search(client, h, 'mentions:"Phạm Minh Chính"')) == {"vi-3"}
+    assert _ext(_search(client, h, "mentions:person:pham-minh-chinh lang:vi")) == {"vi-3"}
+    assert _ext(_search(client, h, 'giá mentions:"tập đoàn điện lực việt nam"')) == {"vi-3"}
+    assert _ext(_search(client, h, 'mentions:"Hà Nội"')) == {"vi-1"}
+    assert _ext(_search(client, h, "mentions:vn:ha-noi OR mentions:โรงพยาบาลศิริราช")) == {"vi-1", "th-3"}
+    assert _ext(_search(client, h, 'mentions:"อนุทิน ชาญวีรกูล"')) == {"th-3"}
+    assert "vi-1" not in _ext(_search(client, h, "lang:vi -mentions:vn:ha-noi"))
+    assert _ext(_search(client, h, "mentions:nobody")) == set()
+
+
 def test_items_are_private_to_their_units(client, as_, org, corpus) -> None:
     a_item, b_item = corpus["ids"]["th-1"], corpus["ids"]["b-1"]
     r = client.get(f"/api/v1/items/{a_item}", headers=as_("viewer@A"))

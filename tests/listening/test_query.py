@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 
 import pytest
@@ -86,7 +87,7 @@ def test_parse(q: str, expected: Q.Node) -> None:
         ("(a OR b", "Unbalanced parenthesis at column 1", 1),
         ("a OR (b AND (c)", "Unbalanced parenthesis at column 6", 6),
         ("flood OR b)", "Unbalanced parenthesis at column 11", 11),
-        ("lng:th", "Unknown field 'lng' at column 1 (known: lang, source, author, after, before, sentiment, unit)", 1),
+        ("lng:th", "Unknown field 'lng' at column 1 (known: lang, source, author, after, before, sentiment, unit, mentions)", 1),
         ("x after:2026-13-01", "Invalid date '2026-13-01' for after: at column 3", 3),
         ("before:yesterday", "Invalid date 'yesterday' for before: at column 1", 1),
         ("flood NEAR rain", "NEAR needs a distance, e.g. NEAR/5, at column 7", 7),
@@ -249,6 +250,47 @@ def test_filters_to_sql_matches_in_memory() -> None:
         got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
         want = {r[0] for r in rows if matches(q, {"lang": r[1], "source": r[2], "published_at": r[3]})}
         assert got == want, q
+
+
+def test_mentions_in_memory_and_in_sql_agree() -> None:
+    ents = {
+        1: [{"type": "person", "text": "Phạm Minh Chính", "id": "person:pham-minh-chinh", "name": "Phạm Minh Chính"},
+            {"type": "province", "text": "HN", "id": "vn:ha-noi", "name": "Hà Nội"}],
+        2: [{"type": "ministry", "text": "Bộ Y tế", "id": "vn-ministry:moh", "name": "Bộ Y tế"}],
+        3: [{"type": "province", "text": "กทม.", "id": "th:bkk", "name": "กรุงเทพมหานคร"}],
+        4: [],
+        5: None,
+    }
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, entities JSON)")
+    db.executemany("INSERT INTO items VALUES (?, ?)",
+                   [(i, None if e is None else json.dumps(e, ensure_ascii=False)) for i, e in ents.items()])
+    db.execute("INSERT INTO items VALUES (6, 'null')")  # JSON null, as an ORM may store None
+    ents[6] = None
+    cols = {"mentions": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(items.entities) = 'array' "
+                        "THEN items.entities ELSE '[]' END) AS ent WHERE {cond})",
+            "mentions.id": "json_extract(ent.value, '$.id')", "mentions.name": "json_extract(ent.value, '$.name')",
+            "mentions.text": "json_extract(ent.value, '$.text')"}
+    cases = {
+        "mentions:person:pham-minh-chinh": {1},
+        'mentions:"Phạm Minh Chính"': {1},  # by name, and by the key of the name
+        'mentions:"pham minh chinh"': {1},
+        'mentions:"Hà Nội"': {1},
+        "mentions:ha-noi": {1},
+        'mentions:"bộ y tế"': {2},
+        "mentions:moh": {2},
+        "mentions:กรุงเทพมหานคร": {3},
+        "mentions:กทม.": {3},
+        "mentions:vn:ha-noi OR mentions:th:bkk": {1, 3},
+        "-mentions:vn:ha-noi": {2, 3, 4, 5, 6},
+        "mentions:nobody": set(),
+    }
+    for q, want in cases.items():
+        _, filters = to_fts5(parse(q))
+        where, params = filters_to_sql(filters, cols)
+        got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
+        mem = {i for i, e in ents.items() if matches(q, {"entities": e})}
+        assert got == want and mem == want, (q, got, mem)
 
 
 # --------------------------------------------------------------------------- FTS5 round trip

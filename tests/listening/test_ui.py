@@ -127,6 +127,28 @@ def test_search_escapes_html_and_marks_matches(client, org, seeded) -> None:
     assert 'href="https://example.org/en"' in en and 'rel="noopener noreferrer nofollow"' in en
 
 
+def test_item_names_link_to_the_items_that_name_them(client, org, seeded, db, cfg) -> None:  # type: ignore[no-untyped-def]
+    from civicpulse.connectors.base import FetchedItem
+    from civicpulse.domain.listening import services
+    from civicpulse.domain.listening.enrich import enrich_pending
+    from civicpulse.domain.listening.models import Source
+
+    with db.session() as s:
+        src = s.get(Source, seeded["source_id"])
+        services.ingest(s, src, [FetchedItem(external_id="names", published_at=NOW,
+                                             text='Thủ tướng Phạm Minh Chính đến Bệnh viện Bạch Mai "<b>x</b>"')])
+    enrich_pending(db, cfg)
+    with db.session() as s:
+        item_id = s.scalar(select(Item.id).where(Item.external_id == "names"))
+    sign_in(client, org, "viewer@A")
+    page = client.get(f"/listening/items/{item_id}").text
+    assert 'href="/listening/search?q=mentions%3A%22person%3Apham-minh-chinh%22"' in page
+    assert ">Phạm Minh Chính</a>" in page and ">person</span>" in page and ">organisation</span>" in page
+    found = client.get("/listening/search", params={"q": 'mentions:"person:pham-minh-chinh"'}).text
+    assert f"/listening/items/{item_id}" in found and "1 item found" in found
+    assert "mentions:" in client.get("/listening/search").text  # the syntax help shows the filter
+
+
 def test_search_htmx_partial_filters_and_paging(client, org, seeded) -> None:
     sign_in(client, org, "viewer@A")
     hx = {"HX-Request": "true", "HX-Target": "results"}

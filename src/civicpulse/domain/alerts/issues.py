@@ -337,7 +337,8 @@ def refresh(session: Session, issue: Issue, *, now: dt.datetime, topics: list[Sa
         hits = sum(1 for it in sample if matches(node, {"text": it.text, "tokens": it.index_text or None,
                                                          "lang": it.lang, "sentiment": it.sentiment,
                                                          "author": it.author_handle,
-                                                         "published_at": it.published_at}))
+                                                         "published_at": it.published_at,
+                                                         "entities": it.entities}))
         if sample and hits >= max(2, math.ceil(0.3 * len(sample))):
             topic_ids.append(topic.id)
             linked.add(topic.unit_id)

@@ -118,6 +118,25 @@ _FILTER_COLUMNS = {
 }
 
 
+# mentions: one of the item's entities (a JSON list of spans; JSON null or NULL when there are none)
+_MENTIONS = {
+    "sqlite": {
+        "mentions": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(items.entities) = 'array' "
+                    "THEN items.entities ELSE '[]' END) AS ent WHERE {cond})",
+        "mentions.id": "json_extract(ent.value, '$.id')",
+        "mentions.name": "json_extract(ent.value, '$.name')",
+        "mentions.text": "json_extract(ent.value, '$.text')",
+    },
+    "postgresql": {
+        "mentions": "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(items.entities) = 'array' "
+                    "THEN items.entities ELSE '[]'::json END) AS ent WHERE {cond})",
+        "mentions.id": "ent->>'id'",
+        "mentions.name": "ent->>'name'",
+        "mentions.text": "ent->>'text'",
+    },
+}
+
+
 def _sql_value(session: Session, v: Any) -> Any:
     if isinstance(v, dt.datetime) and session.get_bind().dialect.name == "sqlite":
         return v.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
@@ -257,7 +276,7 @@ def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
     """
     dialect = session.get_bind().dialect.name
     match, filters = _compile(q, dialect)
-    where, params = filters_to_sql(filters, _FILTER_COLUMNS)
+    where, params = filters_to_sql(filters, {**_FILTER_COLUMNS, **_MENTIONS.get(dialect, _MENTIONS["postgresql"])})
     params = {k: _sql_value(session, v) for k, v in params.items()}
     vis = actor.visible_filter(Item.unit_path)
     vis_sql = str(vis.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))

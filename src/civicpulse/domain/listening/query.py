@@ -80,7 +80,7 @@ __all__ = [
 FTS5_TOKENIZE = "unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co'"
 
 #: Known field filters, in the order shown in error messages.
-FIELDS = ("lang", "source", "author", "after", "before", "sentiment", "unit")
+FIELDS = ("lang", "source", "author", "after", "before", "sentiment", "unit", "mentions")
 
 _SENTIMENTS = {
     "pos": "pos", "positive": "pos", "neg": "neg", "negative": "neg",
@@ -176,6 +176,10 @@ class Filter:
 
     * ``lang``/``source``/``author``/``sentiment``/``unit``: ``op == "in"``, the item value
       (lower-cased; a leading ``@`` of authors ignored) must be one of ``values``.
+    * ``mentions``: ``op == "in"``, one of the item's entities (provinces, ministries, units, people,
+      organisations) is one of ``values``: by id (``vn:ha-noi``, ``person:pham-minh-chinh``), by the
+      part of its id after the colon, written as a name (*Hà Nội* → ``ha-noi``: :func:`mention_forms`),
+      or by its name or text as written.
     * ``after``: ``op == "ge"``, published at or after the start of day ``values[0]``.
     * ``before``: ``op == "lt"``, published before the start of day ``values[0]``.
     * ``negate``: the condition is inverted; items with no value for the field (NULL)
@@ -383,7 +387,7 @@ def _field(tok: _Tok) -> Field:
 _FIELD_EXAMPLE = {
     "lang": "lang:th", "source": "source:facebook", "author": "author:somchai",
     "after": "after:2026-01-01", "before": "before:2026-02-01", "sentiment": "sentiment:neg",
-    "unit": "unit:MOF",
+    "unit": "unit:MOF", "mentions": 'mentions:"Bộ Y tế"',
 }
 
 
@@ -802,6 +806,47 @@ def to_tsquery(node: Node | str, tokenizer: Tokenizer | None = None) -> tuple[st
     return (None if r is None else _pg(r)), list(filters)
 
 
+def mention_forms(value: str) -> tuple[str, str]:
+    """What a ``mentions:`` value matches: ``(exact, id_suffix)``. ``exact`` (lower case) is compared with an
+    entity's id, name and text; ``id_suffix`` (``:`` + the value's key, as :func:`civicpulse.nlp.names.key`
+    makes ids) with the end of its id, so *Hà Nội*, *ha noi* and ``ha-noi`` find ``vn:ha-noi``."""
+    from civicpulse.nlp.names import key
+
+    v = value.lower()
+    return v, (":" + key(v.split(":", 1)[1] if ":" in v else v))
+
+
+def mention_matches(entities: object, values: Sequence[str]) -> bool:
+    """Whether one of ``entities`` (an item's list of spans) is one of ``values`` (see :class:`Filter`)."""
+    if not isinstance(entities, list):
+        return False
+    forms = [mention_forms(v) for v in values]
+    for e in entities:
+        if not isinstance(e, dict):
+            continue
+        eid = str(e.get("id") or "").lower()
+        seen = {eid, str(e.get("name") or "").lower(), str(e.get("text") or "").lower()}
+        if any(exact in seen or eid.endswith(suffix) for exact, suffix in forms):
+            return True
+    return False
+
+
+def _mentions_sql(f: Filter, i: int, columns: Mapping[str, str], param_prefix: str,
+                  params: dict[str, Any]) -> str:
+    """``columns["mentions"]``: ``EXISTS (... {cond})`` over the item's entities, with
+    ``columns["mentions.id"]`` / ``["mentions.name"]`` / ``["mentions.text"]`` the SQL of one entity's fields."""
+    ent_id, name, text_ = columns["mentions.id"], columns["mentions.name"], columns["mentions.text"]
+    conds = []
+    for j, v in enumerate(f.values):
+        exact, suffix = mention_forms(v)
+        a, b = f"{param_prefix}{i}_{j}", f"{param_prefix}{i}_{j}s"
+        params[a], params[b] = exact, "%" + suffix
+        conds.append(f"lower({ent_id}) = :{a} OR lower({ent_id}) LIKE :{b} OR lower({name}) = :{a} "
+                     f"OR lower({text_}) = :{a}")
+    exists = columns["mentions"].format(cond=" OR ".join(f"({c})" for c in conds))
+    return f"(NOT {exists})" if f.negate else f"({exists})"
+
+
 def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
                    tz: str = "Asia/Bangkok", param_prefix: str = "qf") -> tuple[str, dict[str, Any]]:
     """Turn filters into a SQL condition with named parameters (``:qf0``...).
@@ -809,11 +854,15 @@ def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
     ``columns`` maps field names (lang, source, author, after/before → the timestamp column,
     sentiment, unit) to SQL column expressions. ``lang``/``source``/``author``/``sentiment``/
     ``unit`` columns are compared lower-cased; store authors without a leading ``@``.
+    ``mentions`` needs ``columns["mentions"]`` and its three fields (see :func:`_mentions_sql`).
     Returns ``("1=1", {})`` when there is nothing to filter.
     """
     parts: list[str] = []
     params: dict[str, Any] = {}
     for i, f in enumerate(filters):
+        if f.field == "mentions":
+            parts.append(_mentions_sql(f, i, columns, param_prefix, params))
+            continue
         col = columns.get("published_at", None) if f.field in ("after", "before") else None
         col = columns.get(f.field, col)
         if col is None:
@@ -883,6 +932,8 @@ def _filter_ok(f: Filter, item: Mapping[str, Any], tz: str) -> bool:
         if when is None:
             return f.negate
         hit = when >= f.boundary(tz) if f.op == "ge" else when < f.boundary(tz)
+    elif f.field == "mentions":
+        hit = mention_matches(item.get("entities"), f.values)
     else:
         raw = item.get(f.field)
         if raw is None or raw == "":
@@ -899,7 +950,7 @@ def matches(node: Node | str, item: Mapping[str, Any], tokenizer: Tokenizer | No
     """Does ``item`` match the query? Consistent with :func:`to_fts5` + :func:`filters_to_sql`.
 
     ``item`` keys: ``text``, ``lang``, ``source``, ``author``, ``published_at`` (aware datetime,
-    naive = UTC, or ISO text), ``sentiment``, ``unit``. Pass ``tokens`` (space-joined string or
+    naive = UTC, or ISO text), ``sentiment``, ``unit``, ``entities`` (the item's spans). Pass ``tokens`` (space-joined string or
     list, as indexed) to skip re-tokenising when matching one item against many topics.
     """
     r, filters = _compile_any(node, tokenizer)

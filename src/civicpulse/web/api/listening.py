@@ -479,7 +479,10 @@ def search_filters(
 @router.get("/items/search", response_model=SearchPageOut, tags=["listening: items"],
             summary="Full-text search (AND OR NOT, \"phrase\", NEAR/3, prefix*, lang:th source:rss after:2026-01-01)")
 def search_items(
-    q: str = Query(..., min_length=1, max_length=4000),
+    q: str = Query(..., min_length=1, max_length=4000,
+                   description='Words, "phrases", AND / OR / NOT, NEAR/3, prefix*, and the filters lang:, source:, '
+                               'author:, after:, before:, sentiment:, unit: and mentions: (an entity the item names, '
+                               'by id or name: mentions:vn:ha-noi, mentions:"Bộ Y tế", mentions:"Phạm Minh Chính")'),
     f: queries.SearchFilters = Depends(search_filters),
     paging: tuple[int, int] = Depends(page_params),
     actor: Actor = Depends(api_actor),
