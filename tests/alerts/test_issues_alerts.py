@@ -44,6 +44,19 @@ def test_issues_form_keep_identity_and_merge(db, feed):
         assert sum(timeline) == 10 and len(timeline) == 48
 
 
+def test_issue_figures_name_places_units_people_and_organisations(db, feed):
+    a = direction(4)
+    person = {"type": "person", "text": "Phạm Minh Chính", "id": "person:pham-minh-chinh", "name": "Phạm Minh Chính"}
+    org_ = {"type": "org", "text": "EVN", "id": "org:evn", "name": "EVN"}
+    place = {"type": "province", "text": "HN", "id": "vn:ha-noi", "name": "Hà Nội"}
+    feed("A", 6, embedding=lambda k: near(a, 500 + k),
+         entities=lambda k: [person, person, place] if k < 4 else [org_])  # a name twice in one item counts once
+    with db.session() as s:
+        (issue,) = issues.detect(s, now=NOW)
+        assert [tuple(x) for x in issue.stats["names"]] == [("Phạm Minh Chính", 4), ("EVN", 2)]
+        assert [tuple(x) for x in issue.stats["places"]] == [("Hà Nội", 4)]
+
+
 def test_analyst_rename_split_merge_are_audited_and_checked(db, org, feed):
     a = direction(3)
     ids = feed("A", 8, embedding=lambda k: near(a, 400 + k))

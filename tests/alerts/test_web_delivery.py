@@ -204,7 +204,8 @@ def test_settings_and_issue_forms(client, db, cfg, org, feed):
     from civicpulse.domain.alerts.models import AlertRule, Issue
     from tests.alerts.conftest import direction, near
 
-    feed("A", 6, at=NOW, embedding=lambda k: near(direction(11), 600 + k))
+    named = {"type": "org", "text": "x", "id": "org:x", "name": 'Acme "<b>Corp</b>"'}
+    feed("A", 6, at=NOW, embedding=lambda k: near(direction(11), 600 + k), entities=[named])
     with db.session() as s:
         (issue,) = issues.detect(s, now=NOW)
         iid = issue.id
@@ -244,3 +245,6 @@ def test_settings_and_issue_forms(client, db, cfg, org, feed):
     assert r.status_code == 303
     page = client.get(f"/alerts/issues/{iid}").text
     assert hostile not in page and "&lt;script&gt;" in page
+    # the people and organisations of its items, escaped, each a search for the items that name it
+    assert "<b>Corp</b>" not in page and "Acme &#34;&lt;b&gt;Corp&lt;/b&gt;&#34;</a> (6)" in page
+    assert 'href="/listening/search?q=mentions%3A%22Acme%20%3Cb%3ECorp%3C/b%3E%22"' in page

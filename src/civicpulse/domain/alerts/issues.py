@@ -13,7 +13,7 @@ One pass (:func:`detect`, run every minute after the enrichment lanes, and by ``
 3. Active issues whose centroids come closer than ``merge_threshold`` (0.82) are merged (the smaller into the
    larger), unless an analyst split one from the other.
 4. Every active issue seen in the last two days gets its figures refreshed: counts in the 1 h / 6 h / 24 h
-   windows, growth, sentiment mix, top sources, places and units mentioned, representative items (closest to
+   windows, growth, sentiment mix, top sources, places, units, people and organisations mentioned, representative items (closest to
    the centroid), the units and saved topics it concerns, and a label from key phrases (unless renamed).
 
 Growth is ``(n_6h + 1) / ((n_24h − n_6h) / 3 + 1)``: the last six hours against the average six hours of the
@@ -306,6 +306,7 @@ def refresh(session: Session, issue: Issue, *, now: dt.datetime, topics: list[Sa
     sources = Counter(source_names.get(it.source_id, str(it.source_id)) for it in items)
     places: Counter[str] = Counter()
     unit_codes: Counter[str] = Counter()
+    names: Counter[str] = Counter()  # people and organisations
     for it in items:
         seen: set[str] = set()
         for e in it.entities or []:
@@ -317,6 +318,8 @@ def refresh(session: Session, issue: Issue, *, now: dt.datetime, topics: list[Sa
                 places[str(e.get("current_name") or e.get("name") or e.get("text"))] += 1
             elif eid.startswith("unit:"):
                 unit_codes[eid[5:]] += 1
+            elif e.get("type") in ("person", "org"):
+                names[str(e.get("name") or e.get("text"))] += 1
     # representative items: closest to the centroid
     cen = _vec(issue.centroid)
     reps: list[int] = []
@@ -346,7 +349,8 @@ def refresh(session: Session, issue: Issue, *, now: dt.datetime, topics: list[Sa
     issue.linked_unit_ids = sorted(linked)
     issue.stats = {**(issue.stats or {}),
                    "sentiment": dict(sentiment), "sources": sources.most_common(5), "places": places.most_common(5),
-                   "units": unit_codes.most_common(5), "timeline_start": start.isoformat(), "timeline": timeline}
+                   "units": unit_codes.most_common(5), "names": names.most_common(5),
+                   "timeline_start": start.isoformat(), "timeline": timeline}
 
 
 def _label(items: list[Item]) -> str:
