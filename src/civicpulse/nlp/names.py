@@ -90,7 +90,7 @@ VI_ORG_HEADS = (
 _VI_ORG_LEVELS = ("thành phố", "thị trấn", "thị xã", "phường", "xã", "huyện", "quận", "tỉnh", "đặc khu", "TP.", "TP")
 # a house number or a street word before a surname: an address, not a person
 _VI_ADDRESS_BEFORE = re.compile(
-    r"(?:\d+[A-Za-z]?(?:/\d+)*|đường|phố|Đường|Phố|ngõ|hẻm|Ngõ|Hẻm|số|Số|cầu|Cầu|trường|chợ|Chợ|tượng|phường|quận|"
+    r"(?<![^\W_])(?:\d+[A-Za-z]?(?:/\d+)*|đường|phố|Đường|Phố|ngõ|hẻm|Ngõ|Hẻm|số|Số|cầu|Cầu|trường|chợ|Chợ|tượng|phường|quận|"
     r"xã|huyện|Phường|Quận|Xã|Huyện|ga|Ga|công viên|Công viên|lăng|Lăng|Bệnh viện|bệnh viện|Trường|THPT|THCS)\s*$"
 )
 
@@ -108,15 +108,20 @@ _VI_SURNAME_RE = re.compile(
     rf"(?![^\W_])"
 )
 # the second syllables of institutions' names written with one capital (Sở Y tế, Bách khoa, Giáo dục)
-_VI_SECOND = "tế khoa dục tạo thông nghiệp lực tải vụ chính dựng thương pháp giao hóa động trường sản thuật học".split()
-_ORG_NAME = (rf"(?:{_ACRO}|{_CAP}|\d+)(?:[ ](?:{_ACRO}|{_CAP}|\d+|[{_LOW}]+(?=[ ](?:{_ACRO}|{_CAP}))"
-             rf"|(?:{_alts(_VI_SECOND)})(?![^\W_])))*")
+_VI_SECOND = "tế khoa dục tạo thông nghiệp lực tải vụ chính dựng thương pháp giao hóa động trường sản thuật học dân".split()
+_ORG_WORD = rf"(?:{_ACRO}|{_CAP}(?:[ ](?:{_alts(_VI_SECOND)})(?![^\W_]))?|\d+)"
+_ORG_NAME = rf"{_ORG_WORD}(?:[ ](?:{_ORG_WORD}|[{_LOW}]+(?=[ ](?:{_ACRO}|{_CAP}))))*"
 _VI_ORG_RE = re.compile(
     rf"(?<![^\W_])(?P<name>(?:{_alts(VI_ORG_HEADS)})(?:[ ](?:{_alts(_VI_ORG_LEVELS)}))?[ ]+"
     rf"(?:(?:TNHH|CP|MTV|cổ phần|Cổ phần|trách nhiệm hữu hạn)[ ]+)*{_ORG_NAME})(?![^\W_])"
 )
 # two to four capitalised words inside a sentence (not its first word, not in capitals: for the tagger)
 _VI_CAND_RE = re.compile(rf"(?<=[{_LOW},;:]\s)[{_UP}][{_LOW}]+(?:[ ][{_UP}][{_LOW}]+){{1,3}}(?![^\W_])")
+# a word before a capitalised run that makes it a place (ở Phú Quốc, đi Đà Lạt, quận Bình Thạnh): no tagger call
+_VI_PLACE_BEFORE = re.compile(
+    r"(?<![^\W_])(?:ở|tại|đi|đến|tới|về|từ|lên|xuống|ra|vào|qua|sang|khu|quận|huyện|tỉnh|thành phố|thị xã|xã|phường|cầu|chợ|sân|"
+    r"sân vận động|công viên|hồ|núi|sông|biển|đảo|bến|ga|cảng|cao tốc|nhà hàng|khách sạn|quán|ks|o|di|den|toi|ve|tu|"
+    r"len|quan|huyen|tinh|cho|cau|Cầu|Chợ|Quận|Huyện|Tỉnh|Phường|Xã)\s+$", re.IGNORECASE)
 # capitalised words the tagger takes for a person's and that are not (countries, brands, words of address)
 _VI_NOT_PERSON = frozenset(
     "Việt Nam Trung Quốc Hàn Nhật Bản Thái Lan Hoa Kỳ Mỹ Nga Pháp Đức Lào Campuchia Ấn Độ Singapore Úc "
@@ -334,7 +339,7 @@ def _vi_people(s: str) -> list[dict[str, Any]]:
         words = m.group("name").split(" ")
         if (words[0] in _VI_WEAK_SURNAMES or words[0] in _VI_WEAK_PLAIN) and len(words) < 3:
             continue
-        if _VI_ADDRESS_BEFORE.search(s, 0, m.start()) or any(w in _STOP_WORDS for w in words[1:]):
+        if _before(s, m.start(), _VI_ADDRESS_BEFORE) or any(w in _STOP_WORDS for w in words[1:]):
             continue
         out.append(_span("person", s, m.start("name"), m.end("name")))
     return out
@@ -347,8 +352,19 @@ _STOP_WORDS = frozenset(
 _TITLE_FIRST_WORDS = frozenset("Nhà Nước Chính Quốc Đảng".split())
 
 
+# places whose name begins with an organisation word
+_VI_NOT_ORG = frozenset(("Hội An", "Cảng Hải Phòng"))
+
+
+def _before(s: str, at: int, rx: re.Pattern[str]) -> bool:
+    """Whether the words just before ``at`` match ``rx`` (anchored at its end; only the last 40 characters are
+    read, so that a long text costs no more per name)."""
+    return rx.search(s, max(0, at - 40), at) is not None
+
+
 def _vi_orgs(s: str) -> list[dict[str, Any]]:
-    return [_span("org", s, m.start("name"), m.end("name")) for m in _VI_ORG_RE.finditer(s)]
+    return [_span("org", s, m.start("name"), m.end("name")) for m in _VI_ORG_RE.finditer(s)
+            if m.group("name") not in _VI_NOT_ORG]
 
 
 def _en_people(s: str) -> list[dict[str, Any]]:
@@ -367,6 +383,7 @@ def _en_orgs(s: str) -> list[dict[str, Any]]:
 
 # --- the Vietnamese tagger ----------------------------------------------------------------------
 _tagger_lock = threading.Lock()
+_MAX_TAGGED = 20  # candidate runs per text looked at (a long text's sentences are tagged at most this often)
 
 
 @lru_cache(maxsize=1)
@@ -387,7 +404,14 @@ def tagger_available() -> bool:
 def _vi_tagged(s: str, taken: list[tuple[int, int]]) -> list[dict[str, Any]]:
     """People and organisations the tagger finds in the sentences of ``s`` that hold a capitalised run
     the rules and the gazetteer left unexplained (``taken``: spans already found)."""
-    cands = [m for m in _VI_CAND_RE.finditer(s) if not any(a <= m.start() < b or a < m.end() <= b for a, b in taken)]
+    cands = []
+    for m in _VI_CAND_RE.finditer(s):
+        if any(a <= m.start() < b or a < m.end() <= b for a, b in taken) or _before(s, m.start(), _VI_ADDRESS_BEFORE) \
+                or _before(s, m.start(), _VI_PLACE_BEFORE):
+            continue
+        cands.append(m)
+        if len(cands) >= _MAX_TAGGED:
+            break
     if not cands:
         return []
     tag = _vi_tagger()
@@ -469,7 +493,9 @@ def find(
     found: list[dict[str, Any]] = []
     if thai or lang == "th":
         found += _thai_people(s) + _thai_orgs(s)
-    if lang in (None, "vi", "en", "other") and not (lang is None and thai and not _vi_like(s)):
+    # every Latin-script rule (and the tagger's candidates) needs a capital letter: most comments have none
+    latin = s != s.lower()
+    if latin and lang in (None, "vi", "en", "other") and not (lang is None and thai and not _vi_like(s)):
         if vi:
             found += _vi_people(s) + _vi_orgs(s)
         if lang != "vi":
@@ -477,7 +503,7 @@ def find(
     taken, places = list(taken), list(places)
     found = [sp for sp in found if _fits(sp, places)]
     out = _non_overlapping(found, taken)
-    if vi and tagger:
+    if vi and tagger and latin:
         occupied = taken + places + [(sp["start"], sp["end"]) for sp in out]
         out += _non_overlapping([sp for sp in _vi_tagged(s, occupied) if _fits(sp, places)],
                                 taken + [(sp["start"], sp["end"]) for sp in out])
