@@ -135,9 +135,9 @@ EN_TITLES = (
     "Director-General", "Secretary", "Ambassador", "Chairman", "Chairwoman", "General", "Gen.", "Colonel", "Col.",
     "Captain", "Capt.", "Judge", "Spokesman", "Spokeswoman", "Spokesperson",
 )
-_EN_CAP_NAME = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?|[A-Z]\."
+_EN_CAP_NAME = r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]\."
 _EN_TITLE_RE = re.compile(
-    rf"(?<![\w.])(?P<title>{_alts(EN_TITLES)})[ ]+(?P<name>(?:{_EN_CAP_NAME})(?:[ ](?:{_EN_CAP_NAME})){{0,3}})(?!\w)"
+    rf"(?<![\w.])(?P<title>(?:{_alts(EN_TITLES)})(?:[ ]+(?:{_alts(EN_TITLES)}))*)[ ]+(?P<name>(?:{_EN_CAP_NAME})(?:[ ](?:{_EN_CAP_NAME})){{0,3}})(?!\w)"
 )
 _EN_ORG_TAILS = (
     "Inc.", "Inc", "Ltd.", "Ltd", "Co.", "Corporation", "Corp.", "Company", "Group", "Bank", "University", "Hospital",
@@ -257,6 +257,22 @@ def _honorific_here(s: str, start: int, title: str) -> bool:
     return False
 
 
+def _glued_name(run: str, given: frozenset[str]) -> str:
+    """The first name at the start of a run of Thai letters that goes on with the sentence (สมชายกล่าวว่า…): the
+    longest given name of PyThaiNLP's lists it starts with, else newmm's words up to one that starts a clause."""
+    for k in range(min(len(run), 20), 1, -1):
+        if run[:k] in given:
+            return run[:k]
+    n = 0
+    for tok in _newmm()(run):
+        if n and (tok in _TH_NOT_NAME or tok.startswith(_TH_NOT_SURNAME)):
+            break
+        n += len(tok)
+        if n >= 14:
+            break
+    return run[:n]
+
+
 def _thai_people(s: str) -> list[dict[str, Any]]:
     out = []
     words, given, family = _thai_lists()
@@ -264,17 +280,14 @@ def _thai_people(s: str) -> list[dict[str, Any]]:
         title, first = m.group("title"), m.group("first")
         if title in _TH_WORD_HONORIFICS and not _honorific_here(s, m.start(), title):
             continue
-        glued = m.end() < len(s) and not s[m.end()].isspace()
-        if len(first) > 14 or glued:  # the first name glued to the sentence after it: newmm's first word
-            first = _newmm()(first)[0]
-        stripped = _TH_PARTICLES_RE.sub("", first)
+        if len(first) > 14:  # the first name glued to the sentence after it
+            first = _glued_name(first, given)
+        stripped = _TH_PARTICLES_RE.sub("", first)  # สรรเสริญค่ะ: the sentence ends after the name
         if _newmm()(first)[0] in _TH_NOT_NAME or len(stripped) < 2:
             continue
         end = m.start("first") + len(stripped)
-        if stripped != first:
-            first, glued = stripped, True
         surname = None
-        if end == m.end() and not glued:
+        if end == m.end():  # the name's letters end here; a surname may follow after a space
             nxt = _TH_NEXT_WORD_RE.match(s, end)
             w = nxt.group("w") if nxt else ""
             if w in family or (3 <= len(w) <= 20 and w not in words and not w.startswith(_TH_NOT_SURNAME)
@@ -367,8 +380,18 @@ def _vi_orgs(s: str) -> list[dict[str, Any]]:
             if m.group("name") not in _VI_NOT_ORG]
 
 
+_EN_TITLE_WORDS = frozenset(w for t in EN_TITLES for w in t.split())
+
+
 def _en_people(s: str) -> list[dict[str, Any]]:
-    return [_span("person", s, m.start("name"), m.end("name")) for m in _EN_TITLE_RE.finditer(s)]
+    out = []
+    for m in _EN_TITLE_RE.finditer(s):
+        start, words = m.start("name"), m.group("name").split(" ")
+        while words and words[0] in _EN_TITLE_WORDS:  # Prime Minister General Prayut: the name after the titles
+            start += len(words.pop(0)) + 1
+        if words:
+            out.append(_span("person", s, start, m.end("name")))
+    return out
 
 
 def _en_orgs(s: str) -> list[dict[str, Any]]:
