@@ -177,6 +177,7 @@ TH_ORG_HEADS = (
     "สำนักงาน", "กรม", "สถานีตำรวจ", "สภ.", "เทศบาล", "องค์การบริหารส่วน", "อบต.", "อบจ.", "ศาล",
 )
 _TH = r"\u0e01-\u0e4f"
+_TH_ROYAL = ("สมเด็จ", "หลวง", "หมื่น", "ขุน", "พระ")
 # Thai writes no space between words: an honorific may follow another word (และนางสาว…); newmm tells
 # an honorific from the start of a longer word. คุณ only after a space (ขอบคุณครับ is no name).
 _TH_HON_RE = re.compile(
@@ -306,7 +307,9 @@ def _thai_people(s: str) -> list[dict[str, Any]]:
 def _thai_orgs(s: str) -> list[dict[str, Any]]:
     out = []
     words = _thai_lists()[0]
-    for m in _TH_ORG_RE.finditer(s):
+    pos = 0
+    while (m := _TH_ORG_RE.search(s, pos)) is not None:
+        pos = m.end()  # or, below, where a name cut short ends: another may follow in the same run
         name = m.group("name")
         head = next(h for h in sorted(TH_ORG_HEADS, key=len, reverse=True) if name.startswith(h))
         rest = name[len(head):].strip()
@@ -316,19 +319,24 @@ def _thai_orgs(s: str) -> list[dict[str, Any]]:
         if "." not in head and glued and _newmm()(name)[0] not in (head, name):
             continue  # a word that only begins like one (กรมธรรม์, ศาลา)
         first = _newmm()(rest)[0]
-        if first in _TH_NOT_NAME:
-            continue
+        if first in _TH_NOT_NAME or (head == "กรม" and rest.startswith(_TH_ROYAL)):
+            continue  # ธนาคารหรือ…; กรมสมเด็จพระ… is a royal title, not a department
         end = m.end("name")
         if not glued and "จำกัด" not in rest and first in words:
             continue  # บริษัท เป็น…, มหาวิทยาลัย คณาจารย์…: a sentence goes on after the word
         if glued and len(rest) > 15 and "จำกัด" not in rest:
             # the name glued to what follows: its words up to the first that starts a clause (≤ 40 letters)
             n = 0
-            for tok in _newmm()(rest):
-                if tok in _TH_NOT_NAME or n + len(tok) > 40:
+            toks = _newmm()(rest)
+            for i, tok in enumerate(toks):
+                # และ inside a name (กรมป้องกันและบรรเทาสาธารณภัย), not before another organisation
+                joined = tok == "และ" and i + 1 < len(toks) and not rest[n + 3:].startswith(TH_ORG_HEADS)
+                if (tok in _TH_NOT_NAME and not joined) or n + len(tok) > 40:
                     break
                 n += len(tok)
-            end = m.start("name") + len(head) + n
+            end = pos = m.start("name") + len(head) + n
+            if n < 2:
+                continue
         out.append(_span("org", s, m.start("name"), end))
     return out
 
