@@ -136,7 +136,8 @@ def test_item_names_link_to_the_items_that_name_them(client, org, seeded, db, cf
     with db.session() as s:
         src = s.get(Source, seeded["source_id"])
         services.ingest(s, src, [FetchedItem(external_id="names", published_at=NOW,
-                                             text='Thủ tướng Phạm Minh Chính đến Bệnh viện Bạch Mai "<b>x</b>"')])
+                                             text='Thủ tướng Phạm Minh Chính đến Bệnh viện Bạch Mai "<b>x</b>", '
+                                                  'ông Phạm Minh Chính nói')])
     enrich_pending(db, cfg)
     with db.session() as s:
         item_id = s.scalar(select(Item.id).where(Item.external_id == "names"))
@@ -144,6 +145,7 @@ def test_item_names_link_to_the_items_that_name_them(client, org, seeded, db, cf
     page = client.get(f"/listening/items/{item_id}").text
     assert 'href="/listening/search?q=mentions%3A%22person%3Apham-minh-chinh%22"' in page
     assert ">Phạm Minh Chính</a>" in page and ">person</span>" in page and ">organisation</span>" in page
+    assert page.count(">Phạm Minh Chính</a>") == 1  # named twice, listed once
     found = client.get("/listening/search", params={"q": 'mentions:"person:pham-minh-chinh"'}).text
     assert f"/listening/items/{item_id}" in found and "1 item found" in found
     assert "mentions:" in client.get("/listening/search").text  # the syntax help shows the filter
