@@ -40,7 +40,8 @@ from typing import Any
 
 import structlog
 
-from civicpulse.nlp.normalize import strip_diacritics
+from civicpulse.nlp.normalize import has_diacritics, strip_diacritics
+from civicpulse.nlp.segment import has_thai
 
 log = structlog.get_logger("civicpulse.nlp.names")
 
@@ -185,7 +186,7 @@ _TH_HON_RE = re.compile(
 )
 _TH_NEXT_WORD_RE = re.compile(rf"[ ](?P<w>[{_TH}]+)(?=$|[\s,.;:!?)\"'”])")
 _TH_ORG_RE = re.compile(
-    rf"(?P<name>(?:{_alts(TH_ORG_HEADS)})\s?[{_TH}A-Za-z0-9.&]+"
+    rf"(?P<name>(?P<head>{_alts(TH_ORG_HEADS)})\s?[{_TH}A-Za-z0-9.&]+"
     rf"(?:\s(?:จำกัด(?:\s?\(มหาชน\))?))?)"
 )
 
@@ -202,13 +203,7 @@ def _span(kind: str, s: str, start: int, end: int) -> dict[str, Any]:
     return {"type": kind, "text": text, "start": start, "end": end, "id": f"{kind}:{key(name)}", "name": name}
 
 
-def _is_thai(s: str) -> bool:
-    return any("\u0e01" <= c <= "\u0e5b" for c in s)
-
-
 def _vi_like(s: str) -> bool:
-    from civicpulse.nlp.normalize import has_diacritics
-
     return has_diacritics(s) or "Đ" in s or "đ" in s
 
 
@@ -311,7 +306,7 @@ def _thai_orgs(s: str) -> list[dict[str, Any]]:
     while (m := _TH_ORG_RE.search(s, pos)) is not None:
         pos = m.end()  # or, below, where a name cut short ends: another may follow in the same run
         name = m.group("name")
-        head = next(h for h in sorted(TH_ORG_HEADS, key=len, reverse=True) if name.startswith(h))
+        head = m.group("head")
         rest = name[len(head):].strip()
         if len(rest) < 2:
             continue
@@ -348,14 +343,11 @@ def _vi_people(s: str) -> list[dict[str, Any]]:
         if title[0].islower() and m.start() > 0 and s[m.start() - 1] not in " \n\t(\"'“,.;:!?-":
             continue
         words = name.split(" ")
-        # a name stops before a word that starts something else (an organisation word, a title)
-        cut = next((i for i, w in enumerate(words) if i > 0 and w in _STOP_WORDS), len(words))
-        if cut == 0:
-            continue
-        end = m.start("name") + len(" ".join(words[:cut]))
         if words[0] in _STOP_WORDS or words[0] in _TITLE_FIRST_WORDS:
             continue
-        out.append(_span("person", s, m.start("name"), end))
+        # a name stops before a word that starts something else (an organisation word, a title)
+        cut = next((i for i, w in enumerate(words) if i > 0 and w in _STOP_WORDS), len(words))
+        out.append(_span("person", s, m.start("name"), m.start("name") + len(" ".join(words[:cut]))))
     for m in _VI_SURNAME_RE.finditer(s):
         words = m.group("name").split(" ")
         if (words[0] in _VI_WEAK_SURNAMES or words[0] in _VI_WEAK_PLAIN) and len(words) < 3:
@@ -519,14 +511,15 @@ def find(
     underthesea's tagger look at Vietnamese sentences the rules leave unexplained."""
     if not s:
         return []
-    thai = _is_thai(s)
-    vi = lang == "vi" or (lang is None and not thai and _vi_like(s))
+    thai = has_thai(s)
+    vi_like = lang is None and _vi_like(s)  # language unknown: the scripts decide
+    vi = lang == "vi" or (vi_like and not thai)
     found: list[dict[str, Any]] = []
     if thai or lang == "th":
         found += _thai_people(s) + _thai_orgs(s)
     # every Latin-script rule (and the tagger's candidates) needs a capital letter: most comments have none
     latin = s != s.lower()
-    if latin and lang in (None, "vi", "en", "other") and not (lang is None and thai and not _vi_like(s)):
+    if latin and (lang in ("vi", "en", "other") or (lang is None and (not thai or vi_like))):
         if vi:
             found += _vi_people(s) + _vi_orgs(s)
         if lang != "vi":
