@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from civicpulse.db.session import add_sqlite_functions
+from civicpulse.domain.listening import queries
 from civicpulse.domain.listening import query as Q
 from civicpulse.domain.listening.query import (
     FTS5_TOKENIZE,
@@ -267,10 +269,10 @@ def test_mentions_in_memory_and_in_sql_agree() -> None:
                    [(i, None if e is None else json.dumps(e, ensure_ascii=False)) for i, e in ents.items()])
     db.execute("INSERT INTO items VALUES (6, 'null')")  # JSON null, as an ORM may store None
     ents[6] = None
-    cols = {"mentions": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(items.entities) = 'array' "
-                        "THEN items.entities ELSE '[]' END) AS ent WHERE {cond})",
-            "mentions.id": "json_extract(ent.value, '$.id')", "mentions.name": "json_extract(ent.value, '$.name')",
-            "mentions.text": "json_extract(ent.value, '$.text')"}
+    ents[7] = [{"type": "ministry", "text": "Uỷ ban Dân tộc", "id": "vn-ministry:cema", "name": "Ủy ban Dân tộc"}]
+    db.execute("INSERT INTO items VALUES (7, ?)", (json.dumps(ents[7], ensure_ascii=False),))
+    add_sqlite_functions(db)
+    cols = queries._MENTIONS["sqlite"]
     cases = {
         "mentions:person:pham-minh-chinh": {1},
         'mentions:"Phạm Minh Chính"': {1},  # by name, and by the key of the name
@@ -282,7 +284,9 @@ def test_mentions_in_memory_and_in_sql_agree() -> None:
         "mentions:กรุงเทพมหานคร": {3},
         "mentions:กทม.": {3},
         "mentions:vn:ha-noi OR mentions:th:bkk": {1, 3},
-        "-mentions:vn:ha-noi": {2, 3, 4, 5, 6},
+        "-mentions:vn:ha-noi": {2, 3, 4, 5, 6, 7},
+        'mentions:"Ủy ban Dân tộc"': {7},  # a capital SQLite's own lower() leaves as it is
+        'mentions:"ỦY BAN DÂN TỘC" OR mentions:"uỷ ban dân tộc"': {7},
         "mentions:nobody": set(),
     }
     for q, want in cases.items():

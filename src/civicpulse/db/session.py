@@ -7,6 +7,7 @@ import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,16 @@ def _normalise_url(url: str) -> str:
 def _json_dumps(obj: object) -> str:
     # keep Thai and Vietnamese readable (and searchable) in JSON columns
     return json.dumps(obj, ensure_ascii=False)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def add_sqlite_functions(dbapi_conn: Any) -> None:
+    """SQL functions our queries need on SQLite: ``unicode_lower`` (SQLite's own ``lower`` changes ASCII letters
+    only, so ``lower('Ủy ban')`` keeps its ``Ủ``; PostgreSQL's ``lower`` and Python's are Unicode-aware)."""
+    dbapi_conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
 
 def make_engine(url: str) -> Engine:
@@ -49,6 +60,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            add_sqlite_functions(dbapi_conn)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_dumps)

@@ -118,21 +118,22 @@ _FILTER_COLUMNS = {
 }
 
 
-# mentions: one of the item's entities (a JSON list of spans; JSON null or NULL when there are none)
+# mentions: one of the item's entities (a JSON list of spans; JSON null or NULL when there are none). Names and
+# texts go through unicode_lower on SQLite (db.session.add_sqlite_functions): its own lower() keeps Ủ, Đ… as they are.
 _MENTIONS = {
     "sqlite": {
         "mentions": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(items.entities) = 'array' "
                     "THEN items.entities ELSE '[]' END) AS ent WHERE {cond})",
-        "mentions.id": "json_extract(ent.value, '$.id')",
-        "mentions.name": "json_extract(ent.value, '$.name')",
-        "mentions.text": "json_extract(ent.value, '$.text')",
+        "mentions.id": "lower(json_extract(ent.value, '$.id'))",  # ids: ASCII letters, digits, Thai
+        "mentions.name": "unicode_lower(json_extract(ent.value, '$.name'))",
+        "mentions.text": "unicode_lower(json_extract(ent.value, '$.text'))",
     },
     "postgresql": {
         "mentions": "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(items.entities) = 'array' "
                     "THEN items.entities ELSE '[]'::json END) AS ent WHERE {cond})",
-        "mentions.id": "ent->>'id'",
-        "mentions.name": "ent->>'name'",
-        "mentions.text": "ent->>'text'",
+        "mentions.id": "lower(ent->>'id')",
+        "mentions.name": "lower(ent->>'name')",
+        "mentions.text": "lower(ent->>'text')",
     },
 }
 

@@ -834,15 +834,15 @@ def mention_matches(entities: object, values: Sequence[str]) -> bool:
 def _mentions_sql(f: Filter, i: int, columns: Mapping[str, str], param_prefix: str,
                   params: dict[str, Any]) -> str:
     """``columns["mentions"]``: ``EXISTS (... {cond})`` over the item's entities, with
-    ``columns["mentions.id"]`` / ``["mentions.name"]`` / ``["mentions.text"]`` the SQL of one entity's fields."""
+    ``columns["mentions.id"]`` / ``["mentions.name"]`` / ``["mentions.text"]`` the SQL of one entity's fields in
+    lower case (as Python's ``str.lower``, which :func:`mention_matches` uses)."""
     ent_id, name, text_ = columns["mentions.id"], columns["mentions.name"], columns["mentions.text"]
     conds = []
     for j, v in enumerate(f.values):
         exact, suffix = mention_forms(v)
         a, b = f"{param_prefix}{i}_{j}", f"{param_prefix}{i}_{j}s"
         params[a], params[b] = exact, "%" + suffix
-        conds.append(f"lower({ent_id}) = :{a} OR lower({ent_id}) LIKE :{b} OR lower({name}) = :{a} "
-                     f"OR lower({text_}) = :{a}")
+        conds.append(f"{ent_id} = :{a} OR {ent_id} LIKE :{b} OR {name} = :{a} OR {text_} = :{a}")
     exists = columns["mentions"].format(cond=" OR ".join(f"({c})" for c in conds))
     return f"(NOT {exists})" if f.negate else f"({exists})"
 
