@@ -10,6 +10,9 @@ it, scikit-learn's ``HashingVectorizer`` computes the same features.
 
 ``civicpulse.nlp._e5tok`` (the e5 tokenizer's Viterbi search) gives the same token ids as the Python search,
 about ten times faster; without it, the Python search runs.
+
+``civicpulse.nlp._newmm`` (PyThaiNLP's newmm word segmentation on runs of Thai letters) gives the same words
+as PyThaiNLP; without it, PyThaiNLP segments them.
 """
 
 from setuptools import Extension, setup
@@ -21,5 +24,6 @@ setup(
             "civicpulse.nlp._hashgrams", ["src/civicpulse/nlp/_hashgrams.c"], optional=True, extra_compile_args=["-O3"]
         ),
         Extension("civicpulse.nlp._e5tok", ["src/civicpulse/nlp/_e5tok.c"], optional=True, extra_compile_args=["-O3"]),
+        Extension("civicpulse.nlp._newmm", ["src/civicpulse/nlp/_newmm.c"], optional=True, extra_compile_args=["-O3"]),
     ]
 )

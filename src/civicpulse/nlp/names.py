@@ -40,6 +40,7 @@ from typing import Any
 
 import structlog
 
+from civicpulse.nlp.lexicon import first_char_guard
 from civicpulse.nlp.normalize import has_diacritics, strip_diacritics
 from civicpulse.nlp.segment import has_thai
 
@@ -182,7 +183,7 @@ _TH_ROYAL = ("สมเด็จ", "หลวง", "หมื่น", "ขุน
 # Thai writes no space between words: an honorific may follow another word (และนางสาว…); newmm tells
 # an honorific from the start of a longer word. คุณ only after a space (ขอบคุณครับ is no name).
 _TH_HON_RE = re.compile(
-    rf"(?P<title>(?<![{_TH}.])คุณ|(?<![.])(?:{_alts(h for h in TH_HONORIFICS if h != 'คุณ')}))\s?(?P<first>[{_TH}]+)"
+    first_char_guard([*TH_HONORIFICS, "คุณ"]) + rf"(?P<title>(?<![{_TH}.])คุณ|(?<![.])(?:{_alts(h for h in TH_HONORIFICS if h != 'คุณ')}))\s?(?P<first>[{_TH}]+)"
 )
 _TH_NEXT_WORD_RE = re.compile(rf"[ ](?P<w>[{_TH}]+)(?=$|[\s,.;:!?)\"'”])")
 _TH_ORG_RE = re.compile(
@@ -207,7 +208,6 @@ def _vi_like(s: str) -> bool:
     return has_diacritics(s) or "Đ" in s or "đ" in s
 
 
-@lru_cache(maxsize=1)
 def _newmm() -> Callable[[str], list[str]]:
     from civicpulse.nlp.segment import _thai_tokenizer
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -44,6 +45,30 @@ _VI_TOKEN_RE = re.compile(r"[^\W_]+(?:_[^\W_]+)*")
 _THAI_CHARS_RE = re.compile(r"[\u0e01-\u0e5b]")
 
 
+try:  # the optional compiled newmm (setup.py); without it PyThaiNLP segments every run
+    from civicpulse.nlp import _newmm as _native_newmm  # type: ignore[attr-defined]
+except ImportError:
+    _native_newmm = None
+
+# CIVICPULSE_NATIVE_NEWMM=0 segments with PyThaiNLP only (the benchmark's baseline in the same run).
+NATIVE_NEWMM_ENV = "CIVICPULSE_NATIVE_NEWMM"
+
+
+@lru_cache(maxsize=1)
+def _newmm_table() -> object | None:
+    """The compiled newmm's dictionary and cluster rules, taken from PyThaiNLP itself (its default
+    word trie, its TCC rules); None where the module is not built, is turned off, or this PyThaiNLP's
+    rules use syntax it does not know."""
+    if _native_newmm is None or os.environ.get(NATIVE_NEWMM_ENV, "1").strip() == "0":
+        return None
+    try:
+        from pythainlp.tokenize import tcc_p, word_dict_trie
+
+        return _native_newmm.table(list(word_dict_trie()), list(tcc_p._RE_TCC))
+    except (AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
 @lru_cache(maxsize=1)
 def _thai_tokenizer() -> Callable[[str], list[str]]:
     """newmm on a run of Thai letters (``_THAI_RUN``: no digits, no spaces).
@@ -51,19 +76,92 @@ def _thai_tokenizer() -> Callable[[str], list[str]]:
     On such a run ``word_tokenize(s, engine="newmm", keep_whitespace=False)`` returns exactly
     ``newmm.segment(s)``: its post-processors (rejoining numbers, dropping whitespace) find nothing
     to do. Calling ``segment`` directly skips building an empty custom dictionary per call and the
-    post-processing passes (a test checks both give the same words)."""
+    post-processing passes (a test checks both give the same words).
+
+    Where the compiled newmm is built (``civicpulse.nlp._newmm``), it segments such runs: the same
+    steps as PyThaiNLP's on the same dictionary and cluster rules, so the same words (a test compares
+    them on every Thai run of the shared corpora), about ten times faster. Other text (spaces, digits,
+    Latin letters) goes to PyThaiNLP."""
     from pythainlp.tokenize.newmm import segment
 
     segment("ทดสอบ")  # builds and caches the dictionary trie
-    return segment
+    table = _newmm_table()
+    if table is None or _native_newmm is None:
+        return segment
+    native = _native_newmm.segment
+
+    def newmm(text: str) -> list[str]:
+        try:
+            return native(table, text)  # type: ignore[no-any-return]
+        except ValueError:  # not a run of Thai letters only
+            return segment(text)
+
+    return newmm
 
 
 @lru_cache(maxsize=1)
 def _vi_tokenizer() -> Callable[[str], str]:
-    from pyvi import ViTokenizer
+    """pyvi's ``ViTokenizer.tokenize``, with its CRF features computed once per syllable.
+
+    pyvi builds each syllable's feature dict from scratch, lowering and testing each syllable up to
+    three times and joining its neighbours for the n-gram look-ups twice. :func:`_vi_features`
+    builds the same dicts (the same keys, values and order) from per-syllable values computed once;
+    the CRF model, the syllables and the joining rule are pyvi's own. A test compares the output
+    with ``ViTokenizer.tokenize`` on our Vietnamese rows and on random text."""
+    import string
+
+    from pyvi.ViTokenizer import ViTokenizer
 
     ViTokenizer.tokenize("xin chào")  # loads the CRF model once
-    return ViTokenizer.tokenize  # type: ignore[no-any-return]
+    model, bi, tri, punct = ViTokenizer.model, ViTokenizer.bi_grams, ViTokenizer.tri_grams, string.punctuation
+
+    def tokenize(text: str) -> str:
+        _, tmp = ViTokenizer.sylabelize(text)
+        if len(tmp) == 0:
+            return text
+        labels = model.predict([_vi_features(tmp, bi, tri)])[0]
+        parts = [tmp[0]]
+        for i in range(1, len(labels)):  # pyvi's rule for joining a syllable to the one before
+            if labels[i] == "I_W" and tmp[i] not in punct and tmp[i - 1] not in punct \
+                    and not tmp[i][0].isdigit() and not tmp[i - 1][0].isdigit() \
+                    and not (tmp[i][0].istitle() and not tmp[i - 1][0].istitle()):
+                parts.append("_")
+            else:
+                parts.append(" ")
+            parts.append(tmp[i])
+        return "".join(parts)
+
+    return tokenize
+
+
+def _vi_features(sent: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[dict[str, object]]:
+    """``[ViTokenizer.word2features(sent, i, False) for i in range(len(sent))]``, the same dicts."""
+    n = len(sent)
+    low = [w.lower() for w in sent]
+    title = [w.istitle() for w in sent]
+    upper = [w.isupper() for w in sent]
+    bi = [" ".join([sent[j], sent[j + 1]]).lower() in bi_grams for j in range(n - 1)]
+    tri = [" ".join([sent[j], sent[j + 1], sent[j + 2]]).lower() in tri_grams for j in range(n - 2)]
+    out: list[dict[str, object]] = []
+    for i, w in enumerate(sent):
+        f: dict[str, object] = {"bias": 1.0, "word.lower()": low[i], "word.isupper()": upper[i],
+                                "word.istitle()": title[i], "word.isdigit()": w.isdigit()}
+        if i > 0:
+            f["-1:word.lower()"] = low[i - 1]
+            f["-1:word.istitle()"] = title[i - 1]
+            f["-1:word.isupper()"] = upper[i - 1]
+            f["-1:word.bi_gram()"] = bi[i - 1]
+            if i > 1:
+                f["-2:word.tri_gram()"] = tri[i - 2]
+        if i < n - 1:
+            f["+1:word.lower()"] = low[i + 1]
+            f["+1:word.istitle()"] = title[i + 1]
+            f["+1:word.isupper()"] = upper[i + 1]
+            f["+1:word.bi_gram()"] = bi[i]
+            if i < n - 2:
+                f["+2:word.tri_gram()"] = tri[i]
+        out.append(f)
+    return out
 
 
 @lru_cache(maxsize=1 << 16)  # Thai runs repeat a lot across posts
