@@ -30,6 +30,7 @@ from typing import Any
 
 from civicpulse.nlp import gazetteer as gz
 from civicpulse.nlp import names as name_rules
+from civicpulse.nlp.lexicon import first_char_guard
 from civicpulse.nlp.normalize import fix_surrogates, strip_diacritics, vi_tone_old_style
 
 
@@ -136,8 +137,9 @@ class EntityFinder:
                 body = _trie_regex(keys)
                 if thai:
                     pat = body  # Thai has no spaces between words
-                else:
-                    pat = r"(?<![^\W_])" + body + r"(?![^\W_])"
+                else:  # the guard only where every key starts with a character matched as itself
+                    guard = "" if any(k[0] in " -–.\\" for k in keys) else first_char_guard(keys)
+                    pat = guard + r"(?<![^\W_])" + body + r"(?![^\W_])"
                 flags = 0 if cs else re.IGNORECASE
                 out.append((re.compile(pat, flags), cs))
             self._compiled = out

@@ -51,7 +51,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
 def feature_text(norm_text: str, max_chars: int = 2000) -> str:
     s = norm_text[:max_chars].lower()
     s = _MASK_URL_RE.sub(" xxurl ", s)
-    s = _MASK_MENTION_RE.sub(" xxuser ", s)
+    if "@" in s:  # a mention needs one (the pattern's lookbehind would be tried at every position)
+        s = _MASK_MENTION_RE.sub(" xxuser ", s)
     return _DIGITS_RE.sub("0000", s)
 
 

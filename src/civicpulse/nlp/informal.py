@@ -264,12 +264,13 @@ def for_models(norm_texts: Sequence[str], langs: Sequence[str] | None = None) ->
     texts' languages, where known; otherwise the texts that may change are identified here (one
     batched call, none when no text may change)."""
     out = list(norm_texts)
-    todo = [i for i, t in enumerate(out) if has_informal(t)]
-    if not todo:
-        return out
     if langs is None:
+        todo = [i for i, t in enumerate(out) if has_informal(t)]
+        if not todo:
+            return out
         found = [lg for lg, _ in langid.detect_batch([out[i] for i in todo], normalized=True)]
-    else:
+    else:  # only Vietnamese and English texts can change: the others are not searched
+        todo = [i for i, t in enumerate(out) if langs[i] in ("vi", "en") and has_informal(t)]
         found = [langs[i] for i in todo]
     for i, lang in zip(todo, found, strict=True):
         if lang == "vi":

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from civicpulse.nlp.normalize import EMAIL_RE, HASHTAG_RE, MENTION_RE, URL_RE, normalize
+from civicpulse.nlp.normalize import EMAIL_RE, HASHTAG_RE, MENTION_RE, URL_RE, may_protect, normalize
 
 LANGS = ("th", "vi", "en", "other")
 
@@ -82,7 +82,7 @@ def _detector() -> Any:
 
 def _script_decision(text: str) -> tuple[str, float] | None | str:
     """Return a decision, or the cleaned Latin text to send to lingua (as a ``str``)."""
-    t = _STRIP_RE.sub(" ", text)
+    t = _STRIP_RE.sub(" ", text) if may_protect(text) else text
     n_thai = len(_THAI_RE.findall(t))
     n_latin = len(_LATIN_RE.findall(t))
     n_other = len(_OTHER_SCRIPT_RE.findall(t))

@@ -10,6 +10,7 @@ Profanity for Thai also comes from pythainlp's own list (``thai_profanity_words`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 LEX: dict[str, list[str]] = {
@@ -122,37 +123,99 @@ def _thai_profanity() -> list[str]:
         return []
 
 
-def _compile(words: list[str]) -> re.Pattern[str]:
+def first_char_guard(words: Iterable[str]) -> str:
+    """A lookahead for the first characters of ``words``: put before a pattern that matches one of
+    them (and starts with a lookbehind, which keeps Python's regex engine from skipping ahead to
+    where a word may start), it changes no match and lets most positions fail at one test. Compile
+    it with the pattern's flags (with IGNORECASE the set matches in any case, as the words do)."""
+    firsts = sorted({w[0] for w in words if w})
+    return "(?=[" + "".join(re.escape(c) for c in firsts) + "])" if firsts else ""
+
+
+def _parts(words: list[str]) -> tuple[str | None, str | None]:
+    """The two branches of a lexicon's pattern: its entries without Thai letters (lower case, whole
+    words), then its Thai entries (anywhere: Thai is written without spaces); longest first."""
     thai = sorted({w for w in words if _is_thai(w)}, key=len, reverse=True)
     latin = sorted({w.lower() for w in words if not _is_thai(w)}, key=len, reverse=True)
-    parts = []
-    if latin:
-        parts.append(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in latin) + r")(?![^\W_])")
-    if thai:
-        parts.append("(?:" + "|".join(re.escape(w) for w in thai) + ")")
+    return (
+        first_char_guard(latin) + r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in latin) + r")(?![^\W_])"
+        if latin
+        else None,
+        "(?:" + "|".join(re.escape(w) for w in thai) + ")" if thai else None,
+    )
+
+
+def _compile(words: list[str]) -> re.Pattern[str]:
+    parts = [p for p in _parts(words) if p]
     return re.compile("|".join(parts) if parts else r"(?!x)x")
 
 
-@lru_cache(maxsize=1)
-def compiled() -> dict[str, re.Pattern[str]]:
+def _lexicons() -> dict[str, list[str]]:
     lex = {k: list(v) for k, v in LEX.items()}
     lex["prof"] = lex["prof"] + _thai_profanity()
-    out = {k: _compile(v) for k, v in lex.items()}
+    return lex
+
+
+def _negpos_parts() -> tuple[str, str]:
     # One factored branch ``(?:neg1|neg2|…)\s+(?:\w+\s+)?(?:pos…)`` — equivalent to (and ~10x
     # faster than) one alternative per negation word: the engine tries the negations in the
     # same order either way.
     negs = "|".join(re.escape(n) for n in _NEGATION["vi"] + _NEGATION["en"])
     poss = "|".join(re.escape(p) for p in LEX["pos"] if not _is_thai(p))
-    neg_pos_latin = rf"(?<![^\W_])(?:{negs})\s+(?:\w+\s+)?(?:{poss})(?![^\W_])"
-    out["negpos"] = re.compile(neg_pos_latin + "|ไม่(?:ค่อย)?(?:ดี|ชอบ|โอเค|สะดวก|อร่อย|คุ้ม|ประทับใจ)")
+    return (
+        first_char_guard(_NEGATION["vi"] + _NEGATION["en"]) + rf"(?<![^\W_])(?:{negs})\s+(?:\w+\s+)?(?:{poss})(?![^\W_])",
+        "ไม่(?:ค่อย)?(?:ดี|ชอบ|โอเค|สะดวก|อร่อย|คุ้ม|ประทับใจ)",
+    )
+
+
+@lru_cache(maxsize=1)
+def compiled() -> dict[str, re.Pattern[str]]:
+    """Each cue lexicon as one pattern (both branches), and ``negpos``: a negation before a
+    positive word."""
+    out = {k: _compile(v) for k, v in _lexicons().items()}
+    out["negpos"] = re.compile("|".join(_negpos_parts()))
+    return out
+
+
+_THAI_CHAR_RE = re.compile("[\u0e00-\u0e7f]")
+_OTHER_LETTER_RE = re.compile("[^\\W\\d_\u0e00-\u0e7f]")
+
+
+@lru_cache(maxsize=1)
+def _split() -> list[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None]]:
+    """The patterns of :func:`compiled` branch by branch: (name, entries without Thai letters, Thai
+    entries). Thai entries are made of Thai characters only and every other entry holds a letter and
+    no Thai character (checked here), so a match of one branch never overlaps one of the other: a
+    pattern's number of matches is the sum of its branches', and a branch finds nothing in a text
+    without its kind of letter."""
+    out = []
+    parts = {k: _parts(v) for k, v in _lexicons().items()}
+    parts["negpos"] = _negpos_parts()
+    for name, (latin, thai) in parts.items():
+        words = _lexicons().get(name, [])
+        if any(_is_thai(w) and re.search("[^\u0e00-\u0e7f]", w) for w in words) or any(
+            not _is_thai(w) and not _OTHER_LETTER_RE.search(w.lower()) for w in words
+        ):
+            raise ValueError(f"lexicon {name}: an entry mixes scripts or has no letter")
+        out.append((name, re.compile(latin) if latin else None, re.compile(thai) if thai else None))
     return out
 
 
 def markers(text_lower: str) -> list[str]:
-    """Marker tokens for the cue lexicons found in (normalised, lowercased) text."""
+    """Marker tokens for the cue lexicons found in (normalised, lowercased) text.
+
+    Counts the matches of each :func:`compiled` pattern, branch by branch (:func:`_split`), and
+    only the branches whose letters the text has: the same counts, without running the Latin words
+    over Thai posts or the Thai words over Vietnamese ones."""
     out: list[str] = []
-    for name, rx in compiled().items():
-        n = len(rx.findall(text_lower))
+    thai = _THAI_CHAR_RE.search(text_lower) is not None
+    other = _OTHER_LETTER_RE.search(text_lower) is not None
+    for name, latin_rx, thai_rx in _split():
+        n = 0
+        if other and latin_rx is not None:
+            n += len(latin_rx.findall(text_lower))
+        if thai and thai_rx is not None:
+            n += len(thai_rx.findall(text_lower))
         if n:
             tok = f"__lex_{name}__"
             out.extend([tok] * min(n, 3))

@@ -39,10 +39,17 @@ EMAIL_RE = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,63}")
 MENTION_RE = re.compile(r"(?<![\w@])@[\w.]{1,60}")
 HASHTAG_RE = re.compile(r"(?<![\w#])#[^\s#@,.!?;:()\[\]{}\"'“”]{1,100}")
 _PROTECT_RE = re.compile("|".join(p.pattern for p in (URL_RE, EMAIL_RE, MENTION_RE, HASHTAG_RE)), re.IGNORECASE)
+# What a protected span needs: an "@" (e-mail, mention), a "#" (hashtag) or a URL's beginning. Most posts
+# have none, and then the search for the spans (which tries the e-mail rule at every letter) is skipped.
+_URL_START_RE = re.compile(r"https?://|www\.", re.IGNORECASE)
+
+# Patterns below that start with a lookbehind or a word boundary begin with a lookahead of the
+# characters they can start with: it changes no match, and lets Python's regex engine reject most
+# positions at one test instead of trying the whole pattern there.
 
 # Thai rules.
-_LAUGH_TH_RE = re.compile(r"(?<![0-9])5{3,}(?![0-9])")
-_LAUGH_LATIN_RE = re.compile(r"\b(?:(?:h[aeiu]){3,}h?|k{4,}|(?:l+o+l+)(?:o+l+)+|(?:wk){3,})\b", re.IGNORECASE)
+_LAUGH_TH_RE = re.compile(r"(?=555)(?<![0-9])5{3,}(?![0-9])")
+_LAUGH_LATIN_RE = re.compile(r"(?=[hklw])\b(?:(?:h[aeiu]){3,}h?|k{4,}|(?:l+o+l+)(?:o+l+)+|(?:wk){3,})\b", re.IGNORECASE)
 _MAIYAMOK_RE = re.compile(r"\s*ๆ(?:\s*ๆ)*")
 _THAI_ELONG_RE = re.compile(r"([\u0e01-\u0e4e])\1{2,}")  # a Thai char 3+ times → once
 _LATIN_ELONG_RE = re.compile(r"([a-zA-Z])\1{2,}")  # 3+ → 2 (keeps "good", "see")
@@ -55,8 +62,8 @@ _TONED_E = "èéẻẽẹ"
 _TONED_Y = "ỳýỷỹỵ"
 _TONES = "\u0300\u0301\u0309\u0303\u0323"  # grave, acute, hook, tilde, dot below
 _VI_NEW_STYLE_RE = re.compile(
-    "(?<![qQ])([oO])([" + _TONED_A + _TONED_E + _TONED_A.upper() + _TONED_E.upper() + "])(?![^\\W\\d_])"
-    "|(?<![qQ])([uU])([" + _TONED_Y + _TONED_Y.upper() + "])(?![^\\W\\d_])"
+    "(?=[oOuU])(?:(?<![qQ])([oO])([" + _TONED_A + _TONED_E + _TONED_A.upper() + _TONED_E.upper() + "])(?![^\\W\\d_])"
+    "|(?<![qQ])([uU])([" + _TONED_Y + _TONED_Y.upper() + "])(?![^\\W\\d_]))"
 )
 
 
@@ -90,6 +97,12 @@ def _to_str(text: object) -> str:
     return text
 
 
+def may_protect(text: str) -> bool:
+    """False when ``text`` cannot hold a URL, an e-mail, a mention or a hashtag (no "@", no "#", no
+    URL beginning): the patterns for them need not be searched."""
+    return "@" in text or "#" in text or _URL_START_RE.search(text) is not None
+
+
 def vi_tone_old_style(text: str) -> str:
     """Rewrite Vietnamese new-style tone placement (hoà, thuý) to old style (hòa, thúy)."""
     return _VI_NEW_STYLE_RE.sub(_move_tone, text)
@@ -116,14 +129,17 @@ def normalize(text: object) -> str:
     s = _INVISIBLE_RE.sub("", s)  # before NFC: a removed zero-width char may sit between a letter and its mark
     s = unicodedata.normalize("NFC", s)
     s = s.replace("\r\n", "\n").replace("\r", "\n")
-    parts: list[str] = []
-    pos = 0
-    for m in _PROTECT_RE.finditer(s):
-        parts.append(_normalize_plain(s[pos : m.start()]))
-        parts.append(m.group(0))
-        pos = m.end()
-    parts.append(_normalize_plain(s[pos:]))
-    out = "".join(parts)
+    if may_protect(s):
+        parts: list[str] = []
+        pos = 0
+        for m in _PROTECT_RE.finditer(s):
+            parts.append(_normalize_plain(s[pos : m.start()]))
+            parts.append(m.group(0))
+            pos = m.end()
+        parts.append(_normalize_plain(s[pos:]))
+        out = "".join(parts)
+    else:
+        out = _normalize_plain(s)
     out = _SPACES_RE.sub(" ", out)
     if "\n" in out:
         out = _NEWLINES_RE.sub("\n", out)
