@@ -108,11 +108,12 @@ def _score(toks: Sequence[str], k: int) -> list[str]:
         return []
     max_idf = math.log((n + 1) / 1) + 1
     scored = []
+    get, log = df.get, math.log
     for c, tf in cands.items():
-        idf = math.log((n + 1) / (df.get(c, 0) + 1)) + 1 if df else max_idf
+        idf = log((n + 1) / (get(c, 0) + 1)) + 1 if df else max_idf
         bonus = 1.3 if " " in c else 1.0
-        scored.append((tf * idf * bonus, c))
-    scored.sort(key=lambda x: (-x[0], x[1]))
+        scored.append((-(tf * idf * bonus), c))
+    scored.sort()  # highest score first, ties by phrase
     out: list[str] = []
     for _, c in scored:
         if any(c in o.split(" ") or c == o for o in out):
