@@ -146,13 +146,26 @@ def _finish_chunk(c: _Chunk, embeddings: np.ndarray | None, e5_logp: np.ndarray 
 _worker_args: dict[str, Any] = {}
 
 
+# Texts that take every lazily loaded part once: the three languages' tokenizers, the cue lexicons,
+# the key-phrase table, the gazetteer, PyThaiNLP's name lists and the Vietnamese name tagger (called
+# for "Minh Anh", a capitalised run that no rule explains).
+_WARM_UP = [
+    "Hôm qua gặp Minh Anh ở chợ, ông Nguyễn Văn Nam nói Sở Y tế Hà Nội làm tốt lắm!",
+    "นายสมชาย ใจดี กล่าวว่า กรมทางหลวง ดีมาก 555 ไม่ดีเลย",
+    "Prime Minister John Smith thanked the Ministry of Health: good job",
+]
+
+
+def warm_up(model_dir: str | Path | None = None, finder: EntityFinder | None = None) -> None:
+    """Load the models, tokenizers and word lists before the first chunk, so that no chunk pays for them."""
+    _enrich_chunk(_WARM_UP, model_dir, finder, None, None)
+
+
 def _worker_init(model_dir: str | Path | None, finder: EntityFinder | None) -> None:
     """Runs once in each pool worker: load models / tokenizers before the first chunk."""
     _worker_args.clear()
     _worker_args.update({"model_dir": model_dir, "finder": finder})
-    _classifiers(model_dir)
-    (finder or default_finder()).find("warm up")
-    prepare(["warm up ทดสอบ", "khởi động"])
+    warm_up(model_dir, finder)
 
 
 def _worker_run(texts: list[object], langs: list[str | None] | None) -> list[Enrichment]:
@@ -193,9 +206,7 @@ def _get_pool(workers: int, model_dir: str | Path | None, finder: EntityFinder |
             )
         else:
             # Load everything in the parent first so forked workers inherit it (copy-on-write).
-            _classifiers(model_dir)
-            (finder or default_finder()).find("warm up")
-            prepare(["warm up ทดสอบ", "khởi động"])
+            warm_up(model_dir, finder)
             _worker_args.clear()
             _worker_args.update({"model_dir": model_dir, "finder": finder})
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
