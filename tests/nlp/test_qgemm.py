@@ -11,14 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from civicpulse.nlp import qgemm
-from civicpulse.nlp.e5np import E5Numpy, _gelu, get_e5
+from civicpulse.nlp.e5np import _ERF_P, _ERF_Q, E5Numpy, _gelu, get_e5
 from civicpulse.nlp.errors import SettingError
 
-needs_kernel = pytest.mark.skipif(not qgemm.kinds(), reason="this CPU or build has no int8 kernel (AMX, AVX-512 VNNI or AVX-VNNI)")
+needs_kernel = pytest.mark.skipif(
+    not qgemm.kinds(), reason="this CPU or build has no int8 kernel (AMX, AVX-512 VNNI, AVX-VNNI or AVX2)"
+)
 needs_avx512 = pytest.mark.skipif(not set(qgemm.kinds()) & set(qgemm.FULL), reason="this CPU has no AVX-512 kernel")
 
 
-@pytest.fixture(params=["amx", "vnni", "avxvnni"])
+@pytest.fixture(params=["amx", "vnni", "avxvnni", "avx2"])
 def kernel(request, monkeypatch):
     """Each int8 kernel this machine has (the others skip, saying so)."""
     if request.param not in qgemm.kinds():
@@ -56,6 +58,55 @@ def _model(x: np.ndarray, w: np.ndarray, b: np.ndarray, cols=()) -> np.ndarray:
     return (xq.astype(np.float64) @ wq.astype(np.float64)) * rs * cs + x[:, cols] @ w[cols] + b
 
 
+def _fma(a, b, c) -> np.ndarray:
+    """float32 a * b + c as vfmadd rounds it: in x86 long double (64-bit mantissa) the product of two
+    float32 is exact, and the sum's rounding there changes the float32 result only on a near-tie,
+    about once in 2**40."""
+    ld = np.longdouble
+    assert np.finfo(ld).nmant >= 63
+    return (np.asarray(a, np.float32).astype(ld) * np.asarray(b, np.float32).astype(ld)
+            + np.asarray(c, np.float32).astype(ld)).astype(np.float32)
+
+
+def _exact(x: np.ndarray, p: qgemm.Packed, b: np.ndarray, residual=None, gelu=False) -> np.ndarray:
+    """What every kernel computes, to the bit: the rows quantised in float32 as the kernels do, the
+    exact integer sums (int64 here), then the kernels' float32 steps in their order (finish_row /
+    finish_row16 in _qgemm.c): sum * row scale, fused with the column scale and the bias, the outlier
+    columns fused in one by one, the rational-erf GELU, the residual."""
+    f32 = np.float32
+    x = np.asarray(x, f32)
+    keep = np.ones(p.k, f32)
+    keep[p.outliers] = 0
+    rest = x * keep
+    with np.errstate(invalid="ignore", divide="ignore"):
+        amax = np.abs(rest).max(axis=1, initial=f32(0))  # NaN wherever the row holds one
+        ok = amax > 0
+        rs = np.where(ok, amax / f32(127), np.where(np.isnan(amax), amax, f32(0))).astype(f32)
+        inv = f32(1) / np.where(ok, rs, f32(1))
+        xq = np.where(ok[:, None], np.clip(np.rint(rest * inv[:, None]), -128, 127), 0).astype(np.int64)
+    wq = p.tiles.transpose(1, 2, 4, 0, 3).reshape(p.k, p.n).astype(np.int64)
+    sums = xq @ wq
+    assert np.abs(sums).max(initial=0) < 2**31  # the kernels' int32 sums
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = _fma(sums.astype(f32) * rs[:, None], p.scale, b)
+        for c in p.outliers:
+            v = _fma(x[:, c : c + 1], p.w[c], v)
+        if gelu:
+            u = np.minimum(np.maximum(v * f32(0.7071067811865476), f32(-4)), f32(4))
+            x2 = u * u
+            num = np.full_like(v, _ERF_P[0])
+            for c in _ERF_P[1:]:
+                num = _fma(num, x2, c)
+            num = num * u
+            den = np.full_like(v, _ERF_Q[0])
+            for c in _ERF_Q[1:]:
+                den = _fma(den, x2, c)
+            v = (v * f32(0.5)) * (num / den + f32(1))
+        if residual is not None:
+            v = v + np.asarray(residual, f32)
+    return v
+
+
 @pytest.mark.parametrize("m,k,n", [(1, 64, 32), (37, 384, 1152), (70, 1536, 384), (33, 384, 1536)])
 def test_linear_matches_the_int8_arithmetic(kernel, m, k, n):
     rng = np.random.default_rng(m + k + n)
@@ -74,6 +125,100 @@ def test_linear_matches_the_int8_arithmetic(kernel, m, k, n):
     # and close to the float32 product itself
     ref = x @ w + b
     assert np.abs(qgemm.linear(x, p, b) - ref).max() < 0.02 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("k,n", [(64, 32), (128, 96), (384, 1152), (1536, 384), (384, 1536)])
+def test_every_kernel_computes_the_model_s_bits(kernel, k, n):
+    """Each kernel gives the arithmetic of _exact to the bit (the same integer sums, the same float
+    steps), with outlier columns, a zero row, a NaN row, GELU and residual. So the AVX2 kernel (int16
+    products, no int8 dot product) gives the bits of the AVX-VNNI and VNNI kernels, which a CPU with
+    only AVX2 cannot run. The row counts cover every tail of the row blocks (AVX2 3 rows, AVX-VNNI 6,
+    VNNI 4 and 8, AMX 32) and of the AVX2 kernel's passes of 60 rows."""
+    rng = np.random.default_rng(k + n)
+    w = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    w[:, 5] *= 30.0  # a column with a larger scale than the rest
+    b = rng.standard_normal(n).astype(np.float32)
+    cols = [1, 7, 40, k - 3]
+    p = qgemm.pack(w, cols)
+    ms = range(1, 71) if k * n <= 128 * 96 else [1, 2, 3, 4, 5, 7, 8, 61, 62, 70]
+    for m in ms:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        x[:, cols] *= 40.0  # the outlier channels, as in e5's activations
+        if m > 2:
+            x[1] = 0.0
+        if m > 4:
+            x[3, k // 2] = np.nan
+        res = rng.standard_normal((m, n)).astype(np.float32)
+        for kw in ({}, {"gelu": True}, {"residual": res}, {"gelu": True, "residual": res}):
+            got = qgemm.linear(x, p, b, **kw)
+            np.testing.assert_array_equal(got, _exact(x, p, b, **kw), err_msg=f"{kernel} m={m} {sorted(kw)}")
+
+
+def test_the_integer_sums_are_exact_at_the_extremes(kernel):
+    """Rows and columns whose largest value is 127 have scale 1, so the output is the integer sum itself
+    (in float32): values of ±127 everywhere, sums up to 127 * 127 * K. A product or a pair sum that
+    saturated or wrapped (as vpmaddubsw's int16 pair sums would) shows here."""
+    rng = np.random.default_rng(2)
+    for k, n in [(64, 32), (1536, 64)]:
+        w = rng.choice(np.array([-127, 127, -126, -1, 0, 1], np.float32), size=(k, n))
+        w[:, 0] = 127.0  # one column of 127s: with a row of 127s, the largest sum
+        w[0] = 127.0
+        p = qgemm.pack(w)
+        assert (p.scale == 1.0).all()
+        for m in range(1, 71, 1 if k == 64 else 7):
+            x = rng.choice(np.array([-127, 127, -126, 5, 0], np.float32), size=(m, k))
+            x[:, 0] = 127.0
+            x[0] = 127.0
+            got = qgemm.linear(x, p, np.zeros(n, np.float32))
+            want = (x.astype(np.int64) @ w.astype(np.int64)).astype(np.float32)
+            np.testing.assert_array_equal(got, want, err_msg=f"{kernel} m={m} k={k}")
+            assert got[0, 0] == 127 * 127 * k
+
+
+def test_the_row_tail_is_computed_and_nothing_past_it_is_written(kernel):
+    """M from 1 to 70, every remainder of every kernel's row block: each row is the model's, and the rows
+    after the output's last one stay untouched (a kernel that wrote a whole block of rows past M, or
+    left out the last rows of a block, fails here)."""
+    rng = np.random.default_rng(9)
+    k, n = 128, 64
+    w = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    p = qgemm.pack(w, [2])
+    wq = p.pairs16() if kernel == "avx2" else p.tiles
+    for m in range(1, 71):
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        big = np.full((m + 40, n), 12345.0, np.float32)
+        out = big[:m]  # C-contiguous: the kernel writes into big's first m rows
+        qgemm._native.qgemm(kernel, x, m, k, wq, p.colsum, p.scale, b, None, n, out, False, p.w, p.outliers)
+        np.testing.assert_array_equal(out, _exact(x, p, b), err_msg=f"{kernel} m={m}")
+        assert (big[m:] == 12345.0).all(), m
+
+
+def test_the_avx2_weights_are_widened_once_per_matrix(monkeypatch):
+    """Packed.pairs16: the int8 values in (N/32, K/2, 32, 2), made once; by pack where the AVX2 kernel
+    is in use, else on first use (a matrix packed under another choice still runs on it)."""
+    rng = np.random.default_rng(4)
+    w = (rng.standard_normal((128, 64)) * 0.05).astype(np.float32)
+    monkeypatch.setenv(qgemm.ENV, "numpy")
+    p = qgemm.pack(w)
+    assert p.pairs is None
+    a = p.pairs16()
+    assert a is p.pairs16() and a.dtype == np.int16 and a.shape == (2, 64, 32, 2) and a.flags.c_contiguous
+    q = p.tiles.transpose(1, 2, 4, 0, 3).reshape(128, 64)
+    kk, nn = np.meshgrid(np.arange(128), np.arange(64), indexing="ij")
+    assert np.array_equal(a[nn // 32, kk // 2, nn % 32, kk % 2], q)
+    assert np.array_equal(q, np.clip(np.rint(w / p.scale), -127, 127))
+    if "avx2" in qgemm.kinds():
+        monkeypatch.setenv(qgemm.ENV, "avx2")
+        assert qgemm.pack(w).pairs is not None
+        p2 = qgemm.pack(w)
+        monkeypatch.setenv(qgemm.ENV, "numpy")
+        p3 = qgemm.pack(w)
+        monkeypatch.setenv(qgemm.ENV, "avx2")
+        x = rng.standard_normal((5, 128)).astype(np.float32)
+        b = np.zeros(64, np.float32)
+        np.testing.assert_array_equal(qgemm.linear(x, p3, b), qgemm.linear(x, p2, b))
+        assert p3.pairs is not None
 
 
 def test_a_nan_anywhere_in_a_row_gives_nan_like_float32(kernel):
@@ -220,15 +365,25 @@ def test_asking_for_a_kernel_where_it_cannot_run_says_so(monkeypatch):
         qgemm.enabled()
     monkeypatch.setenv(qgemm.ENV, "auto")
     assert qgemm.kind() == "vnni" and qgemm.describe() == "int8 AVX-512 VNNI kernel"
+    monkeypatch.setattr(qgemm, "_kinds", ("vnni", "avx2"))
+    assert qgemm.kind() == "vnni"  # the AVX2 kernel comes last
+    monkeypatch.setattr(qgemm, "_kinds", ("avx2",))
+    assert qgemm.kind() == "avx2" and qgemm.describe() == "int8 AVX2 kernel" and not qgemm.full()
+    monkeypatch.setenv(qgemm.ENV, "avxvnni")
+    with pytest.raises(SettingError, match="AVX-VNNI kernel is not available"):
+        qgemm.enabled()
     monkeypatch.setattr(qgemm, "_kinds", ())
     monkeypatch.setenv(qgemm.ENV, "vnni")
     with pytest.raises(SettingError, match="VNNI kernel is not available"):
+        qgemm.enabled()
+    monkeypatch.setenv(qgemm.ENV, "avx2")
+    with pytest.raises(SettingError, match="AVX2 kernel is not available"):
         qgemm.enabled()
     monkeypatch.setenv(qgemm.ENV, "auto")
     assert not qgemm.enabled() and qgemm.describe() == "numpy float32"
 
 
-@pytest.mark.skipif(set(qgemm.kinds()) != {"amx", "vnni"}, reason="needs both int8 kernels on this CPU")
+@pytest.mark.skipif(not {"amx", "vnni"} <= set(qgemm.kinds()), reason="needs both AVX-512 int8 kernels on this CPU")
 def test_both_kernels_give_the_same_vectors(monkeypatch):
     e5 = get_e5()
     monkeypatch.setenv(qgemm.ENV, "amx")
@@ -236,6 +391,31 @@ def test_both_kernels_give_the_same_vectors(monkeypatch):
     monkeypatch.setenv(qgemm.ENV, "vnni")
     vnni = e5.encode(POSTS)
     np.testing.assert_array_equal(amx, vnni)  # the same integer sums, the same float steps after them
+
+
+@pytest.mark.skipif(
+    "avx2" not in qgemm.kinds() or not {"vnni", "avxvnni"} & set(qgemm.kinds()),
+    reason="needs the AVX2 kernel and a VNNI one",
+)
+def test_the_avx2_kernel_gives_the_products_and_vectors_of_the_vnni_kernels(monkeypatch):
+    rng = np.random.default_rng(6)
+    others = [k for k in ("vnni", "avxvnni") if k in qgemm.kinds()]
+    for m, k, n in [(1, 64, 32), (37, 384, 1152), (70, 1536, 384), (32, 384, 1536)]:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        p = qgemm.pack((rng.standard_normal((k, n)) * 0.05).astype(np.float32), [1, 7, 40])
+        b, res = rng.standard_normal(n).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+        out = {}
+        for kind in ["avx2", *others]:
+            monkeypatch.setenv(qgemm.ENV, kind)
+            out[kind] = qgemm.linear(x, p, b, residual=res, gelu=True)
+        for kind in others:
+            np.testing.assert_array_equal(out["avx2"], out[kind])
+    if "avxvnni" in others:  # the same path through the encoder (attention and LayerNorm in numpy)
+        e5 = get_e5()
+        monkeypatch.setenv(qgemm.ENV, "avx2")
+        v16 = e5.encode(POSTS)
+        monkeypatch.setenv(qgemm.ENV, "avxvnni")
+        np.testing.assert_array_equal(v16, e5.encode(POSTS))
 
 
 @pytest.mark.skipif(not {"vnni", "avxvnni"} <= set(qgemm.kinds()), reason="needs the AVX-512 VNNI and AVX-VNNI kernels")
@@ -280,8 +460,14 @@ def test_mismatched_inputs_are_refused_not_read_out_of_bounds():
         qgemm.pack(np.ones((64, 32), np.float32), [64])
     with pytest.raises(ValueError, match="outlier columns"):
         qgemm.pack(np.ones((64, 32), np.float32), list(range(9)))
-    with pytest.raises(ValueError, match="does not fit"):
-        qgemm.attention(np.ones((2, 4, 384 * 3), np.float32), np.array([4], np.int32), 12)
+    if "avx2" in qgemm.kinds():  # the AVX2 kernel reads the int16 layout only
+        x, b = np.ones((3, 64), np.float32), np.zeros(32, np.float32)
+        with pytest.raises(ValueError, match="packed weights has 2048 bytes, expected 4096"):
+            qgemm._native.qgemm("avx2", x, 3, 64, p.tiles, p.colsum, p.scale, b, None, 32,
+                                np.empty((3, 32), np.float32), False, p.w, p.outliers)
+    if set(qgemm.kinds()) & set(qgemm.FULL):  # the compiled attention (AVX-512 only)
+        with pytest.raises(ValueError, match="does not fit"):
+            qgemm.attention(np.ones((2, 4, 384 * 3), np.float32), np.array([4], np.int32), 12)
 
 
 @needs_kernel
@@ -356,10 +542,12 @@ def test_linear_on_random_shapes_and_extreme_values(m, kb, nb, scale, n_out, dat
             mp.setenv(qgemm.ENV, kind)
             results.append(qgemm.linear(x, p, b))
     want = _model(x.astype(np.float64), w, b, cols)
+    bits = _exact(x, p, b)
     for got in results:
         assert got.shape == (m, n)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max(initial=0.0))))
         np.testing.assert_array_equal(got, results[0])
+        np.testing.assert_array_equal(got, bits)
 
 
 @needs_kernel
@@ -374,3 +562,39 @@ def test_a_value_on_a_rounding_boundary_is_quantised_as_the_kernel_does(kernel, 
     want = _model(x.astype(np.float64), w, b)
     got = qgemm.linear(x, qgemm.pack(w), b)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+
+
+def test_auto_takes_the_avx2_kernel_only_where_it_was_measured_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(qgemm.ENV, raising=False)
+    monkeypatch.setattr(qgemm, "_kinds", ("avx2",))
+    monkeypatch.setattr(qgemm, "_avx2_default", False)
+    assert qgemm.kind() is None  # e.g. Intel Haswell, AMD Zen 2: the float32 encoder
+    monkeypatch.setenv(qgemm.ENV, "avx2")
+    assert qgemm.kind() == "avx2"  # still there when asked for
+    monkeypatch.delenv(qgemm.ENV)
+    monkeypatch.setattr(qgemm, "_avx2_default", True)
+    assert qgemm.kind() == "avx2"
+    monkeypatch.setattr(qgemm, "_kinds", ("vnni", "avx2"))
+    monkeypatch.setattr(qgemm, "_avx2_default", False)
+    assert qgemm.kind() == "vnni"
+
+
+def test_avx2_by_default_reads_the_cpu_family(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    real = Path.read_text
+    f = tmp_path / "cpuinfo"
+
+    def read_text(self: Path, *a: object, **k: object) -> str:
+        return real(f if str(self) == "/proc/cpuinfo" else self, *a, **k)  # type: ignore[arg-type]
+
+    for text, want in [("vendor_id\t: AuthenticAMD\ncpu family\t: 25\n", True),
+                       ("vendor_id\t: AuthenticAMD\ncpu family\t: 26\n", True),
+                       ("vendor_id\t: AuthenticAMD\ncpu family\t: 23\n", False),
+                       ("vendor_id\t: GenuineIntel\ncpu family\t: 6\n", False), ("", False)]:
+        f.write_text(text)
+        monkeypatch.setattr(Path, "read_text", read_text)
+        monkeypatch.setattr(qgemm, "_avx2_default", None)
+        assert qgemm.avx2_by_default() is want, text
+        monkeypatch.undo()
+    qgemm._avx2_default = None

@@ -1,16 +1,20 @@
-/* int8 matrix products for the e5-small encoder (civicpulse.nlp.qgemm), on Intel AMX or AVX-512 VNNI.
+/* int8 matrix products for the e5-small encoder (civicpulse.nlp.qgemm), on Intel AMX, AVX-512 VNNI,
+ * AVX-VNNI or plain AVX2.
  *
  * out[M,N] = act( rowq(A)[M,K] . W[K,N] * row_scale * col_scale + A[:,O] . W[O,:] + bias [+ residual] )
  *
  * A is float32; each row is quantised to int8 with its own scale (max |a| / 127), leaving out a
  * few given columns O (the model's outlier channels), which are multiplied in float32.
  * W was quantised per output column and packed by qgemm.pack into AMX tiles, a layout the VNNI
- * path reads as well (per 16 columns, 4 consecutive k per 32-bit lane). The int32 dot products are
- * exact; the result is converted back to float32 with the two scales, the outlier columns and the
- * bias added, then optionally the exact-erf GELU or a residual. Attention and LayerNorm run in
- * AVX-512 beside them. Built only where the compiler knows these instructions; at run time kinds()
- * checks the CPU and the OS (for AMX, Linux's permission to use the tile registers). Without them
- * the package computes the same layers in float32 numpy.
+ * paths read as well (per 16 columns, 4 consecutive k per 32-bit lane); the AVX2 path (no int8 dot
+ * product instruction) reads the same int8 values widened to int16 (Packed.pairs16: per 32 columns,
+ * 2 consecutive k per 32-bit lane) and multiplies them with vpmaddwd, whose int16 products and pair
+ * sums are exact. The int32 dot products are exact, so every kernel has the same integers; the
+ * result is converted back to float32 with the two scales, the outlier columns and the bias added,
+ * then optionally the exact-erf GELU or a residual, in the same float steps. Attention and LayerNorm
+ * run in AVX-512 beside the AMX and VNNI kernels. Built only where the compiler knows these
+ * instructions; at run time kinds() checks the CPU and the OS (for AMX, Linux's permission to use
+ * the tile registers). Without them the package computes the same layers in float32 numpy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +36,7 @@
 #define TGT_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq")))
 #define TGT_VNNI __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq")))
 #define TGT_AVXVNNI __attribute__((target("avxvnni,avx2,fma")))
+#define TGT_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define HAVE_KERNELS 0
 #endif
@@ -39,6 +44,7 @@
 #define KIND_VNNI 1 /* AVX-512 F/BW/VL/DQ + VNNI, and the OS saves the zmm state */
 #define KIND_AMX 2  /* + AMX-TILE, AMX-INT8, and Linux lets this process use the tiles */
 #define KIND_AVXVNNI 4 /* AVX2, FMA and AVX-VNNI (256-bit vpdpbusd; Intel Core 12th generation and later), the OS saves ymm */
+#define KIND_AVX2 8    /* AVX2 and FMA (e.g. AMD Zen 2 and 3, Intel Core 4th-11th generation), the OS saves ymm */
 #define KIND_AVX512 (KIND_VNNI | KIND_AMX)
 static int cpu_kinds = -1;
 
@@ -59,7 +65,8 @@ static int kinds_check(void) {
     if ((lo & 0x6) != 0x6) return 0; /* SSE and AVX states enabled */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     unsigned max_sub = a, b7 = b, c7 = c, d7 = d;
-    /* leaf 7 subleaf 1, EAX 4: AVX-VNNI; leaf 7 EBX 5: AVX2 */
+    /* leaf 7 EBX 5: AVX2; leaf 7 subleaf 1, EAX 4: AVX-VNNI */
+    if (((b7 >> 5) & 1) && fma) kinds |= KIND_AVX2;
     if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1) && ((b7 >> 5) & 1) && fma)
         kinds |= KIND_AVXVNNI;
     if ((lo & 0xE6) != 0xE6) return kinds; /* opmask, ZMM_Hi256, Hi16_ZMM states enabled */
@@ -287,9 +294,10 @@ TGT_VNNI static void gemm_vnni(const int8_t *Aq, int M, int K, const int8_t *Bp,
     }
 }
 
-/* The same steps on 256-bit registers, for CPUs with AVX-VNNI but no AVX-512: the operations of
- * erf16, gelu16, quant_rows and finish_row in the same order, so the results are the same bits. */
-TGT_AVXVNNI static inline __m256 erf8(__m256 u) {
+/* The same steps on 256-bit registers, for the AVX-VNNI and AVX2 kernels (no AVX-512): the operations
+ * of erf16, gelu16, quant_rows and finish_row in the same order, so the results are the same bits.
+ * AVX2 and FMA only, so that both kernels use them. */
+TGT_AVX2 static inline __m256 erf8(__m256 u) {
     u = _mm256_min_ps(_mm256_max_ps(u, _mm256_set1_ps(-4.f)), _mm256_set1_ps(4.f));
     __m256 x2 = _mm256_mul_ps(u, u);
     __m256 p = _mm256_set1_ps(ERF_P[0]);
@@ -300,26 +308,30 @@ TGT_AVXVNNI static inline __m256 erf8(__m256 u) {
     return _mm256_div_ps(p, q);
 }
 
-TGT_AVXVNNI static inline __m256 gelu8(__m256 x) {
+TGT_AVX2 static inline __m256 gelu8(__m256 x) {
     __m256 e = erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
     return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), _mm256_add_ps(e, _mm256_set1_ps(1.f)));
 }
 
-TGT_AVXVNNI static float hmax8(__m256 v) {
+TGT_AVX2 static float hmax8(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
     return _mm_cvtss_f32(m);
 }
 
-/* quant_rows with the shift, in AVX2 */
-TGT_AVXVNNI static void quant_rows_avx2(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, float *rs) {
+/* quant_rows in AVX2: with Aq, the bytes shifted by 128 (the AVX-VNNI kernel); with Aq16 instead,
+ * the same int8 values unshifted, each widened to int16 (the AVX2 kernel). */
+TGT_AVX2 static void quant_rows_avx2(const float *A, int M, int Mp, int K, const float *keep, int8_t *Aq, int16_t *Aq16,
+                                     float *rs) {
     const __m256 sign = _mm256_set1_ps(-0.f);
     const __m128i flip = _mm_set1_epi8((char)0x80);
     for (int m = 0; m < Mp; m++) {
-        int8_t *q = Aq + (size_t)m * K;
+        int8_t *q = Aq16 ? NULL : Aq + (size_t)m * K;
+        int16_t *q16 = Aq16 ? Aq16 + (size_t)m * K : NULL;
         if (m >= M) {
-            memset(q, 0x80, (size_t)K);
+            if (q16) memset(q16, 0, (size_t)K * 2);
+            else memset(q, 0x80, (size_t)K);
             rs[m] = 0.f;
             continue;
         }
@@ -333,7 +345,8 @@ TGT_AVXVNNI static void quant_rows_avx2(const float *A, int M, int Mp, int K, co
         }
         float amax = nan ? NAN : hmax8(mx);
         if (!(amax > 0.f) || amax != amax) {
-            memset(q, 0x80, (size_t)K);
+            if (q16) memset(q16, 0, (size_t)K * 2);
+            else memset(q, 0x80, (size_t)K);
             rs[m] = amax != amax ? amax : 0.f;
             continue;
         }
@@ -343,13 +356,15 @@ TGT_AVXVNNI static void quant_rows_avx2(const float *A, int M, int Mp, int K, co
         for (int k = 0; k < K; k += 8) {
             __m256i iv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k), _mm256_load_ps(keep + k)), inv));
             __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
-            _mm_storel_epi64((__m128i *)(q + k), _mm_xor_si128(_mm_packs_epi16(w16, w16), flip));
+            __m128i b8 = _mm_packs_epi16(w16, w16); /* the int8 values, saturated as in the other kernels */
+            if (q16) _mm_storeu_si128((__m128i *)(q16 + k), _mm_cvtepi8_epi16(b8));
+            else _mm_storel_epi64((__m128i *)(q + k), _mm_xor_si128(b8, flip));
         }
     }
 }
 
 /* finish_row for 16 columns */
-TGT_AVXVNNI static inline void finish_row16(const epi_t *e, const int32_t *acc, int m, int n0) {
+TGT_AVX2 static inline void finish_row16(const epi_t *e, const int32_t *acc, int m, int n0) {
     __m256 s = _mm256_set1_ps(e->rs[m]);
     __m256i a0 = _mm256_load_si256((const __m256i *)acc), a1 = _mm256_load_si256((const __m256i *)(acc + 8));
     if (e->corr) {
@@ -414,11 +429,62 @@ TGT_AVXVNNI static void gemm_avxvnni(const int8_t *Aq, int M, int K, const int8_
     }
 }
 
-static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, const int32_t *colsum,
+/* AVX2 without VNNI: vpmaddwd multiplies int16 pairs into exact int32 pair sums (the int8 values
+ * widened: no saturation, unlike vpmaddubsw's int16 pair sums), vpaddd accumulates; no +128 shift,
+ * so no column-sum correction. Per step of 2 k, a 32-bit broadcast of a row's 2 activations times
+ * one weight register (8 columns x 2 k). 3 rows x 32 columns: 12 accumulators, the weights of one
+ * 32-column block (Packed.pairs16) are 128 bytes per step. On Zen 3 (vpmaddwd on 2 of the 4 vector
+ * pipes, vpaddd on any) a bare vpmaddwd + vpaddd loop reaches about 1.6 vpmaddwd per cycle, and this
+ * loop 80-95 % of that at the e5 shapes. 6 x 16, 5 x 16 and 4 x 24 ran within +-5 % of 3 x 32 (the
+ * machine's noise: no order held across runs); 3 x 32 fits N (a multiple of 32) without a tail and
+ * reads whole cache lines of its block. The rows go in passes of AVX2_MBLOCK, so that their int16
+ * activations (60 x 1536 x 2 bytes at most) stay in L2 while the weights stream past them (no
+ * difference measured here at 600 and 1,020 rows; it bounds the working set of larger batches). */
+#define AVX2_MBLOCK 60 /* a multiple of the 3-row block */
+TGT_AVX2 static void gemm_avx2(const int16_t *Aq, int M, int K, const int16_t *Bp, const epi_t *e) {
+    int J = K / 2;
+    int32_t buf[32] __attribute__((aligned(32)));
+    for (int mb = 0; mb < M; mb += AVX2_MBLOCK) {
+        int me = mb + AVX2_MBLOCK < M ? mb + AVX2_MBLOCK : M;
+        for (int n0 = 0; n0 < e->N; n0 += 32) {
+            const int16_t *B = Bp + (size_t)(n0 / 32) * J * 64;
+            for (int m0 = mb; m0 < me; m0 += 3) {
+                __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
+                        c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+                const int32_t *a = (const int32_t *)(Aq + (size_t)m0 * K);
+                for (int j = 0; j < J; j++) {
+                    const __m256i *w = (const __m256i *)(B + (size_t)j * 64);
+                    __m256i w0 = _mm256_loadu_si256(w), w1 = _mm256_loadu_si256(w + 1), w2 = _mm256_loadu_si256(w + 2),
+                            w3 = _mm256_loadu_si256(w + 3);
+#define AVX2_ROW4(r, x0, x1, x2, x3)                                                                          \
+    {                                                                                                          \
+        __m256i av = _mm256_set1_epi32(a[(size_t)(r) * J + j]);                                               \
+        x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(av, w0));                                                  \
+        x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(av, w1));                                                  \
+        x2 = _mm256_add_epi32(x2, _mm256_madd_epi16(av, w2));                                                  \
+        x3 = _mm256_add_epi32(x3, _mm256_madd_epi16(av, w3));                                                  \
+    }
+                    AVX2_ROW4(0, c00, c01, c02, c03) AVX2_ROW4(1, c10, c11, c12, c13) AVX2_ROW4(2, c20, c21, c22, c23)
+#undef AVX2_ROW4
+                }
+                __m256i acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
+                int rows = M - m0 < 3 ? M - m0 : 3;
+                for (int r = 0; r < rows; r++) {
+                    for (int v = 0; v < 4; v++) _mm256_store_si256((__m256i *)(buf + 8 * v), acc[r][v]);
+                    finish_row16(e, buf, m0 + r, n0);
+                    finish_row16(e, buf + 16, m0 + r, n0 + 16);
+                }
+            }
+        }
+    }
+}
+
+static int qgemm_run(int kind, const float *A, int M, int K, const void *Bp, const int32_t *colsum,
                      const float *cs, const float *bias, const float *res, int N, float *C, int gelu,
                      const float *W, const int32_t *cols, int nout) {
-    int Mp = (kind == KIND_AVXVNNI ? M + 5 + 31 : M + 31) & ~31; /* the kernels read whole blocks of rows */
-    int8_t *Aq = aligned_alloc(64, (size_t)Mp * K);
+    int Mp = (kind == KIND_AVXVNNI || kind == KIND_AVX2 ? M + 5 + 31 : M + 31) & ~31; /* the kernels read whole blocks of rows */
+    size_t width = kind == KIND_AVX2 ? 2 : 1; /* bytes per quantised activation: int16 for the AVX2 kernel */
+    void *Aq = aligned_alloc(64, (size_t)Mp * K * width);
     float *rs = malloc(sizeof(float) * (size_t)Mp);
     float *keep = aligned_alloc(64, sizeof(float) * (size_t)K);
     float *xo = malloc(sizeof(float) * ((size_t)Mp * MAXOUT + 1));
@@ -436,14 +502,16 @@ static int qgemm_run(int kind, const float *A, int M, int K, const int8_t *Bp, c
     for (int o = 0; o < nout; o++) keep[cols[o]] = 0.f;
     for (int m = 0; m < M; m++)
         for (int o = 0; o < nout; o++) xo[(size_t)m * MAXOUT + o] = A[(size_t)m * K + cols[o]];
-    if (kind == KIND_AVXVNNI) quant_rows_avx2(A, M, Mp, K, keep, Aq, rs);
+    if (kind == KIND_AVXVNNI) quant_rows_avx2(A, M, Mp, K, keep, Aq, NULL, rs);
+    else if (kind == KIND_AVX2) quant_rows_avx2(A, M, Mp, K, keep, NULL, Aq, rs);
     else quant_rows(A, M, Mp, K, keep, Aq, rs, kind == KIND_VNNI);
     if (corr)
         for (int n = 0; n < N; n++) corr[n] = 128 * colsum[n];
     epi_t e = {cs, bias, res, W, rs, xo, cols, corr, nout, N, gelu, C};
     if (kind == KIND_AMX) gemm_amx(Aq, M, Mp, K, Bp, &e);
     else if (kind == KIND_VNNI) gemm_vnni(Aq, M, K, Bp, &e);
-    else gemm_avxvnni(Aq, M, K, Bp, &e);
+    else if (kind == KIND_AVXVNNI) gemm_avxvnni(Aq, M, K, Bp, &e);
+    else gemm_avx2(Aq, M, K, Bp, &e);
     free(Aq);
     free(rs);
     free(keep);
@@ -679,7 +747,7 @@ static PyObject *py_kinds(PyObject *self, PyObject *noargs) {
     (void)noargs;
     int k = kinds();
     PyObject *out = PyList_New(0);
-    static const struct { int bit; const char *name; } order[] = {{KIND_AMX, "amx"}, {KIND_VNNI, "vnni"}, {KIND_AVXVNNI, "avxvnni"}};
+    static const struct { int bit; const char *name; } order[] = {{KIND_AMX, "amx"}, {KIND_VNNI, "vnni"}, {KIND_AVXVNNI, "avxvnni"}, {KIND_AVX2, "avx2"}};
     for (size_t i = 0; out && i < sizeof order / sizeof order[0]; i++) {
         if (!(k & order[i].bit)) continue;
         PyObject *name = PyUnicode_FromString(order[i].name);
@@ -708,7 +776,8 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
 }
 
 /* qgemm(kind, A, M, K, packed, col_sums_int32, col_scale, bias, residual_or_None, N, out, gelu, W_float,
- *       outlier_cols_int32); kind: "amx", "vnni" or "avxvnni" */
+ *       outlier_cols_int32); kind: "amx", "vnni", "avxvnni" or "avx2"; packed: qgemm.pack's int8 tiles (K * N
+ *       bytes), for "avx2" the int16 pairs of Packed.pairs16 (K * N * 2 bytes) */
 static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     Py_buffer a, bp, csum, cs, bias, out, wf, oc, res = {0};
     PyObject *res_obj;
@@ -720,6 +789,7 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
     int kind = strcmp(kind_name, "amx") == 0       ? KIND_AMX
                : strcmp(kind_name, "vnni") == 0    ? KIND_VNNI
                : strcmp(kind_name, "avxvnni") == 0 ? KIND_AVXVNNI
+               : strcmp(kind_name, "avx2") == 0    ? KIND_AVX2
                                                    : 0;
     int ok = 1, have_res = 0, nout = (int)(oc.len / 4);
     if (res_obj != Py_None) {
@@ -742,7 +812,7 @@ static PyObject *py_qgemm(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "qgemm: K must be a multiple of 64 and N of 32");
         ok = 0;
     }
-    ok = ok && need(&a, (Py_ssize_t)M * K * 4, "A") && need(&bp, (Py_ssize_t)K * N, "packed weights") &&
+    ok = ok && need(&a, (Py_ssize_t)M * K * 4, "A") && need(&bp, (Py_ssize_t)K * N * (kind == KIND_AVX2 ? 2 : 1), "packed weights") &&
          need(&csum, (Py_ssize_t)N * 4, "column sums") &&
          need(&cs, (Py_ssize_t)N * 4, "column scales") && need(&bias, (Py_ssize_t)N * 4, "bias") &&
          need(&out, (Py_ssize_t)M * N * 4, "out") && (!have_res || need(&res, (Py_ssize_t)M * N * 4, "residual"));
@@ -927,10 +997,10 @@ static PyObject *py_bias_gelu(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run, best first, of 'amx', 'vnni', 'avxvnni'."},
+    {"kinds", py_kinds, METH_NOARGS, "The int8 kernels this CPU and OS can run, best first, of 'amx', 'vnni', 'avxvnni', 'avx2'."},
     {"layernorm", py_layernorm, METH_VARARGS, "LayerNorm of each row, in place (AVX-512)."},
     {"attention", py_attention, METH_VARARGS, "Self-attention of a padded batch (AVX-512)."},
-    {"qgemm", py_qgemm, METH_VARARGS, "int8 matrix product (AMX, AVX-512 VNNI or AVX-VNNI) with row/column scales, bias, GELU, residual."},
+    {"qgemm", py_qgemm, METH_VARARGS, "int8 matrix product (AMX, AVX-512 VNNI, AVX-VNNI or AVX2) with row/column scales, bias, GELU, residual."},
     {"avx2", py_avx2, METH_NOARGS, "Whether bias_gelu can run here (AVX2)."},
     {"bias_gelu", py_bias_gelu, METH_VARARGS, "x = gelu(x + b) in place, float32, as the numpy encoder computes it."},
     {NULL, NULL, 0, NULL},

@@ -20,12 +20,12 @@ less to compute on typical posts. GELU uses a float32 rational erf
 (:func:`_erf32`, |error| < 1e-6) instead of scipy's, which took up to 40 % of a layer's time. Long
 texts are truncated to ``max_tokens`` content tokens (posts rarely exceed it).
 
-Where the CPU has Intel AMX, AVX-512 VNNI or AVX-VNNI and the optional compiled module was built
-(:mod:`civicpulse.nlp.qgemm`), each layer runs its four weight products in int8 (activations
-quantised per row, weights per output column, the few outlier input channels of
+Where the CPU has Intel AMX, AVX-512 VNNI, AVX-VNNI or at least AVX2 and FMA, and the optional
+compiled module was built (:mod:`civicpulse.nlp.qgemm`), each layer runs its four weight products in
+int8 (activations quantised per row, weights per output column, the few outlier input channels of
 :meth:`E5Numpy.outlier_channels` in float32), and with AMX or AVX-512 its attention and LayerNorms
-compiled too (AMX: about 4x faster; AVX-VNNI alone: about 2.4x); the vectors keep a cosine of at
-least 0.999 with the float32 ones.
+compiled too (AMX: about 4x faster; AVX-VNNI alone: about 2.4x; AVX2 alone, on AMD Zen 3: about
+1.3x); the vectors keep a cosine of at least 0.999 with the float32 ones.
 ``CIVICPULSE_E5_KERNEL=numpy`` keeps the float32 numpy path.
 """
 

@@ -1,44 +1,55 @@
-"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX, AVX-512 VNNI or AVX-VNNI (compiled ``_qgemm``).
+"""int8 matrix products for the e5 encoder, on CPUs with Intel AMX, AVX-512 VNNI, AVX-VNNI or AVX2 (compiled ``_qgemm``).
 
 The encoder's weight products (``x @ W + b``) take most of an embedding's time. Where the optional
 compiled module was built at install time and the CPU has AMX (Intel Xeon 4th generation,
 "Sapphire Rapids", and later), AVX-512 VNNI (Intel Xeon 2nd and 3rd generation, "Cascade Lake"
-and "Ice Lake"; AMD Zen 4 and 5) or AVX-VNNI (the 256-bit form: Intel Core 12th generation,
-"Alder Lake", and later, which have no AVX-512), :func:`linear` runs them in int8: each row of ``x`` is quantised with its
-own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`, once per layer), the
-integer dot products are exact, and the result is scaled back to float32 with the bias, and
-optionally the GELU or the residual, applied in the same pass. A few input channels per product that
-run much larger than the rest (found once per process by :meth:`E5Numpy.outlier_channels`) are
-multiplied in float32 instead, so that they do not set the rows' int8 scales. On Wisesight posts,
-embeddings computed this way have a cosine of at least 0.9996 with the float32 ones (mean
-0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). The kernels compute the same integers and the
+and "Ice Lake"; AMD Zen 4 and 5), AVX-VNNI (the 256-bit form: Intel Core 12th generation,
+"Alder Lake", and later, which have no AVX-512) or, failing those, AVX2 and FMA (AMD Zen 2 and 3,
+Intel Core 4th to 11th generation), :func:`linear` runs them in int8: each row of ``x`` is
+quantised with its own scale (max |x| / 127), ``W`` with one scale per output column (:func:`pack`,
+once per layer), the integer dot products are exact, and the result is scaled back to float32 with
+the bias, and optionally the GELU or the residual, applied in the same pass. Without an int8
+dot-product instruction, the AVX2 kernel multiplies the same int8 values widened to int16
+(``vpmaddwd``, whose products and pair sums are exact; :meth:`Packed.pairs16`): the same integers
+again. A few input channels per product that run much larger than the rest (found once per
+process by :meth:`E5Numpy.outlier_channels`) are multiplied in float32 instead, so that they do not
+set the rows' int8 scales. On Wisesight posts, embeddings computed this way have a cosine of at
+least 0.9996 with the float32 ones (mean 0.99987; ``tests/nlp/test_qgemm.py`` checks ≥ 0.999). The kernels compute the same integers and the
 same float steps after them, so they give the same vectors. With AMX or AVX-512 the attention and
-the LayerNorms run compiled too (:func:`attention`, :func:`layernorm`); with AVX-VNNI alone they stay
-in numpy (:func:`full`).
+the LayerNorms run compiled too (:func:`attention`, :func:`layernorm`); with AVX-VNNI or AVX2 alone
+they stay in numpy (:func:`full`).
 
-Where no int8 kernel runs, the float32 numpy encoder still uses one compiled step from the same
-module where the CPU has AVX2: :func:`bias_gelu`, the bias and the GELU of the intermediate product
-in one pass, the same bits as numpy's code.
+Where no int8 kernel runs (``CIVICPULSE_E5_KERNEL=numpy``, or the module not built), the float32
+numpy encoder still uses one compiled step from the same module where the CPU has AVX2:
+:func:`bias_gelu`, the bias and the GELU of the intermediate product in one pass, the same bits as
+numpy's code.
 
-``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else AVX-VNNI, else numpy), ``amx``,
-``vnni`` or ``avxvnni`` (that kernel, or an error where it cannot run), ``numpy`` (the float32 numpy
-encoder).
+``CIVICPULSE_E5_KERNEL``: ``auto`` (the default; AMX, else VNNI, else AVX-VNNI, else AVX2 where it
+was measured faster than float32 (AMD Zen 3: :func:`avx2_by_default`), else numpy), ``amx``, ``vnni``, ``avxvnni`` or ``avx2`` (that kernel, or an error where it cannot run),
+``numpy`` (the float32 numpy encoder).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from civicpulse.nlp.errors import SettingError
 
 ENV = "CIVICPULSE_E5_KERNEL"
-CHOICES = ("auto", "amx", "vnni", "avxvnni", "numpy")
-NAMES = {"amx": "int8 AMX kernel", "vnni": "int8 AVX-512 VNNI kernel", "avxvnni": "int8 AVX-VNNI kernel"}
-FULL = ("amx", "vnni")  # kernels beside which attention and LayerNorm run compiled (AVX-512)
+CHOICES = ("auto", "amx", "vnni", "avxvnni", "avx2", "numpy")
+NAMES = {
+    "amx": "int8 AMX kernel",
+    "vnni": "int8 AVX-512 VNNI kernel",
+    "avxvnni": "int8 AVX-VNNI kernel",
+    "avx2": "int8 AVX2 kernel",
+}
+FULL = ("amx", "vnni")  # kernels beside which attention and LayerNorm run compiled (AVX-512); not avxvnni, avx2
 _kinds: tuple[str, ...] | None = None
 
 try:  # the optional compiled module, built by pip where a C compiler is present (setup.py)
@@ -48,8 +59,8 @@ except ImportError:
 
 
 def kinds() -> tuple[str, ...]:
-    """The int8 kernels this machine can run, best first, of ``"amx"``, ``"vnni"``, ``"avxvnni"``
-    (e.g. ``("amx", "vnni", "avxvnni")``, ``("vnni",)``, ``("avxvnni",)`` or ``()``)."""
+    """The int8 kernels this machine can run, best first, of ``"amx"``, ``"vnni"``, ``"avxvnni"``,
+    ``"avx2"`` (e.g. ``("amx", "vnni", "avxvnni", "avx2")``, ``("vnni", "avx2")``, ``("avx2",)`` or ``()``)."""
     global _kinds
     if _kinds is None:
         _kinds = tuple(_native.kinds()) if _native is not None else ()
@@ -71,18 +82,40 @@ def use(value: str) -> None:
 
 
 def kind() -> str | None:
-    """The int8 kernel the encoder uses here (``"amx"``, ``"vnni"`` or ``"avxvnni"``), or None for float32 numpy."""
+    """The int8 kernel the encoder uses here (``"amx"``, ``"vnni"``, ``"avxvnni"`` or ``"avx2"``), or None for
+    float32 numpy."""
     c = choice()
     if c == "numpy":
         return None
     have = kinds()
     if c == "auto":
-        return have[0] if have else None
+        return next((k for k in have if k != "avx2" or avx2_by_default()), None)
     if c not in have:
         raise SettingError(
             f"{ENV}={c}, but the {NAMES[c]} is not available on this machine (use 'auto' or 'numpy')"
         )
     return c
+
+
+_avx2_default: bool | None = None
+
+
+def avx2_by_default() -> bool:
+    """Whether ``auto`` takes the AVX2 kernel on this CPU: only where it was measured faster than the
+    float32 encoder, AMD Zen 3 and later (``cpu family`` 25 and up; Zen 4 and 5 take a VNNI kernel
+    first). There ``vpmaddwd`` runs two per cycle; on Intel Haswell and Broadwell and on AMD Zen 2 it
+    runs one per cycle, as fast as float32 multiply-adds, so the kernel would gain little or lose, and
+    the Skylake family was not measured. Elsewhere ``CIVICPULSE_E5_KERNEL=avx2`` still chooses it."""
+    global _avx2_default
+    if _avx2_default is None:
+        try:
+            info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            info = ""
+        vendor = re.search(r"^vendor_id\s*:\s*(\S+)", info, re.M)
+        family = re.search(r"^cpu family\s*:\s*(\d+)", info, re.M)
+        _avx2_default = bool(vendor and family and vendor.group(1) == "AuthenticAMD" and int(family.group(1)) >= 25)
+    return _avx2_default
 
 
 def enabled() -> bool:
@@ -110,7 +143,8 @@ def describe() -> str:
 
 @dataclass(frozen=True)
 class Packed:
-    """A weight matrix (K, N) quantised per output column and laid out in AMX tiles."""
+    """A weight matrix (K, N) quantised per output column and laid out in AMX tiles (and for the AVX2
+    kernel the same int8 values widened to int16, :meth:`pairs16`)."""
 
     tiles: np.ndarray  # int8, (N/16, K/64, 16, 16, 4)
     scale: np.ndarray  # float32, (N,)
@@ -119,6 +153,23 @@ class Packed:
     w: np.ndarray  # the float32 matrix itself: its rows for the outlier columns of the input
     outliers: np.ndarray  # int32: input columns multiplied in float32 (see linear)
     colsum: np.ndarray  # int32, (N,): sums of the int8 columns (the VNNI kernel's correction)
+    pairs: np.ndarray | None = field(default=None, repr=False, compare=False)  # see pairs16
+
+    def pairs16(self) -> np.ndarray:
+        """The int8 weights widened to int16 for the AVX2 kernel, (N/32, K/2, 32, 2): per 32 columns,
+        for each pair of consecutive k, each column's two values (one 32-bit lane of ``vpmaddwd``).
+        Twice the bytes of :attr:`tiles`: made by :func:`pack` when the AVX2 kernel is in use, else on
+        first use, and kept."""
+        pairs = self.pairs
+        if pairs is None:  # two threads may both build it: the same array, one of them kept
+            pairs = _pairs16(self.tiles, self.k, self.n)
+            object.__setattr__(self, "pairs", pairs)
+        return pairs
+
+
+def _pairs16(tiles: np.ndarray, k: int, n: int) -> np.ndarray:
+    q = tiles.transpose(1, 2, 4, 0, 3).reshape(k, n)  # tile (n // 16, k // 64)[(k % 64) // 4, n % 16, k % 4]
+    return np.ascontiguousarray(q.astype(np.int16).reshape(k // 2, 2, n // 32, 32).transpose(2, 0, 3, 1))
 
 
 def packable(w: np.ndarray) -> bool:
@@ -130,7 +181,8 @@ MAX_OUTLIERS = 8
 
 def pack(w: np.ndarray, outliers: Sequence[int] | np.ndarray = ()) -> Packed:
     """``w`` (K, N) float → int8 per output column (scale max |w| / 127), in the tile layout the
-    kernel reads: tile (n // 16, k // 64) holds 16 groups of 4 consecutive k for 16 columns.
+    kernels read: tile (n // 16, k // 64) holds 16 groups of 4 consecutive k for 16 columns (where
+    the AVX2 kernel is in use, its int16 layout too: :meth:`Packed.pairs16`).
     ``outliers``: input columns to multiply in float32 instead (at most 8)."""
     if not packable(w):
         raise ValueError(f"cannot pack a weight matrix of shape {w.shape}: K must be a multiple of 64, N of 32")
@@ -143,7 +195,14 @@ def pack(w: np.ndarray, outliers: Sequence[int] | np.ndarray = ()) -> Packed:
     q = np.clip(np.rint(w32 / scale), -127, 127).astype(np.int8)
     tiles = np.ascontiguousarray(q.reshape(k // 64, 16, 4, n // 16, 16).transpose(3, 0, 1, 4, 2))
     colsum = q.sum(axis=0, dtype=np.int32)
-    return Packed(tiles, scale.astype(np.float32), k, n, np.ascontiguousarray(w32), np.ascontiguousarray(cols), colsum)
+    p = Packed(tiles, scale.astype(np.float32), k, n, np.ascontiguousarray(w32), np.ascontiguousarray(cols), colsum)
+    try:
+        eager = kind() == "avx2"
+    except SettingError:  # a bad choice is reported where a kernel is asked for, not here
+        eager = False
+    if eager:
+        p.pairs16()
+    return p
 
 
 def linear(
@@ -165,7 +224,8 @@ def linear(
     b = np.ascontiguousarray(bias, np.float32)
     r = None if residual is None else np.ascontiguousarray(residual, np.float32)
     out = np.empty((x.shape[0], p.n), np.float32)
-    _native.qgemm(k, x, x.shape[0], p.k, p.tiles, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
+    wq = p.pairs16() if k == "avx2" else p.tiles
+    _native.qgemm(k, x, x.shape[0], p.k, wq, p.colsum, p.scale, b, r, p.n, out, gelu, p.w, p.outliers)
     return out
 
 
