@@ -403,7 +403,7 @@ def test_search_by_what_items_name(client, as_, org, corpus, db, cfg) -> None:
     r = client.post("/api/v1/ingest/webhook", headers=bearer(token), json={"items": [item_json(d) for d in [
         {"id": "vi-3", "text": "Thủ tướng Phạm Minh Chính yêu cầu Tập đoàn Điện lực Việt Nam giữ giá điện", "days": 1},
         {"id": "th-3", "text": "นายอนุทิน ชาญวีรกูล ตรวจเยี่ยมโรงพยาบาลศิริราช", "days": 1},
-        {"id": "vi-4", "text": "Ủy ban Dân tộc họp về chính sách vùng cao", "days": 1},
+        {"id": "vi-4", "text": "Ủy ban Dân tộc họp về chính sách vùng cao", "author": "ĐỨC", "days": 1},
     ]]})
     assert r.status_code == 200, r.text
     enrich(db, cfg)
@@ -423,6 +423,9 @@ def test_search_by_what_items_name(client, as_, org, corpus, db, cfg) -> None:
     assert _ext(_search(client, h, "mentions:nobody")) == set()
     # a name whose capital SQLite's own lower() would keep (Ủ): found by name on both databases
     assert _ext(_search(client, h, 'mentions:"Ủy ban Dân tộc"')) == {"vi-4"}
+    # the same for an author's handle (SQLite compares values beyond ASCII through unicode_lower)
+    assert _ext(_search(client, h, "author:đức")) == {"vi-4"}
+    assert "vi-4" not in _ext(_search(client, h, "lang:vi -author:Đức"))
 
 
 def test_items_are_private_to_their_units(client, as_, org, corpus) -> None:

@@ -254,6 +254,24 @@ def test_filters_to_sql_matches_in_memory() -> None:
         assert got == want, q
 
 
+def test_plain_filters_with_letters_beyond_ascii_agree_in_sql_and_in_memory() -> None:
+    """author:"Đức" finds "ĐỨC" in SQL on SQLite as in memory: a value beyond ASCII is compared through the
+    product's unicode_lower (SQLite's lower() leaves Đ, Ứ as they are)."""
+    db = sqlite3.connect(":memory:")
+    add_sqlite_functions(db)
+    db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, author TEXT, source TEXT)")
+    rows = [(1, "ĐỨC", "facebook"), (2, "đức", "zalo"), (3, "Somchai", "RSS"), (4, "สมชาย", None), (5, None, "x")]
+    db.executemany("INSERT INTO items VALUES (?, ?, ?)", rows)
+    cols = {"author": "author", "source": "source", "unicode_lower": queries._MENTIONS["sqlite"]["unicode_lower"]}
+    for q, want in {'author:"Đức"': {1, 2}, "author:ĐỨC": {1, 2}, "-author:đức": {3, 4, 5}, "author:somchai": {3},
+                    "author:สมชาย": {4}, "source:rss": {3}, "(author:đức OR author:SOMCHAI)": {1, 2, 3}}.items():
+        _, filters = to_fts5(parse(q))
+        where, params = filters_to_sql(filters, cols)
+        got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
+        mem = {r[0] for r in rows if matches(q, {"author": r[1], "source": r[2]})}
+        assert got == want and mem == want, (q, got, mem)
+
+
 def test_mentions_in_memory_and_in_sql_agree() -> None:
     ents = {
         1: [{"type": "person", "text": "Phạm Minh Chính", "id": "person:pham-minh-chinh", "name": "Phạm Minh Chính"},

@@ -122,6 +122,7 @@ _FILTER_COLUMNS = {
 # texts go through unicode_lower on SQLite (db.session.add_sqlite_functions): its own lower() keeps Ủ, Đ… as they are.
 _MENTIONS = {
     "sqlite": {
+        "unicode_lower": "unicode_lower",  # author:"Đức" and other non-ASCII values of the plain filters
         "mentions": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(items.entities) = 'array' "
                     "THEN items.entities ELSE '[]' END) AS ent WHERE {cond})",
         "mentions.id": "lower(json_extract(ent.value, '$.id'))",  # ids: ASCII letters, digits, Thai

@@ -855,6 +855,8 @@ def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
     sentiment, unit) to SQL column expressions. ``lang``/``source``/``author``/``sentiment``/
     ``unit`` columns are compared lower-cased; store authors without a leading ``@``.
     ``mentions`` needs ``columns["mentions"]`` and its three fields (see :func:`_mentions_sql`).
+    ``columns["unicode_lower"]``: the SQL function that lower-cases as Python's ``str.lower`` does, for
+    values with letters beyond ASCII (SQLite: ``unicode_lower``; default ``lower``, Unicode-aware on PostgreSQL).
     Returns ``("1=1", {})`` when there is nothing to filter.
     """
     parts: list[str] = []
@@ -877,7 +879,10 @@ def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
                 name = f"{param_prefix}{i}_{j}"
                 params[name] = v
                 names.append(f":{name}")
-            cond = f"lower({col}) IN ({', '.join(names)})"
+            # A value with letters beyond ASCII needs a Unicode lower case (SQLite's lower() changes ASCII
+            # letters only); ASCII values keep the plain, cheaper one.
+            lower = "lower" if all(str(v).isascii() for v in f.values) else columns.get("unicode_lower", "lower")
+            cond = f"{lower}({col}) IN ({', '.join(names)})"
         parts.append(f"({col} IS NULL OR NOT {cond})" if f.negate else f"({col} IS NOT NULL AND {cond})")
     return (" AND ".join(parts) if parts else "1=1"), params
 
