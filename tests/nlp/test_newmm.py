@@ -89,7 +89,8 @@ def test_other_text_is_refused_and_the_tokenizer_hands_it_to_pythainlp(table: ob
         seg._native_newmm.segment(object(), "ก")
 
 
-@pytest.mark.parametrize("rule", ["[ก-ฮ]*", "ก+", "(?:ก)", "[^ก]", "ก{2}", "(ก|ข)", "(?!ก)", ".", "ก\\d", "[ก-ฮ"])
+@pytest.mark.parametrize("rule", ["[ก-ฮ]*", "ก+", "(?:ก)", "[^ก]", "ก{2}", "(ก|ข)", "(?!ก)", ".", "ก\\d", "[ก-ฮ",
+                                  "[]ก]", "(?=ก", "(ก"])
 def test_rules_it_cannot_compile_are_errors(rule: str) -> None:
     with pytest.raises(ValueError, match="TCC rules"):
         seg._native_newmm.table(["ดี"], [rule])

@@ -83,9 +83,14 @@ typedef struct {
     Py_ssize_t n, i;
 } src_t;
 
-/* [...]: characters and ranges a-b (no negation). s->i is after the '['. */
+/* [...]: characters and ranges a-b (no negation). s->i is after the '['. A ']' right after the '[' is
+ * a character to Python's re, not the end: refused, like the other forms this parser does not know. */
 static int parse_class(prog_t *p, src_t *s, uint64_t *set) {
     int first = 1;
+    if (s->i < s->n && s->s[s->i] == ']') {
+        p->err = "unsupported character class";
+        return -1;
+    }
     while (s->i < s->n && s->s[s->i] != ']') {
         Py_UCS4 c = s->s[s->i++];
         if ((first && c == '^') || c == '\\' || c == '[') {
