@@ -125,3 +125,27 @@ def test_bad_input(text: str) -> None:
     for lang in (None, "vi", "th"):
         ents = default_finder().find(text, lang)
         assert isinstance(ents, list)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # Hồ Chí Minh after Chủ tịch, Bác, tư tưởng is the man; with Thành phố, TP or alone after ở, the city
+    ("Chủ tịch Hồ Chí Minh đọc Tuyên ngôn Độc lập", [("person", "Hồ Chí Minh")]),
+    ("Học tập và làm theo tư tưởng Hồ Chí Minh", [("person", "Hồ Chí Minh")]),
+    ("Lăng Chủ tịch Hồ Chí Minh mở cửa", [("person", "Hồ Chí Minh")]),
+    ("chu tich Ho Chi Minh", [("person", "Ho Chi Minh")]),
+    ("Chủ tịch Thành phố Hồ Chí Minh nói", [("province", "Thành phố Hồ Chí Minh")]),
+    ("Đường ở Hồ Chí Minh ngập", [("province", "Hồ Chí Minh")]),
+    # Ông, Bà… are surnames too: before another surname they are the title
+    ("Ông Nguyễn Văn Nam ở Hồ Chí Minh", [("person", "Nguyễn Văn Nam"), ("province", "Hồ Chí Minh")]),
+    ("Bà Trần Thị Hoa nói", [("person", "Trần Thị Hoa")]),
+    ("ông La Văn Cầu", [("person", "La Văn Cầu")]),
+    # an organisation named by a place ends there when a person's name follows, and the person is found
+    ("Chủ tịch UBND TP Hồ Chí Minh Phan Văn Mãi phát biểu",
+     [("org", "UBND TP Hồ Chí Minh"), ("province", "Hồ Chí Minh"), ("person", "Phan Văn Mãi")]),
+    ("Giám đốc Sở Y tế Hà Nội Nguyễn Văn An cho biết",
+     [("org", "Sở Y tế Hà Nội"), ("province", "Hà Nội"), ("person", "Nguyễn Văn An")]),
+    ("Trường Đại học Phan Chu Trinh tuyển sinh", [("org", "Trường Đại học Phan Chu Trinh")]),
+    ("đường Nguyễn Hoàng Anh ngập", []),
+])
+def test_names_beside_places(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text, "vi") == expected

@@ -51,6 +51,18 @@ def _is_thai(s: str) -> bool:
     return any("\u0e00" <= c <= "\u0e7f" for c in s)
 
 
+# Places named after a person, with the words that, right before the bare name, make it the person.
+_PERSON_PLACES = {"vn:ho-chi-minh": "hochiminh"}
+_PERSON_TITLE_BEFORE_RE = re.compile(r"(?<![^\W_])(?:chủ tịch|bác|tư tưởng|lãnh tụ|chu tich|bac|tu tuong|lanh tu)[ ]+$",
+                                     re.IGNORECASE)
+
+
+def _person_not_place(s: str, span: dict[str, Any]) -> bool:
+    bare = _PERSON_PLACES.get(span["id"])
+    return (bare is not None and strip_diacritics(span["text"]).lower().replace(" ", "") == bare
+            and _PERSON_TITLE_BEFORE_RE.search(s, max(0, span["start"] - 20), span["start"]) is not None)
+
+
 def _trie_regex(words: Iterable[str]) -> str:
     """A regex matching any of ``words`` (longest first thanks to greedy optional groups)."""
     trie: dict[str, Any] = {}
@@ -192,6 +204,8 @@ class EntityFinder:
             out.append(span)
             last = end
         if people:
+            # Hồ Chí Minh after Chủ tịch, Bác, tư tưởng… is the man, not the city (found below as a person)
+            out = [sp for sp in out if not _person_not_place(s, sp)]
             places = [(sp["start"], sp["end"]) for sp in out if sp["type"] == "province"]
             taken = [(sp["start"], sp["end"]) for sp in out if sp["type"] != "province"]
             found = name_rules.find(s, lang, taken, places, tagger=self.tagger)

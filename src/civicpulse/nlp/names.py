@@ -105,9 +105,16 @@ def _alts(words: Iterable[str]) -> str:
 _VI_TITLE_RE = re.compile(
     rf"(?<![^\W_])(?P<title>{_alts([*VI_TITLES, *map(strip_diacritics, VI_TITLES)])})[ ]+(?P<name>{_CAP_RUN})(?![^\W_])"
 )
-_VI_SURNAME_RE = re.compile(
-    rf"(?<![^\W_])(?P<name>(?:{_alts([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])})(?:[ ]{_CAP}){{1,3}})"
-    rf"(?![^\W_])"
+_VI_SURNAME_NAME = (rf"(?P<name>(?:{_alts([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])})(?:[ ]{_CAP}){{1,3}})"
+                    rf"(?![^\W_])")
+_VI_SURNAME_RE = re.compile(rf"(?<![^\W_]){_VI_SURNAME_NAME}")
+# the same at every word start, the matches overlapping (a lookahead that consumes nothing)
+_VI_SURNAME_AT_RE = re.compile(rf"(?<![^\W_])(?={_VI_SURNAME_NAME})")
+_VI_SURNAME_SET = frozenset([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])
+_VI_TITLES_LOWER = frozenset(t.lower() for t in VI_TITLES if " " not in t and "." not in t)
+# what follows a place inside an organisation's name when it is a person's name: a surname and 1-3 capitalised words
+_VI_PERSON_AFTER_RE = re.compile(
+    rf"[ ]+(?:{_alts([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])})(?:[ ]{_CAP}){{1,3}}"
 )
 # the second syllables of institutions' names written with one capital (Sở Y tế, Bách khoa, Giáo dục)
 _VI_SECOND = "tế khoa dục tạo thông nghiệp lực tải vụ chính dựng thương pháp giao hóa động trường sản thuật học dân".split()
@@ -348,13 +355,23 @@ def _vi_people(s: str) -> list[dict[str, Any]]:
         # a name stops before a word that starts something else (an organisation word, a title)
         cut = next((i for i, w in enumerate(words) if i > 0 and w in _STOP_WORDS), len(words))
         out.append(_span("person", s, m.start("name"), m.start("name") + len(" ".join(words[:cut]))))
-    for m in _VI_SURNAME_RE.finditer(s):
+    blocked = 0  # the end of the last candidate these rules turned down: no other starts inside it
+    for m in _VI_SURNAME_AT_RE.finditer(s):
+        # a candidate at every surname (the matches overlap): one that overlaps a place is dropped later (Hà
+        # Nội Nguyễn Văn), and the name after the place (Nguyễn Văn An) must still be there
+        if m.start("name") < blocked:
+            continue
         words = m.group("name").split(" ")
-        if (words[0] in _VI_WEAK_SURNAMES or words[0] in _VI_WEAK_PLAIN) and len(words) < 3:
+        start = m.start("name")
+        if len(words) >= 3 and words[0].lower() in _VI_TITLES_LOWER and words[1] in _VI_SURNAME_SET:
+            # Ông, Bà, La… are surnames too; before another surname they are the title (Ông Nguyễn Văn Nam)
+            start += len(words[0]) + 1
+            words = words[1:]
+        if (words[0] in _VI_WEAK_SURNAMES or words[0] in _VI_WEAK_PLAIN) and len(words) < 3 \
+                or _before(s, start, _VI_ADDRESS_BEFORE) or any(w in _STOP_WORDS for w in words[1:]):
+            blocked = m.end("name")
             continue
-        if _before(s, m.start(), _VI_ADDRESS_BEFORE) or any(w in _STOP_WORDS for w in words[1:]):
-            continue
-        out.append(_span("person", s, m.start("name"), m.end("name")))
+        out.append(_span("person", s, start, m.end("name")))
     return out
 
 
@@ -525,6 +542,7 @@ def find(
         if lang != "vi":
             found += _en_people(s) + _en_orgs(s)
     taken, places = list(taken), list(places)
+    found = [_org_before_person(sp, s, places) for sp in found]
     found = [sp for sp in found if _fits(sp, places)]
     out = _non_overlapping(found, taken)
     if vi and tagger and latin:
@@ -532,6 +550,17 @@ def find(
         out += _non_overlapping([sp for sp in _vi_tagged(s, occupied) if _fits(sp, places)],
                                 taken + [(sp["start"], sp["end"]) for sp in out])
     return sorted(out, key=lambda sp: sp["start"])
+
+
+def _org_before_person(sp: dict[str, Any], s: str, places: list[tuple[int, int]]) -> dict[str, Any]:
+    """An organisation named by a place ends with it when a person's name follows: *UBND TP Hồ Chí Minh
+    Phan Văn Mãi* is the committee, then its chairman (the name is then found on its own)."""
+    if sp["type"] != "org":
+        return sp
+    for a, b in places:
+        if sp["start"] <= a and b < sp["end"] and _VI_PERSON_AFTER_RE.fullmatch(s, b, sp["end"]):
+            return _span("org", s, sp["start"], b)
+    return sp
 
 
 def _fits(sp: dict[str, Any], places: list[tuple[int, int]]) -> bool:
