@@ -105,9 +105,11 @@ def _vi_tokenizer() -> Callable[[str], str]:
 
     pyvi builds each syllable's feature dict from scratch, lowering and testing each syllable up to
     three times and joining its neighbours for the n-gram look-ups twice. :func:`_vi_features`
-    builds the same dicts (the same keys, values and order) from per-syllable values computed once;
-    the CRF model, the syllables and the joining rule are pyvi's own. A test compares the output
-    with ``ViTokenizer.tokenize`` on our Vietnamese rows and on random text."""
+    builds the same dicts from per-syllable values computed once, without the attributes whose value
+    is False: their weight is 0, so they add nothing to the CRF's scores (the same probabilities and
+    marginals, checked on our 2,507 Vietnamese rows), and leaving them out makes the CRF's call about
+    three times faster. The CRF model, the syllables and the joining rule are pyvi's own. A test
+    compares the output with ``ViTokenizer.tokenize`` on our Vietnamese rows and on random text."""
     import string
 
     from pyvi.ViTokenizer import ViTokenizer
@@ -135,7 +137,8 @@ def _vi_tokenizer() -> Callable[[str], str]:
 
 
 def _vi_features(sent: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[dict[str, object]]:
-    """``[ViTokenizer.word2features(sent, i, False) for i in range(len(sent))]``, the same dicts."""
+    """``[ViTokenizer.word2features(sent, i, False) for i in range(len(sent))]`` without the entries whose
+    value is False (see :func:`_vi_tokenizer`); the other entries the same, in the same order."""
     n = len(sent)
     low = [w.lower() for w in sent]
     title = [w.istitle() for w in sent]
@@ -144,22 +147,33 @@ def _vi_features(sent: list[str], bi_grams: set[str], tri_grams: set[str]) -> li
     tri = [" ".join([sent[j], sent[j + 1], sent[j + 2]]).lower() in tri_grams for j in range(n - 2)]
     out: list[dict[str, object]] = []
     for i, w in enumerate(sent):
-        f: dict[str, object] = {"bias": 1.0, "word.lower()": low[i], "word.isupper()": upper[i],
-                                "word.istitle()": title[i], "word.isdigit()": w.isdigit()}
+        f: dict[str, object] = {"bias": 1.0, "word.lower()": low[i]}
+        if upper[i]:
+            f["word.isupper()"] = True
+        if title[i]:
+            f["word.istitle()"] = True
+        if w.isdigit():
+            f["word.isdigit()"] = True
         if i > 0:
             f["-1:word.lower()"] = low[i - 1]
-            f["-1:word.istitle()"] = title[i - 1]
-            f["-1:word.isupper()"] = upper[i - 1]
-            f["-1:word.bi_gram()"] = bi[i - 1]
-            if i > 1:
-                f["-2:word.tri_gram()"] = tri[i - 2]
+            if title[i - 1]:
+                f["-1:word.istitle()"] = True
+            if upper[i - 1]:
+                f["-1:word.isupper()"] = True
+            if bi[i - 1]:
+                f["-1:word.bi_gram()"] = True
+            if i > 1 and tri[i - 2]:
+                f["-2:word.tri_gram()"] = True
         if i < n - 1:
             f["+1:word.lower()"] = low[i + 1]
-            f["+1:word.istitle()"] = title[i + 1]
-            f["+1:word.isupper()"] = upper[i + 1]
-            f["+1:word.bi_gram()"] = bi[i]
-            if i < n - 2:
-                f["+2:word.tri_gram()"] = tri[i]
+            if title[i + 1]:
+                f["+1:word.istitle()"] = True
+            if upper[i + 1]:
+                f["+1:word.isupper()"] = True
+            if bi[i]:
+                f["+1:word.bi_gram()"] = True
+            if i < n - 2 and tri[i]:
+                f["+2:word.tri_gram()"] = True
         out.append(f)
     return out
 
