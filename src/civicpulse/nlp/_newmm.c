@@ -33,17 +33,14 @@ static inline int run_char(Py_UCS4 c) { return (c >= 0x0E01 && c <= 0x0E4F) || c
 
 /* ---------------------------------------------------------------- the TCC rules */
 
-typedef struct inst inst_t;
-static Py_ssize_t vm_run(const inst_t *code, int pc, const Py_UCS4 *t, Py_ssize_t n, Py_ssize_t i);
-
-struct inst {
+typedef struct {
     uint8_t op;  /* OP_* */
     uint8_t end; /* LOOK: the end of the text matches too */
-    int x, y;    /* SPLIT: first x, then y; JMP: x */
+    int x, y;    /* SPLIT: first x, then y */
     uint64_t set[2]; /* CLASS, LOOK: characters BASE + i */
-};
+} inst_t;
 
-enum { OP_CLASS, OP_SPLIT, OP_JMP, OP_LOOK, OP_MATCH };
+enum { OP_CLASS, OP_SPLIT, OP_LOOK, OP_MATCH };
 
 #define MAX_RULES 64
 
@@ -202,8 +199,6 @@ static int parse_atom(prog_t *p, src_t *s) {
             if (p->code[k].op == OP_SPLIT) {
                 p->code[k].x++;
                 p->code[k].y++;
-            } else if (p->code[k].op == OP_JMP) {
-                p->code[k].x++;
             }
         }
         p->code[start] = (inst_t){OP_SPLIT, 0, start + 1, p->n, {0, 0}};
@@ -231,7 +226,7 @@ static int parse_seq(prog_t *p, src_t *s, int in_group) {
     return 0;
 }
 
-/* The rules as one alternation: SPLIT(rule 1, SPLIT(rule 2, ...)), each rule ending in MATCH. */
+/* Each rule's code, ending in MATCH, from p->start[r]; rules_match tries them in order. */
 static int compile_rules(prog_t *p, PyObject *rules) {
     Py_ssize_t nr = PyList_GET_SIZE(rules);
     if (nr > MAX_RULES) {
@@ -248,12 +243,6 @@ static int compile_rules(prog_t *p, PyObject *rules) {
         Py_UCS4 *u = PyUnicode_AsUCS4Copy(o);
         if (!u) return -2;
         src_t s = {u, PyUnicode_GET_LENGTH(o), 0};
-        int split = -1;
-        if (r + 1 < nr && (split = emit(p, (inst_t){OP_SPLIT, 0, 0, 0, {0, 0}})) < 0) {
-            PyMem_Free(u);
-            return -1;
-        }
-        if (split >= 0) p->code[split].x = p->n;
         p->start[r] = p->n;
         int bad = s.n == 0 || parse_seq(p, &s, 0) < 0 || s.i != s.n || emit(p, (inst_t){OP_MATCH, 0, 0, 0, {0, 0}}) < 0;
         PyMem_Free(u);
@@ -261,7 +250,6 @@ static int compile_rules(prog_t *p, PyObject *rules) {
             if (!p->err) p->err = s.n == 0 ? "empty rule" : "unsupported syntax";
             return -1;
         }
-        if (split >= 0) p->code[split].y = p->n;
     }
     /* A rule whose first instruction is a character class can only match text starting with one of
      * its characters; any other rule is tried everywhere. */
@@ -273,20 +261,9 @@ static int compile_rules(prog_t *p, PyObject *rules) {
     return 0;
 }
 
-/* The end of the first rule, in order, that matches at i (re.match of the alternation), or -1. */
-static Py_ssize_t rules_match(const prog_t *p, const Py_UCS4 *t, Py_ssize_t n, Py_ssize_t i) {
-    uint64_t cand = p->first[t[i] - BASE]; /* t[i] is a run character */
-    while (cand) {
-        int r = __builtin_ctzll(cand);
-        cand &= cand - 1;
-        Py_ssize_t e = vm_run(p->code, p->start[r], t, n, i);
-        if (e >= 0) return e;
-    }
-    return -1;
-}
-
-/* Backtracking run from instruction pc at position i: the end of the first match in the rules'
- * order of preference, or -1. The rules have no loops, so this ends. */
+/* Backtracking run of a rule's code from instruction pc at position i: the end of its first match in
+ * re's order of preference (a greedy '?' tries the atom first), or -1. The rules have no loops, so
+ * this ends. */
 static Py_ssize_t vm_run(const inst_t *code, int pc, const Py_UCS4 *t, Py_ssize_t n, Py_ssize_t i) {
     for (;;) {
         const inst_t *in = &code[pc];
@@ -300,9 +277,6 @@ static Py_ssize_t vm_run(const inst_t *code, int pc, const Py_UCS4 *t, Py_ssize_
             if (!((i >= n && in->end) || (i < n && set_has(in->set, t[i])))) return -1;
             pc++;
             break;
-        case OP_JMP:
-            pc = in->x;
-            break;
         case OP_SPLIT: {
             Py_ssize_t r = vm_run(code, in->x, t, n, i);
             if (r >= 0) return r;
@@ -313,6 +287,18 @@ static Py_ssize_t vm_run(const inst_t *code, int pc, const Py_UCS4 *t, Py_ssize_
             return i;
         }
     }
+}
+
+/* The end of the first rule, in order, that matches at i (re.match of the alternation), or -1. */
+static Py_ssize_t rules_match(const prog_t *p, const Py_UCS4 *t, Py_ssize_t n, Py_ssize_t i) {
+    uint64_t cand = p->first[t[i] - BASE]; /* t[i] is a run character */
+    while (cand) {
+        int r = __builtin_ctzll(cand);
+        cand &= cand - 1;
+        Py_ssize_t e = vm_run(p->code, p->start[r], t, n, i);
+        if (e >= 0) return e;
+    }
+    return -1;
 }
 
 /* ---------------------------------------------------------------- the dictionary */
