@@ -145,11 +145,6 @@ def _parts(words: list[str]) -> tuple[str | None, str | None]:
     )
 
 
-def _compile(words: list[str]) -> re.Pattern[str]:
-    parts = [p for p in _parts(words) if p]
-    return re.compile("|".join(parts) if parts else r"(?!x)x")
-
-
 def _lexicons() -> dict[str, list[str]]:
     lex = {k: list(v) for k, v in LEX.items()}
     lex["prof"] = lex["prof"] + _thai_profanity()
@@ -168,31 +163,23 @@ def _negpos_parts() -> tuple[str, str]:
     )
 
 
-@lru_cache(maxsize=1)
-def compiled() -> dict[str, re.Pattern[str]]:
-    """Each cue lexicon as one pattern (both branches), and ``negpos``: a negation before a
-    positive word."""
-    out = {k: _compile(v) for k, v in _lexicons().items()}
-    out["negpos"] = re.compile("|".join(_negpos_parts()))
-    return out
-
-
 _THAI_CHAR_RE = re.compile("[\u0e00-\u0e7f]")
 _OTHER_LETTER_RE = re.compile("[^\\W\\d_\u0e00-\u0e7f]")
 
 
 @lru_cache(maxsize=1)
 def _split() -> list[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None]]:
-    """The patterns of :func:`compiled` branch by branch: (name, entries without Thai letters, Thai
-    entries). Thai entries are made of Thai characters only and every other entry holds a letter and
-    no Thai character (checked here), so a match of one branch never overlaps one of the other: a
-    pattern's number of matches is the sum of its branches', and a branch finds nothing in a text
-    without its kind of letter."""
+    """Each cue lexicon's pattern, and ``negpos`` (a negation before a positive word), as its two
+    branches: (name, entries without Thai letters, Thai entries). Thai entries are made of Thai
+    characters only and every other entry holds a letter and no Thai character (checked here), so a
+    match of one branch never overlaps one of the other: the lexicon's number of matches is the sum
+    of its branches', and a branch finds nothing in a text without its kind of letter."""
     out = []
-    parts = {k: _parts(v) for k, v in _lexicons().items()}
+    lex = _lexicons()
+    parts = {k: _parts(v) for k, v in lex.items()}
     parts["negpos"] = _negpos_parts()
     for name, (latin, thai) in parts.items():
-        words = _lexicons().get(name, [])
+        words = lex.get(name, [])
         if any(_is_thai(w) and re.search("[^\u0e00-\u0e7f]", w) for w in words) or any(
             not _is_thai(w) and not _OTHER_LETTER_RE.search(w.lower()) for w in words
         ):
@@ -204,9 +191,9 @@ def _split() -> list[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None]]
 def markers(text_lower: str) -> list[str]:
     """Marker tokens for the cue lexicons found in (normalised, lowercased) text.
 
-    Counts the matches of each :func:`compiled` pattern, branch by branch (:func:`_split`), and
-    only the branches whose letters the text has: the same counts, without running the Latin words
-    over Thai posts or the Thai words over Vietnamese ones."""
+    Counts the matches of each lexicon, branch by branch (:func:`_split`), and only the branches
+    whose letters the text has: the counts of one pattern per lexicon, without running the Latin
+    words over Thai posts or the Thai words over Vietnamese ones."""
     out: list[str] = []
     thai = _THAI_CHAR_RE.search(text_lower) is not None
     other = _OTHER_LETTER_RE.search(text_lower) is not None
