@@ -556,6 +556,37 @@ TGT static void layernorm(float *x, int M, int H, const float *w, const float *b
     }
 }
 
+/* t[ldt d + i] = scale * x[i * ld + d] for d < 16 and i < 16 (zero for i >= rows): a 16 x 16 block
+ * transposed in registers (a gather per column took a fifth of the attention's time on Zen 4). */
+TGT static inline void transpose16(const float *x, size_t ld, int rows, float scale, float *t, size_t ldt) {
+    __m512 r[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(x + (size_t)i * ld) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved: 2 x 2 blocks */
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* 4 x 4 blocks within each 128-bit lane */
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+    }
+    /* r[4 g + c] now holds, in 128-bit lane l, column 4 l + c of rows 4 g .. 4 g + 3; the 128-bit lanes
+     * are then moved across the four groups: u[4 l + c] = column 4 l + c of the 16 rows */
+    for (int c = 0; c < 4; c++) {
+        __m512 a = r[c], b = r[4 + c], e = r[8 + c], f = r[12 + c];
+        __m512 ab0 = _mm512_shuffle_f32x4(a, b, 0x44), ab1 = _mm512_shuffle_f32x4(a, b, 0xEE); /* lanes 0,1 | 2,3 */
+        __m512 ef0 = _mm512_shuffle_f32x4(e, f, 0x44), ef1 = _mm512_shuffle_f32x4(e, f, 0xEE);
+        u[4 * 0 + c] = _mm512_shuffle_f32x4(ab0, ef0, 0x88); /* lane 0 of a, b, e, f */
+        u[4 * 1 + c] = _mm512_shuffle_f32x4(ab0, ef0, 0xDD); /* lane 1 */
+        u[4 * 2 + c] = _mm512_shuffle_f32x4(ab1, ef1, 0x88); /* lane 2 */
+        u[4 * 3 + c] = _mm512_shuffle_f32x4(ab1, ef1, 0xDD); /* lane 3 */
+    }
+    __m512 sc = _mm512_set1_ps(scale);
+    for (int l = 0; l < 4; l++)
+        for (int c = 0; c < 4; c++) _mm512_store_ps(t + ldt * (4 * l + c), _mm512_mul_ps(u[4 * l + c], sc));
+}
+
 /* A mask of the first n of 16 lanes (n >= 1). */
 static inline __mmask16 first_lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
@@ -642,7 +673,6 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
         return -1;
     }
     const float scale = 1.f / sqrtf((float)hd);
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     size_t start = 0; /* the text's first row */
     for (int bi = 0; bi < B; bi++) {
         int Lb = packed ? lens[bi] : L; /* the rows of this text in qkv and out */
@@ -655,22 +685,18 @@ TGT static int attention(const float *qkv, int B, int L, int NH, int hd, const i
             for (int i0 = 0; i0 < Lb; i0 += 16) {
                 int rows = Lb - i0 < 16 ? Lb - i0 : 16;
                 if (rows < 8) { /* a short tail: row by row wastes fewer lanes */
-                    int np = (n + 15) & ~15;
-                    memset(kt, 0, sizeof(float) * (size_t)hd * np);
-                    for (int j = 0; j < n; j++)
-                        for (int d = 0; d < hd; d++) kt[(size_t)d * np + j] = kb[(size_t)j * H3 + d];
+                    int np = (n + 15) & ~15; /* kt[d][j] = k_j[d], zero for j >= n */
+                    for (int j0 = 0; j0 < n; j0 += 16)
+                        for (int d0 = 0; d0 < hd; d0 += 16)
+                            transpose16(kb + (size_t)j0 * H3 + d0, H3, n - j0, 1.f, kt + (size_t)d0 * np + j0, np);
                     for (int i = i0; i < Lb; i++)
                         attend_row(base + (size_t)i * H3 + h * hd, kt, n, np, vb, H3, hd, scale, sc,
                                    out + (start + i) * H + h * hd);
                     break;
                 }
-                __mmask16 rm = first_lanes(rows);
-                __m512i qidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(H3));
                 const float *qb = base + (size_t)i0 * H3 + h * hd;
-                for (int d = 0; d < hd; d++) {
-                    __m512 q = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, qidx, qb + d, 4);
-                    _mm512_store_ps(qt + 16 * d, _mm512_mul_ps(q, _mm512_set1_ps(scale)));
-                }
+                for (int d0 = 0; d0 < hd; d0 += 16) /* qt[d][lane] = scale * q of row i0 + lane */
+                    transpose16(qb + d0, H3, rows, scale, qt + 16 * d0, 16);
                 __m512 mx = _mm512_set1_ps(-INFINITY);
                 int j = 0;
                 for (; j + 7 < n; j += 8) { /* eight keys at a time: eight independent chains */
