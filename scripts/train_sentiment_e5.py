@@ -15,6 +15,8 @@ Stages (run from the repository root):
    output and trains them (AdamW, class-weighted cross-entropy); every epoch is exported as
    ``e5top_ep<k>.npz`` and the one with the best Wisesight-valid macro-F1 (``--select``) as
    ``/tmp/e5ft/e5top.npz`` (float16).
+   Optionally, ``soup --inputs A.npz B.npz … --e5top SOUP.npz`` averages such files (a shipped
+   version's int8 ``e5top.npz`` too) into one, for ``build --e5top`` (round 13 of the model card).
 3. ``.venv/bin/python scripts/train_sentiment_e5.py build --out /tmp/e5ft --version v3``
    blends it with the char n-gram model of the active version (log-probability blend weight,
    optional ``--mix`` of the active version's frozen-embedding head, and class offsets tuned on
@@ -639,6 +641,44 @@ def _from_states(joint: object, path: Path, n_ext: int) -> tuple[np.ndarray, np.
     return out, l2n(emb)
 
 
+def soup(args: argparse.Namespace) -> None:
+    """Average fine-tuned layer files (``--inputs``, ``finetune``'s ``e5top*.npz`` or a shipped version's
+    ``e5top.npz``, int8 weights de-quantised) into one float16 file, ``--e5top``: a "model soup". Runs
+    fine-tuned from the same start (the e5 layers, a zero head) usually sit in one basin of the loss,
+    and their mean often scores better than each. ``--weights`` gives one weight per input (default
+    equal). Nothing but the files is read; ``build --e5top`` then blends and scores the result."""
+    from civicpulse.nlp.sentiment_e5 import _dequant
+
+    paths = [Path(p) for p in args.inputs]
+    if len(paths) < 2:
+        raise SystemExit("soup: give at least two --inputs")
+    w = [float(x) for x in args.weights.split(",")] if args.weights else [1.0] * len(paths)
+    if len(w) != len(paths) or min(w) < 0 or sum(w) <= 0:
+        raise SystemExit("soup: --weights needs one non-negative weight per input")
+    w = [x / sum(w) for x in w]
+    files = []
+    for path in paths:
+        with np.load(path) as z:
+            files.append({k: z[k] for k in z.files})
+    keys = sorted(k for k in files[0] if not k.endswith(".scale") and not k.startswith("mix."))
+    for path, f in zip(paths, files, strict=True):
+        have = sorted(k for k in f if not k.endswith(".scale") and not k.startswith("mix."))
+        if have != keys:
+            raise SystemExit(f"soup: {path} holds other arrays than {paths[0]} ({sorted(set(have) ^ set(keys))[:5]})")
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        if k in ("eps", "nh"):
+            if any(not np.array_equal(f[k], files[0][k]) for f in files):
+                raise SystemExit(f"soup: the inputs differ in {k}")
+            out[k] = files[0][k]
+            continue
+        out[k] = sum(wi * _dequant(f, k) for wi, f in zip(w, files, strict=True)).astype(np.float16)
+    dest = Path(args.e5top) if args.e5top else Path(args.out) / "e5top_soup.npz"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(dest, **out)
+    print(f"soup of {len(paths)} files ({', '.join(f'{x:.2f}' for x in w)}) -> {dest}")
+
+
 def _micro(y: np.ndarray, p: np.ndarray) -> float:
     return float((y == p).mean())
 
@@ -656,7 +696,7 @@ def _macro(y: np.ndarray, p: np.ndarray, k: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("extract", "prior", "finetune", "build"):
+    for name in ("extract", "prior", "finetune", "soup", "build"):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "e5ft"))
         p.add_argument("--data-dir", default=str(SHARED))
@@ -701,6 +741,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--mix", action="store_true",
                        help="build: also mix the base version's LR head on the original embedding into the e5 branch")
         p.add_argument("--train-rows", type=int, default=0, help="build: Wisesight train rows fine-tuned on (card only)")
+        p.add_argument("--inputs", nargs="*", default=[], help="soup: fine-tuned layer files to average")
+        p.add_argument("--weights", default=None, help="soup: comma-separated weights of the inputs (default equal)")
     args = ap.parse_args(argv)
     if args.cmd == "extract":
         extract(args)
@@ -708,6 +750,8 @@ def main(argv: list[str] | None = None) -> None:
         prior(args)
     elif args.cmd == "finetune":
         finetune(args)
+    elif args.cmd == "soup":
+        soup(args)
     else:
         build(args)
 
