@@ -176,6 +176,49 @@ TGT static inline void finish_row(const epi_t *e, const int32_t *acc, int m, int
     _mm512_storeu_ps(e->C + o + 16, v1);
 }
 
+/* finish_row for a whole block of 4 rows x 64 columns, from the sums in registers: per value the same
+ * operations in the same order, but each step runs over the block's 16 vectors before the next one,
+ * so that the outlier products (a chain of dependent multiply-adds per value) of 16 values overlap.
+ * Row by row, 32 columns at a time, those chains took a seventh of the product's time on Zen 4. */
+TGT static inline void finish_block4x64(const epi_t *e, __m512i acc[4][4], int m0, int n0) {
+    __m512 v[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        __m512 s = _mm512_set1_ps(e->rs[m0 + r]);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m512i a = acc[r][j];
+            if (e->corr) a = _mm512_sub_epi32(a, _mm512_loadu_si512(e->corr + n0 + 16 * j));
+            v[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), s), _mm512_loadu_ps(e->cs + n0 + 16 * j),
+                                      _mm512_loadu_ps(e->bias + n0 + 16 * j));
+        }
+    }
+    for (int o = 0; o < e->nout; o++) { /* the outlier columns, in float32 */
+        const float *wr = e->W + (size_t)e->cols[o] * e->N + n0;
+        __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16), w2 = _mm512_loadu_ps(wr + 32),
+               w3 = _mm512_loadu_ps(wr + 48);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 xv = _mm512_set1_ps(e->xo[(size_t)(m0 + r) * MAXOUT + o]);
+            v[r][0] = _mm512_fmadd_ps(xv, w0, v[r][0]);
+            v[r][1] = _mm512_fmadd_ps(xv, w1, v[r][1]);
+            v[r][2] = _mm512_fmadd_ps(xv, w2, v[r][2]);
+            v[r][3] = _mm512_fmadd_ps(xv, w3, v[r][3]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        size_t o = (size_t)(m0 + r) * e->N + n0;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m512 x = v[r][j];
+            if (e->gelu) x = gelu16(x);
+            if (e->res) x = _mm512_add_ps(x, _mm512_loadu_ps(e->res + o + 16 * j));
+            _mm512_storeu_ps(e->C + o + 16 * j, x);
+        }
+    }
+}
+
 /* AMX: 32 x 32 blocks of C in four tiles; K in steps of 64. */
 TGT_AMX static void gemm_amx(const int8_t *Aq, int M, int Mp, int K, const int8_t *Bp, const epi_t *e) {
     int KB = K / 64;
@@ -250,6 +293,11 @@ TGT_VNNI static void gemm_vnni(const int8_t *Aq, int M, int K, const int8_t *Bp,
                 VNNI_ROW4(0, c00, c01, c02, c03) VNNI_ROW4(1, c10, c11, c12, c13)
                 VNNI_ROW4(2, c20, c21, c22, c23) VNNI_ROW4(3, c30, c31, c32, c33)
 #undef VNNI_ROW4
+            }
+            if (M - m0 >= 4) {
+                __m512i acc[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}};
+                finish_block4x64(e, acc, m0, n0);
+                continue;
             }
             __m512i acc[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}};
             int rows = M - m0 < 4 ? M - m0 : 4;
