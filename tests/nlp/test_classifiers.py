@@ -131,3 +131,21 @@ def test_vietnamese_praise_words_and_their_negation_are_marked():
         assert "__lex_pos__" in markers(f"nhân viên {word}"), word
         assert "__lex_negpos__" in markers(f"nhân viên không {word}"), word
         assert "__lex_negpos__" not in markers(f"nhân viên {word}"), word
+
+
+def test_vietnamese_feedback_complaint_and_praise_words_are_marked_and_move_the_labels():
+    """Words of course feedback and reviews that state a complaint (*sơ sài*, *không tương xứng*) or praise
+    (*kiến thức … vững*, *sâu sắc*) without a generic praise or complaint word mark it, and the models
+    weigh those markers: without them the fast path took *thiếu thốn* for praise and *sơ sài* for neutral."""
+    from civicpulse.nlp.lexicon import markers
+
+    for word in ("sơ sài", "qua loa", "hời hợt", "khó hiểu", "nhàm chán", "không tương xứng", "thiếu thốn"):
+        assert "__lex_neg__" in markers(f"bài giảng {word} quá"), word
+        assert "__lex_pos__" not in markers(f"bài giảng {word} quá"), word
+    for word in ("sâu sắc", "dễ tiếp thu", "sinh động", "tâm huyết", "tận tụy", "kiến thức vững"):
+        assert "__lex_pos__" in markers(f"thầy dạy {word}"), word
+        assert "__lex_neg__" not in markers(f"thầy dạy {word}"), word
+    voice = get_classifier("voice")
+    got = voice.predict(["slide bài giảng sơ sài .", "cơ sở vật chất còn thiếu thốn ."])
+    assert [lab for lab, _ in got] == ["complaint", "complaint"]
+    assert get_classifier("sentiment").predict(["slide bài giảng sơ sài ."])[0][0] == "neg"

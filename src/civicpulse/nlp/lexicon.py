@@ -27,6 +27,8 @@ LEX: dict[str, list[str]] = {
         "thân thiện", "dễ hiểu", "dễ thương", "đẹp", "ngon", "sạch sẽ", "rõ ràng", "hữu ích", "bổ ích", "chất lượng",
         "hợp lý", "công bằng", "chuyên nghiệp", "vui vẻ", "nhanh gọn", "tiện lợi", "thuận tiện", "đáng tiền",
         "đáng mua", "hấp dẫn", "thú vị", "yên tâm", "hiệu quả",
+        "sâu sắc", "dễ tiếp thu", "sinh động", "lôi cuốn", "tâm huyết", "nhiệt huyết", "tận tụy", "kỹ lưỡng",
+        "vững vàng", "kiến thức vững", "chuyên môn vững", "truyền cảm hứng", "có tâm",
         # en
         "good", "great", "excellent", "thank", "thanks", "thank you", "appreciate", "love", "amazing", "helpful",
         "fast", "quick", "efficient", "well done", "awesome", "happy", "kudos", "nice", "impressed", "smooth",
@@ -44,6 +46,9 @@ LEX: dict[str, list[str]] = {
         "lừa", "lừa đảo", "dở", "bực", "mệt", "khổ", "ngập", "hỏng", "kẹt", "tắc", "ô nhiễm", "bẩn", "hôi",
         "chán", "tồi", "không ai", "ko ai", "ăn tiền", "làm khó", "đùn đẩy", "tắc trách", "xuống cấp", "thối",
         "te qua", "cham qua", "buc xuc", "that vong", "vo ly", "phien ha", "chan",
+        "sơ sài", "qua loa", "hời hợt", "lan man", "khó hiểu", "nhàm chán", "khô khan", "thiếu thốn", "cẩu thả",
+        "thiếu trách nhiệm", "kém chất lượng", "không tương xứng", "chặt chém", "lãng phí", "rườm rà", "ồn ào",
+        "chật chội", "nóng bức", "đắt đỏ", "khắt khe", "thiên vị", "bất tiện", "lộn xộn", "so sai", "kho hieu",
         # en
         "bad", "terrible", "awful", "slow", "worst", "useless", "corrupt", "disappointed", "angry", "annoyed",
         "complain", "complaint", "problem", "broken", "dirty", "flooded", "rude", "ridiculous", "unacceptable",
