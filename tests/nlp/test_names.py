@@ -149,3 +149,31 @@ def test_bad_input(text: str) -> None:
 ])
 def test_names_beside_places(text: str, expected: list[tuple[str, str]]) -> None:
     assert found(text, "vi") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "orgs"),
+    [
+        # a known organisation that newmm's dictionary holds as one word, glued to the sentence
+        ("สำนักงานตำรวจแห่งชาติออกประกาศเมื่อวานนี้", ["สำนักงานตำรวจแห่งชาติ"]),
+        ("การไฟฟ้านครหลวงประกาศดับไฟบางพื้นที่", ["การไฟฟ้านครหลวง"]),
+        ("กรมทางหลวงเร่งซ่อมถนน", ["กรมทางหลวง"]),
+        ("ธนาคารกรุงไทยแจ้งยกเลิกการให้บริการ", ["ธนาคารกรุงไทย"]),
+        # the verb of announcing starts the clause after a name of several words
+        ("กรมควบคุมโรคแจ้งว่าพบผู้ป่วยเพิ่ม", ["กรมควบคุมโรค"]),
+        # การ and the kinds of local government take the name after them
+        ("กรมการข้าวปรับแผนการปฏิบัติงาน", ["กรมการข้าว"]),
+        ("เทศบาลนครเชียงรายจัดงานลอยกระทง", ["เทศบาลนครเชียงราย"]),
+        ("เทศบาลตำบลหนองบัวแจ้งปิดถนน", ["เทศบาลตำบลหนองบัว"]),
+        ("สำนักงานปลัดกระทรวงการคลังเปิดรับสมัคร", ["สำนักงานปลัดกระทรวงการคลัง"]),
+        # kinds of organisation, words that only begin like one, a royal title: no organisation
+        ("สถาบันการเงินต้องดูแลลูกหนี้", []),
+        ("พรรคการเมืองหลายพรรคเห็นด้วย", []),
+        ("สำนักงานใหญ่ย้ายไปแล้ว", []),
+        ("ทำกรมธรรม์ประกันภัยรถยนต์", []),
+        ("ไปนั่งที่ศาลาวัด", []),
+        ("กรมหลวงชุมพรเขตอุดมศักดิ์", []),
+    ],
+)
+def test_thai_organisations_glued_to_the_sentence(text: str, orgs: list[str]) -> None:
+    assert [e["text"] for e in names._thai_orgs(text)] == orgs

@@ -179,6 +179,22 @@ _TH_NOT_SURNAME = (
     "ซึ่ง", "โดย", "กับ", "ใน", "จาก", "ของ", "เพื่อ", "ได้รับ", "เดินทาง", "ตรวจ", "ลง", "เข้า", "ออก", "ขอ", "ทำ",
     "สมาชิก", "ส.ส.", "ส.ว.", "ผวจ.", "ผู้ว่า", "นาย", "นาง", "เมื่อ", "แล้ว", "ครับ", "ค่ะ", "คะ", "นะ", "อยาก", "โปรด",
 )
+# dictionary words that begin with an organisation's head word and name a kind of organisation, not one
+_TH_ORG_GENERIC = frozenset((
+    "สถาบันการเงิน", "สถาบันการศึกษา", "สถาบันวิจัย", "ธนาคารพาณิชย์", "ธนาคารกลาง", "พรรคการเมือง", "พรรคฝ่ายค้าน",
+    "บริษัทเอกชน", "บริษัทแม่", "บริษัทลูก", "บริษัทผู้ผลิต", "บริษัทตัวแทน", "ศาลเจ้า", "สำนักงานใหญ่", "สมาคมการค้า",
+    "โรงเรียนอนุบาล", "โรงเรียนเทศบาล", "โรงเรียนเอกชน", "โรงพยาบาลเอกชน", "มหาวิทยาลัยเอกชน",
+))
+# kinds that take the name after them (เทศบาลนคร|เชียงใหม่, สำนักงานปลัดกระทรวง|การคลัง)
+_TH_ORG_KINDS = frozenset((
+    "เทศบาลนคร", "เทศบาลเมือง", "เทศบาลตำบล", "องค์การบริหารส่วนตำบล", "องค์การบริหารส่วนจังหวัด",
+    "สำนักงานปลัดกระทรวง",
+))
+# words that begin Thai place names of two words (หนอง|บัว, แม่|ริม, บ้าน|สวน, บาง|รัก)
+_TH_PLACE_FIRST = frozenset(
+    "หนอง แม่ บ้าน ป่า โคก ลาด บัว ไทร หอ ราง โพธิ์ ปัก ท่า บาง ดอน นา ห้วย วัง สัน เวียง ทุ่ง คลอง เขา ศรี โนน หัว บึง "
+    "สระ ปาก กุด ดง ลำ บ่อ น้ำ ไผ่ ม่วง สาม เชียง พระ ดอย".split()
+)
 _TH_PARTICLES_RE = re.compile("(?:ครับ|ค่ะ|คะ|นะ|จ้า|จ้ะ|ด้วย)+$")
 TH_ORG_HEADS = (
     "บริษัท", "ธนาคาร", "มหาวิทยาลัย", "โรงพยาบาล", "โรงเรียน", "สถาบัน", "มูลนิธิ", "สมาคม", "การไฟฟ้า", "การประปา",
@@ -239,6 +255,8 @@ _TH_NOT_NAME = (
     "อะไร", "ต่าง", "หลาย", "แห่ง", "เอง", "ก่อน", "หลัง", "ช่วย", "บอก", "ขอ", "อยาก", "ควร", "เพื่อ", "โดย", "ซึ่ง",
     "ทั่วไป", "ชั้นนำ", "ต่างๆ", "ภายใน", "สืบ", "เอกชน", "นั่น", "นี่", "ใด", "ไหม", "มั้ย", "ทั้ง", "จน", "ตาม", "เคย",
     "ร่วม", "กำลัง", "เพิ่ง", "เริ่ม", "ดัง", "ชื่อ", "ดี", "ใหญ่", "เล็ก",
+    # verbs of announcing, which start the clause after an organisation's name (กรมควบคุมโรคแจ้งว่า…)
+    "แจ้ง", "ประกาศ", "เตือน", "เผย", "เปิดเผย", "ระบุ", "กล่าว", "ยืนยัน", "ชี้แจง", "แถลง",
 )
 
 
@@ -318,8 +336,30 @@ def _thai_orgs(s: str) -> list[dict[str, Any]]:
         if len(rest) < 2:
             continue
         glued = not name[len(head)].isspace()
-        if "." not in head and glued and _newmm()(name)[0] not in (head, name):
-            continue  # a word that only begins like one (กรมธรรม์, ศาลา)
+        if "." not in head and glued and (tok := _newmm()(name)[0]) != head:
+            # one dictionary word that begins with the head: a known organisation when the rest of it is
+            # words too (สำนักงานตำรวจแห่งชาติ, การไฟฟ้านครหลวง, มหาวิทยาลัยเชียงใหม่), then the name ends with
+            # it; else a word that only begins like one (กรมธรรม์, ศาลา)
+            parts = _newmm()(tok[len(head):]) if tok.startswith(head) and len(tok) > len(head) + 1 else []
+            if not parts or not all(w in words for w in parts) or parts[0] in _TH_NOT_NAME \
+                    or (head == "กรม" and parts[0].startswith(_TH_ROYAL)):
+                continue  # สำนักงานใหญ่ (headquarters), กรมหลวง… (a royal title), ศาลา (a hall)
+            if tok in _TH_ORG_GENERIC:
+                continue  # a kind of organisation, no name (สถาบันการเงิน, พรรคการเมือง)
+            end = m.start("name") + len(tok)
+            if parts == ["การ"] or tok in _TH_ORG_KINDS:
+                # กรมการ|ข้าว (the Rice Department), เทศบาลนคร|เชียงใหม่: the name follows; without it a kind
+                after = _newmm()(name[len(tok):])
+                if after and after[0] in words and after[0] not in _TH_NOT_NAME:
+                    end += len(after[0])
+                    if after[0] in _TH_PLACE_FIRST and len(after) > 1 and after[1] in words \
+                            and after[1] not in _TH_NOT_NAME:
+                        end += len(after[1])  # เทศบาลตำบล|แม่|ริม: a place name of two words
+                elif tok in _TH_ORG_KINDS:
+                    continue
+            out.append(_span("org", s, m.start("name"), end))
+            pos = end
+            continue
         first = _newmm()(rest)[0]
         if first in _TH_NOT_NAME or (head == "กรม" and rest.startswith(_TH_ROYAL)):
             continue  # ธนาคารหรือ…; กรมสมเด็จพระ… is a royal title, not a department
