@@ -105,17 +105,14 @@ def _alts(words: Iterable[str]) -> str:
 _VI_TITLE_RE = re.compile(
     rf"(?<![^\W_])(?P<title>{_alts([*VI_TITLES, *map(strip_diacritics, VI_TITLES)])})[ ]+(?P<name>{_CAP_RUN})(?![^\W_])"
 )
-_VI_SURNAME_NAME = (rf"(?P<name>(?:{_alts([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])})(?:[ ]{_CAP}){{1,3}})"
-                    rf"(?![^\W_])")
-_VI_SURNAME_RE = re.compile(rf"(?<![^\W_]){_VI_SURNAME_NAME}")
-# the same at every word start, the matches overlapping (a lookahead that consumes nothing)
-_VI_SURNAME_AT_RE = re.compile(rf"(?<![^\W_])(?={_VI_SURNAME_NAME})")
 _VI_SURNAME_SET = frozenset([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])
+_VI_SURNAME_ALTS = _alts(_VI_SURNAME_SET)
+# a surname and 1-3 capitalised words, at every word start, the matches overlapping (a lookahead that
+# consumes nothing)
+_VI_SURNAME_AT_RE = re.compile(rf"(?<![^\W_])(?=(?P<name>(?:{_VI_SURNAME_ALTS})(?:[ ]{_CAP}){{1,3}})(?![^\W_]))")
 _VI_TITLES_LOWER = frozenset(t.lower() for t in VI_TITLES if " " not in t and "." not in t)
 # what follows a place inside an organisation's name when it is a person's name: a surname and 1-3 capitalised words
-_VI_PERSON_AFTER_RE = re.compile(
-    rf"[ ]+(?:{_alts([*VI_SURNAMES, *map(strip_diacritics, VI_SURNAMES)])})(?:[ ]{_CAP}){{1,3}}"
-)
+_VI_PERSON_AFTER_RE = re.compile(rf"[ ]+(?:{_VI_SURNAME_ALTS})(?:[ ]{_CAP}){{1,3}}")
 # the second syllables of institutions' names written with one capital (Sở Y tế, Bách khoa, Giáo dục)
 _VI_SECOND = "tế khoa dục tạo thông nghiệp lực tải vụ chính dựng thương pháp giao hóa động trường sản thuật học dân".split()
 _ORG_WORD = rf"(?:{_ACRO}|{_CAP}(?:[ ](?:{_alts(_VI_SECOND)})(?![^\W_]))?|\d+)"
@@ -340,12 +337,12 @@ def _thai_orgs(s: str) -> list[dict[str, Any]]:
             # one dictionary word that begins with the head: a known organisation when the rest of it is
             # words too (สำนักงานตำรวจแห่งชาติ, การไฟฟ้านครหลวง, มหาวิทยาลัยเชียงใหม่), then the name ends with
             # it; else a word that only begins like one (กรมธรรม์, ศาลา)
+            if tok in _TH_ORG_GENERIC:
+                continue  # a kind of organisation, no name (สถาบันการเงิน, พรรคการเมือง)
             parts = _newmm()(tok[len(head):]) if tok.startswith(head) and len(tok) > len(head) + 1 else []
             if not parts or not all(w in words for w in parts) or parts[0] in _TH_NOT_NAME \
                     or (head == "กรม" and parts[0].startswith(_TH_ROYAL)):
                 continue  # สำนักงานใหญ่ (headquarters), กรมหลวง… (a royal title), ศาลา (a hall)
-            if tok in _TH_ORG_GENERIC:
-                continue  # a kind of organisation, no name (สถาบันการเงิน, พรรคการเมือง)
             end = m.start("name") + len(tok)
             if parts == ["การ"] or tok in _TH_ORG_KINDS:
                 # กรมการ|ข้าว (the Rice Department), เทศบาลนคร|เชียงใหม่: the name follows; without it a kind
