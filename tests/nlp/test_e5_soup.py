@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ def _script():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("train_sentiment_e5", ROOT / "scripts" / "train_sentiment_e5.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("train_sentiment_e5", mod)
     spec.loader.exec_module(mod)
     return mod
 
