@@ -135,3 +135,29 @@ def test_cli_db_upgrade_and_check(empty_db: Settings, monkeypatch: pytest.Monkey
         assert r.exit_code == 0 and "agree" in r.output, r.output
     finally:
         reset_settings_cache()
+
+
+def test_mention_keys_filled_from_stored_entities(empty_db: Settings) -> None:
+    """0013 fills item_mentions from the entities items already have, so old items are found by mentions:."""
+    cfg = empty_db
+    migrate.upgrade(cfg, "0012_training_cancel")
+    eng = make_engine(cfg.db_url)
+    ents = {1: '[{"id": "vn:ha-noi", "name": "Hà Nội", "text": "HN"}]', 2: "[]", 3: None, 4: "null",
+            5: '[{"id": "th:bkk", "name": "กรุงเทพมหานคร", "text": "กทม."}, "not a span"]'}
+    now = "2026-12-07 00:00:00"
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO units (id, code, path, kind, names, timezone, default_language, created_at, "
+                       "updated_at, version) VALUES (1, 'GOV', '/1/', 'ministry', '{}', 'Asia/Bangkok', 'th', "
+                       ":t, :t, 1)"), {"t": now})
+        c.execute(text("INSERT INTO sources (id, unit_id, name, platform, config, cursor, interval_minutes, enabled, "
+                       "items_count, created_at) VALUES (1, 1, 's', 'file', '{}', '{}', 60, true, 0, :t)"), {"t": now})
+        for i, e in ents.items():
+            c.execute(text("INSERT INTO items (id, source_id, unit_id, unit_path, external_id, kind, text, collected_at, "
+                           "content_hash, index_text, entities) VALUES (:i, 1, 1, '/1/', :x, 'post', 't', :t, :x, '', "
+                           + ("NULL" if e is None else ":e") + ")"), {"i": i, "x": f"x{i}", "t": now, "e": e})
+    migrate.upgrade(cfg)
+    with eng.connect() as c:
+        rows = sorted(c.execute(text("SELECT item_id, key FROM item_mentions")).all())
+    eng.dispose()
+    assert rows == [(1, ":ha-noi"), (1, "hn"), (1, "hà nội"), (1, "vn:ha-noi"),
+                    (5, ":bkk"), (5, "th:bkk"), (5, "กทม."), (5, "กรุงเทพมหานคร")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 
 import pytest
@@ -26,6 +25,9 @@ from civicpulse.domain.listening.query import (
     Term,
     filters_to_sql,
     matches,
+    mention_forms,
+    mention_keys,
+    mention_matches,
     parse,
     to_fts5,
     to_tsquery,
@@ -281,16 +283,14 @@ def test_mentions_in_memory_and_in_sql_agree() -> None:
         4: [],
         5: None,
     }
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, entities JSON)")
-    db.executemany("INSERT INTO items VALUES (?, ?)",
-                   [(i, None if e is None else json.dumps(e, ensure_ascii=False)) for i, e in ents.items()])
-    db.execute("INSERT INTO items VALUES (6, 'null')")  # JSON null, as an ORM may store None
-    ents[6] = None
+    ents[6] = None  # JSON null, as an ORM may store None
     ents[7] = [{"type": "ministry", "text": "Uỷ ban Dân tộc", "id": "vn-ministry:cema", "name": "Ủy ban Dân tộc"}]
-    db.execute("INSERT INTO items VALUES (7, ?)", (json.dumps(ents[7], ensure_ascii=False),))
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE item_mentions (key TEXT, item_id INTEGER, PRIMARY KEY (key, item_id))")
+    db.executemany("INSERT INTO items VALUES (?)", [(i,) for i in ents])
+    db.executemany("INSERT INTO item_mentions VALUES (?, ?)", [(k, i) for i, e in ents.items() for k in mention_keys(e)])
     add_sqlite_functions(db)
-    cols = queries._MENTIONS["sqlite"]
     cases = {
         "mentions:person:pham-minh-chinh": {1},
         'mentions:"Phạm Minh Chính"': {1},  # by name, and by the key of the name
@@ -309,10 +309,45 @@ def test_mentions_in_memory_and_in_sql_agree() -> None:
     }
     for q, want in cases.items():
         _, filters = to_fts5(parse(q))
-        where, params = filters_to_sql(filters, cols)
-        got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
         mem = {i for i, e in ents.items() if matches(q, {"entities": e})}
-        assert got == want and mem == want, (q, got, mem)
+        assert mem == want, (q, mem)
+        for column in (queries._MENTIONS_COLUMN, queries._MENTIONS_MANY):  # both forms of the condition
+            where, params = filters_to_sql(filters, {**queries._MENTIONS["sqlite"], "mentions": column})
+            got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
+            assert got == want, (q, column, got)
+
+
+def _former_mention_rule(entities: object, values: list[str]) -> bool:
+    """How mentions were matched before the keys (a scan of every item's entities)."""
+    if not isinstance(entities, list):
+        return False
+    for e in entities:
+        if isinstance(e, dict):
+            eid = str(e.get("id") or "").lower()
+            seen = {eid, str(e.get("name") or "").lower(), str(e.get("text") or "").lower()}
+            if any(exact in seen or eid.endswith(suffix) for exact, suffix in map(mention_forms, values)):
+                return True
+    return False
+
+
+_PART = st.sampled_from(["vn", "th", "ha-noi", "Hà Nội", "person", "pham-minh-chinh", "bkk", "กทม.", "Ủy ban", "K",
+                         "\u212a", "x", "", "a:b"])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({"id": st.lists(_PART, max_size=3).map(":".join), "name": _PART,
+                                       "text": _PART}), max_size=3),
+       st.lists(st.one_of(_PART.filter(bool), st.lists(_PART, min_size=2, max_size=3).map(":".join)),
+                min_size=1, max_size=2))
+def test_mention_keys_keep_the_former_rule(entities: list[dict[str, str]], values: list[str]) -> None:
+    """The keys find what the former scan found (ids, names and texts in lower case, ends of ids after a colon)."""
+    assert mention_matches(entities, values) == _former_mention_rule(entities, values)
+
+
+def test_long_mention_keys_are_hashed_alike() -> None:
+    name = "Ban chỉ đạo " * 40
+    assert mention_matches([{"id": "org:x", "name": name, "text": "x"}], [name.upper()])
+    assert all(len(k) <= Q.MENTION_KEY_MAX for k in mention_keys([{"id": "org:x", "name": name}]))
 
 
 # --------------------------------------------------------------------------- FTS5 round trip

@@ -219,6 +219,41 @@ def test_filters_inside_match_give_the_same_results(db, org, corpus, monkeypatch
     assert results[:half] == results[half:]
 
 
+_ENTITIES = [None, [], [{"id": "vn:ha-noi", "name": "Hà Nội", "text": "HN"}],
+             [{"id": "th:bkk", "name": "กรุงเทพมหานคร", "text": "กทม."}, {"id": "vn:ha-noi", "name": "Hà Nội"}]]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filters=st.lists(st.one_of(_FILTERS, st.sampled_from(["mentions:vn:ha-noi", 'mentions:"กทม."', "-mentions:hn",
+                                                            "mentions:nobody"])), min_size=1, max_size=3),
+       limit=st.sampled_from([3, 20]), offset=st.sampled_from([0, 3, 150]), cap=st.sampled_from([None, 5, 1000]))
+def test_filters_alone_find_what_they_say_newest_first(db, org, corpus, filters, limit, offset, cap) -> None:  # type: ignore[no-untyped-def]
+    """A search of field filters only (no words) gives the items the filters keep, newest first, with the
+    right total, whatever the count cap and page: checked against the filters applied in memory."""
+    q = " ".join(filters).format(**corpus["codes"])
+    with db.session() as s:
+        if not s.scalar(select(Item.id).where(Item.entities.is_not(None))):
+            rng = random.Random(5)
+            for it in s.scalars(select(Item)):
+                it.entities = rng.choice(_ENTITIES)
+    with db.session() as s:
+        from civicpulse.domain.listening.query import matches
+
+        units = {u.id: u.code for u in s.scalars(select(Unit))}
+        platforms = {src.id: src.platform for src in s.scalars(select(Source))}
+        kept = [it for it in s.scalars(select(Item)) if matches(q, {
+            "text": "", "tokens": [], "lang": it.lang, "source": platforms[it.source_id], "author": it.author_handle,
+            "published_at": it.published_at, "sentiment": it.sentiment, "unit": units[it.unit_id],
+            "entities": it.entities})]
+        kept.sort(key=lambda it: (it.published_at, it.id), reverse=True)
+        r = queries.search(s, SYSTEM, q, limit=limit, offset=offset, count_cap=cap)
+        assert [h.item.id for h in r.hits] == [it.id for it in kept[offset:offset + limit]], q
+        if cap is not None and len(kept) > cap:
+            assert r.total == cap and r.total_capped, q
+        else:
+            assert r.total == len(kept) and not r.total_capped, q
+
+
 def test_filter_tokens_match_the_sql_filters(db, org, corpus) -> None:  # type: ignore[no-untyped-def]
     """Each filter alone: the rows it keeps in SQL are exactly the rows whose tokens match (ASCII values)."""
     if not _sqlite(db):

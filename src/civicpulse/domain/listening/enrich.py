@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from civicpulse.config import Settings
 from civicpulse.db.base import utcnow
-from civicpulse.domain.listening.models import Item
+from civicpulse.domain.listening.models import Item, write_mentions
 from civicpulse.domain.org.models import Unit
 
 Progress = Callable[[int, int], None]
@@ -98,6 +98,7 @@ def enrich_pending(db, settings: Settings, *, batch: int = 2000, limit: int | No
         )
         with db.session() as s:
             s.connection().execute(stmt, params)
+            write_mentions(s.connection(), {r[0]: e.entities for r, e in zip(rows, results, strict=True)})
         stats.done += len(rows)
         last_id = rows[-1][0]
         if progress:

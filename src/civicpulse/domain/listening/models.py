@@ -18,12 +18,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
     event,
+    insert,
+    inspect,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civicpulse.db.base import Base, UTCDateTime, utcnow
+from civicpulse.domain.listening.query import mention_keys
 from civicpulse.domain.org.models import Unit
 
 PLATFORMS = ("rss", "file", "webhook", "mastodon", "bluesky", "youtube", "facebook", "x")
@@ -129,6 +133,45 @@ def _index_inserted_item(_mapper: Any, connection: Connection, target: Item) -> 
     enrichment (an UPDATE, indexed by trigger) and ``services.ingest`` indexes its own batches."""
     if target.index_text and connection.dialect.name == "sqlite":
         connection.exec_driver_sql(FTS_INSERT_SQL, (target.id, target.id))
+
+
+class ItemMention(Base):
+    """The lookup keys of an item's entities, so that ``mentions:`` filters find items through an index
+    instead of reading every item's entities. One row per distinct key (``query.mention_keys``): an entity's
+    id, name and text in lower case, and each end of its id from a colon on (``:ha-noi`` of ``vn:ha-noi``).
+    Written with the entities: by the enrichment job (:func:`write_mentions`) and, for items written through the
+    ORM, by the two hooks below. Migration 0013 filled them for the items enriched before it."""
+
+    __tablename__ = "item_mentions"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+    __table_args__ = {"sqlite_with_rowid": False}  # the primary key's index is the table (SQLite)
+
+
+def write_mentions(connection: Connection, entities_by_item: dict[int, object]) -> None:
+    """Replace the mention keys of these items (``{item id: its entities}``) in one delete and one insert."""
+    if not entities_by_item:
+        return
+    ids = list(entities_by_item)
+    for i in range(0, len(ids), 500):
+        connection.execute(delete(ItemMention).where(ItemMention.item_id.in_(ids[i:i + 500])))
+    rows = [{"key": k, "item_id": item_id} for item_id, ents in entities_by_item.items() for k in mention_keys(ents)]
+    if rows:
+        connection.execute(insert(ItemMention), rows)
+
+
+@event.listens_for(Item, "after_insert")
+def _mentions_of_inserted_item(_mapper: Any, connection: Connection, target: Item) -> None:
+    if target.entities:
+        write_mentions(connection, {target.id: target.entities})
+
+
+@event.listens_for(Item, "after_update")
+def _mentions_of_updated_item(_mapper: Any, connection: Connection, target: Item) -> None:
+    if inspect(target).attrs.entities.history.has_changes():
+        write_mentions(connection, {target.id: target.entities})
 
 
 class ItemRaw(Base):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 import unicodedata
@@ -817,34 +818,60 @@ def mention_forms(value: str) -> tuple[str, str]:
 
 
 def mention_matches(entities: object, values: Sequence[str]) -> bool:
-    """Whether one of ``entities`` (an item's list of spans) is one of ``values`` (see :class:`Filter`)."""
+    """Whether one of ``entities`` (an item's list of spans) is one of ``values`` (see :class:`Filter`): one of
+    the values' :func:`mention_forms` is one of the entities' :func:`mention_keys`, as ``filters_to_sql``
+    looks them up."""
+    keys = mention_keys(entities)
+    return bool(keys) and any(mention_key(form) in keys for v in values for form in mention_forms(v) if form)
+
+
+#: Mention keys longer than this are stored as ``#`` + their SHA-256 (an index row has a size limit on PostgreSQL).
+MENTION_KEY_MAX = 200
+
+
+def mention_key(value: str) -> str:
+    """The stored and looked-up form of one value (already in lower case)."""
+    if len(value) <= MENTION_KEY_MAX and not value.startswith("#"):
+        return value
+    return "#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def mention_keys(entities: object) -> set[str]:
+    """The keys of these entities (an item's list of spans) that a ``mentions:`` filter looks up, stored in the
+    table ``item_mentions``: each entity's id, name and text in lower case, and each end of its id from a colon
+    on. A value finds an item when one of its :func:`mention_forms` is one of these keys: the rule of
+    :func:`mention_matches`."""
+    keys: set[str] = set()
     if not isinstance(entities, list):
-        return False
-    forms = [mention_forms(v) for v in values]
+        return keys
     for e in entities:
         if not isinstance(e, dict):
             continue
         eid = str(e.get("id") or "").lower()
-        seen = {eid, str(e.get("name") or "").lower(), str(e.get("text") or "").lower()}
-        if any(exact in seen or eid.endswith(suffix) for exact, suffix in forms):
-            return True
-    return False
+        values = {eid, str(e.get("name") or "").lower(), str(e.get("text") or "").lower()}
+        values.update(eid[i:] for i, c in enumerate(eid) if c == ":")
+        keys.update(mention_key(v) for v in values if v)
+    return keys
 
 
 def _mentions_sql(f: Filter, i: int, columns: Mapping[str, str], param_prefix: str,
                   params: dict[str, Any]) -> str:
-    """``columns["mentions"]``: ``EXISTS (... {cond})`` over the item's entities, with
-    ``columns["mentions.id"]`` / ``["mentions.name"]`` / ``["mentions.text"]`` the SQL of one entity's fields in
-    lower case (as Python's ``str.lower``, which :func:`mention_matches` uses)."""
-    ent_id, name, text_ = columns["mentions.id"], columns["mentions.name"], columns["mentions.text"]
-    conds = []
-    for j, v in enumerate(f.values):
-        exact, suffix = mention_forms(v)
-        a, b = f"{param_prefix}{i}_{j}", f"{param_prefix}{i}_{j}s"
-        params[a], params[b] = exact, "%" + suffix
-        conds.append(f"{ent_id} = :{a} OR {ent_id} LIKE :{b} OR {name} = :{a} OR {text_} = :{a}")
-    exists = columns["mentions"].format(cond=" OR ".join(f"({c})" for c in conds))
-    return f"(NOT {exists})" if f.negate else f"({exists})"
+    """``columns["mentions"]``: an SQL condition with a ``{keys}`` slot for a list of mention keys, true when one
+    of the item's mention keys (:func:`mention_keys`) is in it; ``columns["mentions.negated"]``, if given, the
+    same for a negated filter. The keys looked up are each value in lower case and ``:`` + its
+    key (:func:`mention_forms`), which is :func:`mention_matches`' rule."""
+    keys: list[str] = []
+    for v in f.values:
+        for form in mention_forms(v):
+            if form and mention_key(form) not in keys:
+                keys.append(mention_key(form))
+    names = []
+    for j, k in enumerate(keys):
+        params[f"{param_prefix}{i}_{j}"] = k
+        names.append(f":{param_prefix}{i}_{j}")
+    form = columns.get("mentions.negated", columns["mentions"]) if f.negate else columns["mentions"]
+    cond = form.format(keys=", ".join(names)) if names else "1=0"
+    return f"(NOT {cond})" if f.negate else f"({cond})"
 
 
 def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
@@ -854,7 +881,10 @@ def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
     ``columns`` maps field names (lang, source, author, after/before → the timestamp column,
     sentiment, unit) to SQL column expressions. ``lang``/``source``/``author``/``sentiment``/
     ``unit`` columns are compared lower-cased; store authors without a leading ``@``.
-    ``mentions`` needs ``columns["mentions"]`` and its three fields (see :func:`_mentions_sql`).
+    ``mentions`` needs ``columns["mentions"]`` (see :func:`_mentions_sql`). A field whose column is in another
+    table gives ``columns[field + ".via"]``, the condition on the item with a ``{cond}`` slot for the one on that
+    column (``items.unit_id IN (SELECT units.id FROM units WHERE {cond})``): the other table is read once, not once
+    per item, and a negated filter keeps the items whose row does not match.
     ``columns["unicode_lower"]``: the SQL function that lower-cases as Python's ``str.lower`` does, for
     values with letters beyond ASCII (SQLite: ``unicode_lower``; default ``lower``, Unicode-aware on PostgreSQL).
     Returns ``("1=1", {})`` when there is nothing to filter.
@@ -883,6 +913,11 @@ def filters_to_sql(filters: Sequence[Filter], columns: Mapping[str, str], *,
             # letters only); ASCII values keep the plain, cheaper one.
             lower = "lower" if all(str(v).isascii() for v in f.values) else columns.get("unicode_lower", "lower")
             cond = f"{lower}({col}) IN ({', '.join(names)})"
+        via = columns.get(f"{f.field}.via")
+        if via is not None:  # the column is another table's: its matching rows looked up once
+            cond = via.format(cond=f"{col} IS NOT NULL AND {cond}")
+            parts.append(f"(NOT {cond})" if f.negate else f"({cond})")
+            continue
         parts.append(f"({col} IS NULL OR NOT {cond})" if f.negate else f"({col} IS NOT NULL AND {cond})")
     return (" AND ".join(parts) if parts else "1=1"), params
 
