@@ -264,7 +264,7 @@ def test_plain_filters_with_letters_beyond_ascii_agree_in_sql_and_in_memory() ->
     db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, author TEXT, source TEXT)")
     rows = [(1, "ĐỨC", "facebook"), (2, "đức", "zalo"), (3, "Somchai", "RSS"), (4, "สมชาย", None), (5, None, "x")]
     db.executemany("INSERT INTO items VALUES (?, ?, ?)", rows)
-    cols = {"author": "author", "source": "source", "unicode_lower": queries._MENTIONS["sqlite"]["unicode_lower"]}
+    cols = {"author": "author", "source": "source", "unicode_lower": queries._DIALECT_COLUMNS["sqlite"]["unicode_lower"]}
     for q, want in {'author:"Đức"': {1, 2}, "author:ĐỨC": {1, 2}, "-author:đức": {3, 4, 5}, "author:somchai": {3},
                     "author:สมชาย": {4}, "source:rss": {3}, "(author:đức OR author:SOMCHAI)": {1, 2, 3}}.items():
         _, filters = to_fts5(parse(q))
@@ -312,7 +312,7 @@ def test_mentions_in_memory_and_in_sql_agree() -> None:
         mem = {i for i, e in ents.items() if matches(q, {"entities": e})}
         assert mem == want, (q, mem)
         for column in (queries._MENTIONS_COLUMN, queries._MENTIONS_MANY):  # both forms of the condition
-            where, params = filters_to_sql(filters, {**queries._MENTIONS["sqlite"], "mentions": column})
+            where, params = filters_to_sql(filters, {**queries._DIALECT_COLUMNS["sqlite"], "mentions": column})
             got = {r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)}
             assert got == want, (q, column, got)
 

@@ -121,16 +121,16 @@ _FILTER_COLUMNS = {
 
 
 # Plain filters with letters beyond ASCII go through unicode_lower on SQLite (db.session.add_sqlite_functions): its
-# own lower() keeps Ủ, Đ… as they are. mentions: the item's mention keys (table item_mentions, query.mention_keys).
-_MENTIONS = {
+# own lower() keeps Ủ, Đ… as they are.
+_DIALECT_COLUMNS = {
     "sqlite": {"unicode_lower": "unicode_lower"},  # author:"Đức" and other non-ASCII values of the plain filters
     "postgresql": {},
 }
-# Two forms of the same condition. Filters alone read the matching items through the keys (a rare name: a few
-# rows, however many items there are). With words, or when the count says there are many matches, each candidate
-# item is looked up in the keys instead: the full-text matches, or the items newest first until a page is full,
-# without reading and sorting every item of a frequent name (bench/bench_mentions.py). A negated filter is always
-# looked up item by item: it keeps most items.
+# mentions: the item's mention keys (table item_mentions, query.mention_keys), in two forms. Filters alone read the
+# matching items through the keys (a rare name: a few rows, however many items there are). With words, or when the
+# count says there are many matches, each candidate item is looked up in the keys instead: the full-text matches, or
+# the items newest first until a page is full, without reading and sorting every item of a frequent name
+# (bench/bench_mentions.py). A negated filter is always looked up item by item: it keeps most items.
 _MENTIONS_COLUMN = "items.id IN (SELECT item_id FROM item_mentions WHERE item_mentions.key IN ({keys}))"
 _MENTIONS_MANY = ("EXISTS (SELECT 1 FROM item_mentions WHERE item_mentions.key IN ({keys}) "
                   "AND item_mentions.item_id = items.id)")
@@ -276,8 +276,9 @@ def _search_sql(session: Session, actor: Actor, q: str, f: SearchFilters, *,
     """
     dialect = session.get_bind().dialect.name
     match, filters = _compile(q, dialect)
-    columns = {**_FILTER_COLUMNS, **_MENTIONS.get(dialect, _MENTIONS["postgresql"]), "mentions.negated": _MENTIONS_MANY,
-               "mentions": _MENTIONS_MANY if many or match is not None else _MENTIONS_COLUMN}
+    columns = {**_FILTER_COLUMNS, **_DIALECT_COLUMNS.get(dialect, _DIALECT_COLUMNS["postgresql"]),
+               "mentions": _MENTIONS_MANY if many or match is not None else _MENTIONS_COLUMN,
+               "mentions.negated": _MENTIONS_MANY}
     where, params = filters_to_sql(filters, columns)
     params = {k: _sql_value(session, v) for k, v in params.items()}
     vis = actor.visible_filter(Item.unit_path)

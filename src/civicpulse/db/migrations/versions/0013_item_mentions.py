@@ -1,8 +1,8 @@
 """mention keys of items' entities: ``mentions:`` filters look items up through an index
 
-Until now a ``mentions:`` filter read every item's entities (JSON) and compared their fields, about 6 s over a
-million items. ``item_mentions`` holds, for each item, the keys such a filter compares (see
-``civicpulse.domain.listening.models.mention_keys``); it is filled here from the entities already stored.
+Until now a ``mentions:`` filter read every item's entities (JSON) and compared their fields: 16-28 s for a rare
+name over a million items (bench/bench_mentions.py). ``item_mentions`` holds, for each item, the keys such a filter
+compares (``civicpulse.domain.listening.query.mention_keys``); it is filled here from the entities already stored.
 
 Revision ID: 0013_item_mentions
 Revises: 0012_training_cancel
@@ -25,7 +25,7 @@ _BATCH = 5000
 
 
 def upgrade() -> None:
-    from civicpulse.domain.listening.models import mention_keys
+    from civicpulse.domain.listening.query import mention_keys
 
     op.create_table(
         'item_mentions',
