@@ -6,7 +6,7 @@ import datetime as dt
 import sqlite3
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from civicpulse.db.session import add_sqlite_functions
@@ -334,6 +334,7 @@ _PART = st.sampled_from(["vn", "th", "ha-noi", "Hà Nội", "person", "pham-minh
                          "\u212a", "x", "", "a:b"])
 
 
+@example([{"id": "vn:Hà Nội", "name": "vn", "text": "vn"}], [":Hà Nội"])  # an id's end that is not a key
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({"id": st.lists(_PART, max_size=3).map(":".join), "name": _PART,
                                        "text": _PART}), max_size=3),

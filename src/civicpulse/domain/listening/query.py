@@ -839,8 +839,10 @@ def mention_key(value: str) -> str:
 def mention_keys(entities: object) -> set[str]:
     """The keys of these entities (an item's list of spans) that a ``mentions:`` filter looks up, stored in the
     table ``item_mentions``: each entity's id, name and text in lower case, and each end of its id from a colon
-    on. A value finds an item when one of its :func:`mention_forms` is one of these keys: the rule of
-    :func:`mention_matches`."""
+    on whose rest is a key (:func:`civicpulse.nlp.names.key`). A value finds an item when one of its
+    :func:`mention_forms` is one of these keys: the rule of :func:`mention_matches`."""
+    from civicpulse.nlp.names import key
+
     keys: set[str] = set()
     if not isinstance(entities, list):
         return keys
@@ -849,7 +851,9 @@ def mention_keys(entities: object) -> set[str]:
             continue
         eid = str(e.get("id") or "").lower()
         values = {eid, str(e.get("name") or "").lower(), str(e.get("text") or "").lower()}
-        values.update(eid[i:] for i, c in enumerate(eid) if c == ":")
+        # an end of the id from a colon on, where the rest is a key as mention_forms makes them (ids are made of
+        # keys): a value finds it as ":" + its key, never as itself written otherwise
+        values.update(eid[i:] for i, c in enumerate(eid) if c == ":" and key(eid[i + 1:]) == eid[i + 1:])
         keys.update(mention_key(v) for v in values if v)
     return keys
 
